@@ -1,0 +1,275 @@
+//! [`ResponseBody`], and the body that writes an event stream.
+
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+
+use crate::{BoxError, EventItem, KeepAlive, config::Config};
+
+pin_project! {
+    /// The response body of [`Sse`](crate::Sse): the inner service's body, an event
+    /// stream, or a response of the factory's own.
+    pub struct ResponseBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Inner { #[pin] body: B },
+        Events { #[pin] body: EventBody },
+        Other { #[pin] body: axum_core::body::Body },
+    }
+}
+
+impl<B> ResponseBody<B> {
+    pub(crate) fn inner(body: B) -> Self {
+        Self {
+            kind: Kind::Inner { body },
+        }
+    }
+
+    pub(crate) fn events(body: EventBody) -> Self {
+        Self {
+            kind: Kind::Events { body },
+        }
+    }
+
+    pub(crate) fn other(body: axum_core::body::Body) -> Self {
+        Self {
+            kind: Kind::Other { body },
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project().kind.project() {
+            KindProj::Inner { body } => body
+                .poll_frame(cx)
+                .map(|frame| frame.map(|result| result.map_err(Into::into))),
+            KindProj::Events { body } => body
+                .poll_frame(cx)
+                .map(|frame| frame.map(|result| result.map_err(|never| match never {}))),
+            KindProj::Other { body } => body
+                .poll_frame(cx)
+                .map(|frame| frame.map(|result| result.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Events { body } => body.is_end_stream(),
+            Kind::Other { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Events { body } => body.size_hint(),
+            Kind::Other { body } => body.size_hint(),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            Kind::Inner { .. } => "Inner",
+            Kind::Events { .. } => "Events",
+            Kind::Other { .. } => "Other",
+        };
+        f.debug_struct("ResponseBody").field("kind", &kind).finish()
+    }
+}
+
+type Frames = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>;
+
+pin_project! {
+    /// Turns a stream of events into body frames: events that are ready together are
+    /// sent in one frame, and a keep-alive is sent when nothing was sent for a while.
+    pub(crate) struct EventBody {
+        // `None` once the stream has ended or failed; dropping it then frees what it owns.
+        frames: Option<Frames>,
+        // Sent before the stream's first event: the `retry:` field.
+        first: Option<Bytes>,
+        keep_alive: Option<KeepAlive>,
+        // When the last frame was sent; the keep-alive is due `interval` after it.
+        last_sent: Instant,
+        // Made on the first idle poll, then reset; never made without a keep-alive.
+        #[pin]
+        timer: Option<Sleep>,
+        max_frame_size: usize,
+    }
+}
+
+impl EventBody {
+    pub(crate) fn new<St>(stream: St, config: &Config) -> Self
+    where
+        St: Stream + Send + 'static,
+        St::Item: EventItem,
+    {
+        Self {
+            frames: Some(Box::pin(IntoFrames { stream })),
+            first: config.retry.clone(),
+            keep_alive: config.keep_alive.clone(),
+            last_sent: Instant::now(),
+            timer: None,
+            max_frame_size: config.max_frame_size,
+        }
+    }
+}
+
+impl Body for EventBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let mut this = self.project();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        let Some(frames) = this.frames.as_mut() else {
+            return Poll::Ready(None);
+        };
+
+        // Gather what is ready, up to the frame bound.
+        let mut single: Option<Bytes> = None;
+        let mut batch: Option<BytesMut> = None;
+        let mut ended = false;
+        loop {
+            match frames.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => {
+                    let size = match (&mut batch, single.take()) {
+                        (None, None) => {
+                            let size = bytes.len();
+                            single = Some(bytes);
+                            size
+                        }
+                        (None, Some(previous)) => {
+                            let mut joined = BytesMut::with_capacity(
+                                (previous.len() + bytes.len()).max(*this.max_frame_size),
+                            );
+                            joined.extend_from_slice(&previous);
+                            joined.extend_from_slice(&bytes);
+                            let size = joined.len();
+                            batch = Some(joined);
+                            size
+                        }
+                        (Some(joined), _) => {
+                            joined.extend_from_slice(&bytes);
+                            joined.len()
+                        }
+                    };
+                    if size >= *this.max_frame_size {
+                        break;
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    tracing::error!(
+                        %error,
+                        "event stream failed; ending the response after the last complete event"
+                    );
+                    ended = true;
+                    break;
+                }
+                Poll::Ready(None) => {
+                    ended = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if ended {
+            *this.frames = None;
+            this.timer.set(None);
+        }
+        if let Some(data) = single.or_else(|| batch.map(BytesMut::freeze)) {
+            if this.keep_alive.is_some() {
+                *this.last_sent = Instant::now();
+            }
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        if ended {
+            return Poll::Ready(None);
+        }
+
+        // Idle: is a keep-alive due?
+        let Some(keep_alive) = this.keep_alive.as_ref() else {
+            return Poll::Pending;
+        };
+        loop {
+            let due = *this.last_sent + keep_alive.interval;
+            let Some(mut timer) = this.timer.as_mut().as_pin_mut() else {
+                this.timer.set(Some(tokio::time::sleep_until(due)));
+                continue;
+            };
+            ready!(timer.as_mut().poll(cx));
+            let now = Instant::now();
+            if due > now {
+                // An event was sent since the timer was set.
+                timer.reset(due);
+                continue;
+            }
+            *this.last_sent = now;
+            timer.reset(now + keep_alive.interval);
+            return Poll::Ready(Some(Ok(Frame::data(keep_alive.message.clone()))));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.frames.is_none()
+    }
+}
+
+pin_project! {
+    /// The user's stream, its items turned into encoded bytes.
+    struct IntoFrames<St> {
+        #[pin]
+        stream: St,
+    }
+}
+
+impl<St> Stream for IntoFrames<St>
+where
+    St: Stream,
+    St::Item: EventItem,
+{
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.project()
+            .stream
+            .poll_next(cx)
+            .map(|item| item.map(EventItem::into_frame))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.stream.size_hint()
+    }
+}

@@ -1,0 +1,30 @@
+//! Settings shared by a layer and every service and response it makes.
+
+use bytes::Bytes;
+
+use crate::KeepAlive;
+
+/// The default bound on a body frame that batches several ready events.
+pub(crate) const DEFAULT_MAX_FRAME_SIZE: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) keep_alive: Option<KeepAlive>,
+    /// The encoded `retry:` field sent first, if any.
+    pub(crate) retry: Option<Bytes>,
+    pub(crate) x_accel_buffering: bool,
+    pub(crate) max_frame_size: usize,
+    pub(crate) last_event_id_query: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            keep_alive: Some(KeepAlive::default()),
+            retry: None,
+            x_accel_buffering: true,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            last_event_id_query: false,
+        }
+    }
+}

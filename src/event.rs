@@ -1,0 +1,600 @@
+//! The [`Event`] builder and its encoded form, [`EncodedEvent`].
+
+use std::{fmt, time::Duration};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// One server-sent event, built field by field and encoded as it is built.
+///
+/// Every setter writes its field straight into the event's buffer, in the order the
+/// setters are called, so that [`encode`](Event::encode) only has to add the blank line
+/// that ends the event. The encoding follows the WHATWG "Server-sent events" format
+/// exactly:
+///
+/// - every field is written as `name: value`, with the space, so a value that starts with
+///   a space keeps it;
+/// - [`data`](Event::data) is split on CRLF, LF and lone CR into one `data:` line each, so
+///   every spec-following client rebuilds the same text with `\n` between the lines;
+/// - empty data is written as `data: `, so the event is still dispatched;
+/// - [`event`](Event::event) and [`id`](Event::id) refuse values that would start a new
+///   line (and `id` refuses NUL, which clients ignore) with an [`EventError`]: no value
+///   can inject a field or an event, and nothing is silently stripped.
+///
+/// Calling [`data`](Event::data) several times adds more lines to the same data, as
+/// several `data:` lines do on the wire. Calling [`event`](Event::event),
+/// [`id`](Event::id) or [`retry`](Event::retry) twice writes the field twice; clients keep
+/// the last one.
+///
+/// An event without any data line is valid on the wire, but browsers do not dispatch it
+/// (only its `id` and `retry` take effect). Call `data("")` to dispatch an event with empty
+/// data.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_sse::Event;
+///
+/// let event = Event::new()
+///     .event("tick")?
+///     .id("42")?
+///     .retry(Duration::from_secs(3))
+///     .data("line one\nline two");
+///
+/// assert_eq!(
+///     event.encode().as_bytes(),
+///     &b"event: tick\nid: 42\nretry: 3000\ndata: line one\ndata: line two\n\n"[..],
+/// );
+/// # Ok::<(), tower_sse::EventError>(())
+/// ```
+#[derive(Clone, Default)]
+#[must_use]
+pub struct Event {
+    buf: BytesMut,
+}
+
+impl Event {
+    /// Creates an empty event.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let event = tower_sse::Event::new().data("hello");
+    /// assert_eq!(event.encode().as_bytes(), &b"data: hello\n\n"[..]);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds data to the event, one `data:` line for each line of `data`.
+    ///
+    /// `data` is split on CRLF, LF and lone CR. Empty data writes one empty `data:` line,
+    /// so the client still dispatches the event. Any string is accepted, so this cannot
+    /// fail.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let event = tower_sse::Event::new().data("a\r\nb\rc\n");
+    /// assert_eq!(
+    ///     event.encode().as_bytes(),
+    ///     &b"data: a\ndata: b\ndata: c\ndata: \n\n"[..],
+    /// );
+    /// ```
+    pub fn data(mut self, data: impl AsRef<str>) -> Self {
+        self.write_lines(b"data: ", data.as_ref().as_bytes());
+        self
+    }
+
+    /// Adds `value`, serialized as JSON, as the event's data.
+    ///
+    /// JSON text is written compactly on one line; should a value produce line breaks
+    /// (for example a `serde_json::value::RawValue`), they are split into `data:` lines
+    /// like [`data`](Event::data) does, so the client still reads the exact JSON text.
+    ///
+    /// # Errors
+    ///
+    /// Returns the serializer's error if `value` cannot be serialized.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let event = tower_sse::Event::new().json_data(&serde_json::json!({"n": 1}))?;
+    /// assert_eq!(event.encode().as_bytes(), &b"data: {\"n\":1}\n\n"[..]);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub fn json_data<T>(mut self, value: &T) -> Result<Self, serde_json::Error>
+    where
+        T: serde::Serialize + ?Sized,
+    {
+        let start = self.buf.len();
+        self.buf.put_slice(b"data: ");
+        let body = self.buf.len();
+        if let Err(err) = serde_json::to_writer((&mut self.buf).writer(), value) {
+            self.buf.truncate(start);
+            return Err(err);
+        }
+        if memchr::memchr2(b'\r', b'\n', &self.buf[body..]).is_none() {
+            self.buf.put_u8(b'\n');
+        } else {
+            let json = self.buf.split_off(body);
+            self.buf.truncate(start);
+            self.write_lines(b"data: ", &json);
+        }
+        Ok(self)
+    }
+
+    /// Sets the event's type, written as an `event:` line.
+    ///
+    /// Browsers dispatch an event of type `t` to `addEventListener("t", ...)`; an empty
+    /// type means `message`.
+    ///
+    /// # Errors
+    ///
+    /// Returns an [`EventError`] if `event` contains CR or LF, which would end the field
+    /// early and let the rest of the value start a new one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_sse::Event;
+    ///
+    /// let event = Event::new().event("update")?.data("{}");
+    /// assert_eq!(event.encode().as_bytes(), &b"event: update\ndata: {}\n\n"[..]);
+    ///
+    /// assert!(Event::new().event("a\nevent: b").is_err());
+    /// # Ok::<(), tower_sse::EventError>(())
+    /// ```
+    pub fn event(mut self, event: impl AsRef<str>) -> Result<Self, EventError> {
+        let value = event.as_ref().as_bytes();
+        if let Some(at) = memchr::memchr2(b'\r', b'\n', value) {
+            return Err(EventError::new(Field::Event, value[at], at));
+        }
+        self.write_field(b"event: ", value);
+        Ok(self)
+    }
+
+    /// Sets the event's id, written as an `id:` line.
+    ///
+    /// The client remembers the last id it received and sends it back in the
+    /// `Last-Event-ID` header when it reconnects. An empty id resets what the client
+    /// remembers.
+    ///
+    /// # Errors
+    ///
+    /// Returns an [`EventError`] if `id` contains CR or LF (which would inject a field) or
+    /// NUL (which makes clients ignore the id).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_sse::Event;
+    ///
+    /// let event = Event::new().id("7")?.data("x");
+    /// assert_eq!(event.encode().as_bytes(), &b"id: 7\ndata: x\n\n"[..]);
+    ///
+    /// let err = Event::new().id("7\0").unwrap_err();
+    /// assert_eq!(err.field(), "id");
+    /// # Ok::<(), tower_sse::EventError>(())
+    /// ```
+    pub fn id(mut self, id: impl AsRef<str>) -> Result<Self, EventError> {
+        let value = id.as_ref().as_bytes();
+        if let Some(at) = value
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n' || b == 0)
+        {
+            return Err(EventError::new(Field::Id, value[at], at));
+        }
+        self.write_field(b"id: ", value);
+        Ok(self)
+    }
+
+    /// Sets the client's reconnection delay, written as a `retry:` line in whole
+    /// milliseconds.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let event = tower_sse::Event::new().retry(Duration::from_millis(1500));
+    /// assert_eq!(event.encode().as_bytes(), &b"retry: 1500\n\n"[..]);
+    /// ```
+    pub fn retry(mut self, retry: Duration) -> Self {
+        let mut digits = itoa::Buffer::new();
+        self.write_field(b"retry: ", digits.format(retry.as_millis()).as_bytes());
+        self
+    }
+
+    /// Adds a comment, which clients ignore; one `:` line for each line of `comment`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let event = tower_sse::Event::new().comment("hello\nworld");
+    /// assert_eq!(event.encode().as_bytes(), &b": hello\n: world\n\n"[..]);
+    /// ```
+    pub fn comment(mut self, comment: impl AsRef<str>) -> Self {
+        self.write_lines(b": ", comment.as_ref().as_bytes());
+        self
+    }
+
+    /// Finishes the event: adds the blank line that dispatches it and freezes the bytes.
+    ///
+    /// The result is cheap to clone, so one encoding can be sent to many clients.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let encoded = tower_sse::Event::new().data("hi").encode();
+    /// let copy = encoded.clone(); // no copy of the bytes
+    /// assert_eq!(copy.as_bytes(), &b"data: hi\n\n"[..]);
+    /// ```
+    pub fn encode(mut self) -> EncodedEvent {
+        self.buf.put_u8(b'\n');
+        EncodedEvent(self.buf.freeze())
+    }
+
+    fn write_field(&mut self, name: &[u8], value: &[u8]) {
+        self.buf.reserve(name.len() + value.len() + 1);
+        self.buf.put_slice(name);
+        self.buf.put_slice(value);
+        self.buf.put_u8(b'\n');
+    }
+
+    /// Writes `value` as one `prefix` line per line, splitting on CRLF, LF and lone CR.
+    fn write_lines(&mut self, prefix: &[u8], mut value: &[u8]) {
+        self.buf.reserve(prefix.len() + value.len() + 1);
+        loop {
+            match memchr::memchr2(b'\r', b'\n', value) {
+                None => {
+                    self.write_field(prefix, value);
+                    return;
+                }
+                Some(at) => {
+                    self.write_field(prefix, &value[..at]);
+                    let skip = if value[at] == b'\r' && value.get(at + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    };
+                    value = &value[at + skip..];
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("fields", &String::from_utf8_lossy(&self.buf))
+            .finish()
+    }
+}
+
+/// An event in its final wire form: immutable bytes, cheap to clone.
+///
+/// Made by [`Event::encode`], so it is always a whole, valid event. A stream served by
+/// [`SseLayer`](crate::SseLayer) may yield `EncodedEvent`s instead of [`Event`]s, which is
+/// how one encoding is shared by every client of a broadcast.
+///
+/// # Example
+///
+/// ```
+/// use tower_sse::{EncodedEvent, Event};
+///
+/// let encoded: EncodedEvent = Event::new().data("shared").encode();
+/// let bytes: bytes::Bytes = encoded.clone().into_bytes();
+/// assert_eq!(bytes, encoded.as_bytes());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct EncodedEvent(Bytes);
+
+impl EncodedEvent {
+    /// The encoded bytes, ending with the blank line.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Turns the event into its bytes, without copying.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The length of the encoded event in bytes.
+    #[allow(clippy::len_without_is_empty)] // never empty: at least the blank line
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl From<Event> for EncodedEvent {
+    fn from(event: Event) -> Self {
+        event.encode()
+    }
+}
+
+impl From<EncodedEvent> for Bytes {
+    fn from(event: EncodedEvent) -> Self {
+        event.0
+    }
+}
+
+impl fmt::Debug for EncodedEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("EncodedEvent")
+            .field(&String::from_utf8_lossy(&self.0))
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Event,
+    Id,
+}
+
+/// The error returned when a value cannot be written to an event's field without
+/// changing the meaning of the stream.
+///
+/// # Example
+///
+/// ```
+/// let err = tower_sse::Event::new().event("a\rb").unwrap_err();
+/// assert_eq!(err.field(), "event");
+/// assert_eq!(err.position(), 1);
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid SSE `event` value: carriage return (CR) at byte 1; \
+///      `event` cannot contain CR or LF",
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventError {
+    field: Field,
+    byte: u8,
+    position: usize,
+}
+
+impl EventError {
+    fn new(field: Field, byte: u8, position: usize) -> Self {
+        Self {
+            field,
+            byte,
+            position,
+        }
+    }
+
+    /// The field that refused the value: `"event"` or `"id"`.
+    pub fn field(&self) -> &'static str {
+        match self.field {
+            Field::Event => "event",
+            Field::Id => "id",
+        }
+    }
+
+    /// The byte offset, in the refused value, of the first forbidden character.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.byte {
+            b'\r' => "carriage return (CR)",
+            b'\n' => "line feed (LF)",
+            _ => "NUL",
+        };
+        let rule = match self.field {
+            Field::Event => "cannot contain CR or LF",
+            Field::Id => "cannot contain CR, LF or NUL",
+        };
+        write!(
+            f,
+            "invalid SSE `{field}` value: {what} at byte {at}; `{field}` {rule}",
+            field = self.field(),
+            at = self.position,
+        )
+    }
+}
+
+impl std::error::Error for EventError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(event: Event) -> Bytes {
+        event.encode().into_bytes()
+    }
+
+    #[test]
+    fn data_single_line() {
+        assert_eq!(bytes(Event::new().data("hello")), "data: hello\n\n");
+    }
+
+    #[test]
+    fn data_splits_on_lf_cr_and_crlf() {
+        assert_eq!(
+            bytes(Event::new().data("a\nb\rc\r\nd")),
+            "data: a\ndata: b\ndata: c\ndata: d\n\n"
+        );
+    }
+
+    #[test]
+    fn crlf_is_one_break_but_lf_cr_is_two() {
+        // axum turns "a\r\nb" into "a\n\nb"; CRLF must be a single line break.
+        assert_eq!(bytes(Event::new().data("a\r\nb")), "data: a\ndata: b\n\n");
+        assert_eq!(
+            bytes(Event::new().data("a\n\rb")),
+            "data: a\ndata: \ndata: b\n\n"
+        );
+        assert_eq!(
+            bytes(Event::new().data("a\r\r\nb")),
+            "data: a\ndata: \ndata: b\n\n"
+        );
+    }
+
+    #[test]
+    fn empty_data_still_dispatches() {
+        // axum writes no data line for "", so browsers never dispatch the event.
+        assert_eq!(bytes(Event::new().data("")), "data: \n\n");
+    }
+
+    #[test]
+    fn trailing_and_leading_newlines_survive() {
+        assert_eq!(bytes(Event::new().data("a\n")), "data: a\ndata: \n\n");
+        assert_eq!(bytes(Event::new().data("\na")), "data: \ndata: a\n\n");
+        assert_eq!(bytes(Event::new().data("\r")), "data: \ndata: \n\n");
+        assert_eq!(bytes(Event::new().data("\r\n")), "data: \ndata: \n\n");
+    }
+
+    #[test]
+    fn leading_space_is_kept_by_the_separator_space() {
+        // warp writes no space after the colon, so clients eat the value's first space.
+        assert_eq!(bytes(Event::new().data(" x")), "data:  x\n\n");
+        assert_eq!(bytes(Event::new().event(" t").unwrap()), "event:  t\n\n");
+    }
+
+    #[test]
+    fn data_with_colon_nul_bom_and_unicode_is_verbatim() {
+        assert_eq!(
+            bytes(Event::new().data("id: 1\0\u{feff}é🦀")),
+            "data: id: 1\0\u{feff}é🦀\n\n"
+        );
+    }
+
+    #[test]
+    fn data_twice_adds_lines() {
+        assert_eq!(
+            bytes(Event::new().data("a").data("b")),
+            "data: a\ndata: b\n\n"
+        );
+    }
+
+    #[test]
+    fn fields_are_written_in_call_order() {
+        let event = Event::new()
+            .comment("c")
+            .id("1")
+            .unwrap()
+            .event("e")
+            .unwrap()
+            .retry(Duration::from_millis(10))
+            .data("d");
+        assert_eq!(
+            bytes(event),
+            ": c\nid: 1\nevent: e\nretry: 10\ndata: d\n\n"
+        );
+    }
+
+    #[test]
+    fn event_rejects_line_breaks() {
+        for value in ["a\nb", "a\rb", "a\r\nb", "\n", "tick\n\ndata: injected"] {
+            let err = Event::new().event(value).unwrap_err();
+            assert_eq!(err.field(), "event");
+            assert_eq!(err.position(), value.find(['\r', '\n']).unwrap());
+        }
+    }
+
+    #[test]
+    fn event_allows_nul_and_empty() {
+        assert_eq!(bytes(Event::new().event("").unwrap()), "event: \n\n");
+        assert_eq!(bytes(Event::new().event("a\0").unwrap()), "event: a\0\n\n");
+    }
+
+    #[test]
+    fn id_rejects_line_breaks_and_nul() {
+        for (value, at) in [("1\n", 1), ("\r1", 0), ("1\0", 1), ("12\r\n", 2)] {
+            let err = Event::new().id(value).unwrap_err();
+            assert_eq!(err.field(), "id");
+            assert_eq!(err.position(), at);
+        }
+        let err = Event::new().id("a\0").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid SSE `id` value: NUL at byte 1; `id` cannot contain CR, LF or NUL"
+        );
+    }
+
+    #[test]
+    fn empty_id_resets() {
+        assert_eq!(bytes(Event::new().id("").unwrap()), "id: \n\n");
+    }
+
+    #[test]
+    fn retry_is_whole_milliseconds() {
+        assert_eq!(
+            bytes(Event::new().retry(Duration::from_micros(2500))),
+            "retry: 2\n\n"
+        );
+        assert_eq!(bytes(Event::new().retry(Duration::ZERO)), "retry: 0\n\n");
+        assert_eq!(
+            bytes(Event::new().retry(Duration::MAX)),
+            "retry: 18446744073709551615999\n\n"
+        );
+    }
+
+    #[test]
+    fn comments_split_into_lines() {
+        assert_eq!(bytes(Event::new().comment("")), ":\u{20}\n\n");
+        assert_eq!(
+            bytes(Event::new().comment("a\r\nb\rc")),
+            ": a\n: b\n: c\n\n"
+        );
+        // A comment cannot end the event early.
+        assert_eq!(
+            bytes(Event::new().comment("x\n\ndata: y").data("z")),
+            ": x\n: \n: data: y\ndata: z\n\n"
+        );
+    }
+
+    #[test]
+    fn empty_event_is_a_blank_line() {
+        assert_eq!(bytes(Event::new()), "\n");
+    }
+
+    #[test]
+    fn encoded_clone_shares_bytes() {
+        let encoded = Event::new().data("x").encode();
+        let a = encoded.clone().into_bytes();
+        let b = encoded.into_bytes();
+        assert_eq!(a.as_ptr(), b.as_ptr());
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_data() {
+        #[derive(serde::Serialize)]
+        struct Msg<'a> {
+            text: &'a str,
+        }
+        let event = Event::new().json_data(&Msg { text: "a\nb" }).unwrap();
+        assert_eq!(bytes(event), "data: {\"text\":\"a\\nb\"}\n\n");
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_raw_value_with_newlines_is_split() {
+        let raw = serde_json::value::RawValue::from_string("{\n\"a\": 1\r\n}".into()).unwrap();
+        let event = Event::new().json_data(&raw).unwrap();
+        assert_eq!(bytes(event), "data: {\ndata: \"a\": 1\ndata: }\n\n");
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_error_is_returned() {
+        struct Fails;
+        impl serde::Serialize for Fails {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("nope"))
+            }
+        }
+        let err = Event::new().data("kept").json_data(&Fails).unwrap_err();
+        assert!(err.to_string().contains("nope"));
+    }
+}

@@ -1,0 +1,134 @@
+//! The user-supplied factory that turns a request into an event stream.
+
+use std::{error::Error as StdError, future::Future};
+
+use axum_core::response::IntoResponse;
+use bytes::Bytes;
+use futures_core::Stream;
+use http::Request;
+
+use crate::{BoxError, EncodedEvent, Event, LastEventId};
+
+/// Makes the event stream for a request that [`SseLayer`](crate::SseLayer) diverted.
+///
+/// The factory gets the whole request (method, URI, headers, extensions, so app state
+/// and authentication work as usual, and the body, for protocols that POST) and the
+/// request's [`LastEventId`], already parsed. It answers with either
+///
+/// - `Ok(stream)`: a stream of [`Event`]s, [`EncodedEvent`]s, or `Result`s of either,
+///   sent as a `200 text/event-stream` response; or
+/// - `Err(response)`: any [`IntoResponse`] value (a `StatusCode`, a
+///   `(StatusCode, &str)`, an `http::Response`...), sent as it is. Answer `401` or
+///   `404` to refuse, or `204 No Content` to tell a browser to stop reconnecting.
+///
+/// It is implemented for every `FnMut(Request<B>, Option<LastEventId>) -> impl Future`
+/// closure with that output, including async closures.
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, StatusCode};
+/// use tower_sse::{Event, LastEventId, SseLayer};
+///
+/// # type Body = ();
+/// let layer = SseLayer::new(|req: Request<Body>, last_event_id: Option<LastEventId>| async move {
+///     if !req.headers().contains_key("authorization") {
+///         return Err(StatusCode::UNAUTHORIZED);
+///     }
+///     let start: u64 = last_event_id.and_then(|id| id.parse().ok()).map_or(0, |n| n + 1);
+///     let events = (start..start + 3).map(|n| Event::new().id(n.to_string()).map(|e| e.data("hi")));
+///     Ok(tokio_stream::iter(events))
+/// });
+/// # let _: SseLayer<_> = layer;
+/// ```
+pub trait MakeEventStream<B> {
+    /// The stream of events sent to the client.
+    type Stream: Stream<Item = Self::Item> + Send + 'static;
+    /// What the stream yields.
+    type Item: EventItem;
+    /// The response sent instead of a stream.
+    type Rejection: IntoResponse;
+    /// The future that makes the stream.
+    type Future: Future<Output = Result<Self::Stream, Self::Rejection>>;
+
+    /// Makes the event stream for `request`.
+    fn make_event_stream(
+        &mut self,
+        request: Request<B>,
+        last_event_id: Option<LastEventId>,
+    ) -> Self::Future;
+}
+
+impl<F, Fut, B, St, R> MakeEventStream<B> for F
+where
+    F: FnMut(Request<B>, Option<LastEventId>) -> Fut,
+    Fut: Future<Output = Result<St, R>>,
+    St: Stream + Send + 'static,
+    St::Item: EventItem,
+    R: IntoResponse,
+{
+    type Stream = St;
+    type Item = St::Item;
+    type Rejection = R;
+    type Future = Fut;
+
+    fn make_event_stream(
+        &mut self,
+        request: Request<B>,
+        last_event_id: Option<LastEventId>,
+    ) -> Self::Future {
+        self(request, last_event_id)
+    }
+}
+
+/// What an event stream may yield: [`Event`], [`EncodedEvent`], or a `Result` of either
+/// whose error converts into a boxed error.
+///
+/// An `Err` ends the response after the events already sent (never in the middle of an
+/// event) and is logged with `tracing` at the `error` level.
+///
+/// This trait is sealed: it cannot be implemented outside this crate.
+pub trait EventItem: sealed::Sealed {
+    #[doc(hidden)]
+    fn into_frame(self) -> Result<Bytes, BoxError>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for Event {}
+impl EventItem for Event {
+    fn into_frame(self) -> Result<Bytes, BoxError> {
+        Ok(self.encode().into_bytes())
+    }
+}
+
+impl sealed::Sealed for EncodedEvent {}
+impl EventItem for EncodedEvent {
+    fn into_frame(self) -> Result<Bytes, BoxError> {
+        Ok(self.into_bytes())
+    }
+}
+
+impl<E> sealed::Sealed for Result<Event, E> {}
+impl<E> EventItem for Result<Event, E>
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    fn into_frame(self) -> Result<Bytes, BoxError> {
+        self.map(|event| event.encode().into_bytes())
+            .map_err(Into::into)
+    }
+}
+
+impl<E> sealed::Sealed for Result<EncodedEvent, E> {}
+impl<E> EventItem for Result<EncodedEvent, E>
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    fn into_frame(self) -> Result<Bytes, BoxError> {
+        self.map(EncodedEvent::into_bytes).map_err(Into::into)
+    }
+}

@@ -1,0 +1,192 @@
+//! [`ResponseFuture`], the future [`Sse`](crate::Sse) returns.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use axum_core::{body::Body, response::IntoResponse};
+use bytes::Bytes;
+use futures_core::Stream;
+use http::{
+    HeaderMap, HeaderValue, Response, StatusCode,
+    header::{CACHE_CONTROL, CONTENT_TYPE, VARY},
+};
+use pin_project_lite::pin_project;
+
+use crate::{BoxError, EventItem, ResponseBody, body::EventBody, config::Config};
+
+pin_project! {
+    /// The response future of [`Sse`](crate::Sse): the inner service's response, or the
+    /// event stream's.
+    pub struct ResponseFuture<I, M> {
+        #[pin]
+        kind: Kind<I, M>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<I, M> {
+        Inner { #[pin] future: I },
+        Events { #[pin] future: M, config: Arc<Config>, head: bool },
+        Ready { response: Option<Response<Body>> },
+    }
+}
+
+impl<I, M> ResponseFuture<I, M> {
+    pub(crate) fn inner(future: I) -> Self {
+        Self {
+            kind: Kind::Inner { future },
+        }
+    }
+
+    pub(crate) fn events(future: M, config: Arc<Config>, head: bool) -> Self {
+        Self {
+            kind: Kind::Events {
+                future,
+                config,
+                head,
+            },
+        }
+    }
+
+    pub(crate) fn ready(response: Response<Body>) -> Self {
+        Self {
+            kind: Kind::Ready {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<I, M, B, E, St, R> Future for ResponseFuture<I, M>
+where
+    I: Future<Output = Result<Response<B>, E>>,
+    M: Future<Output = Result<St, R>>,
+    St: Stream + Send + 'static,
+    St::Item: EventItem,
+    R: IntoResponse,
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let response = match self.project().kind.project() {
+            KindProj::Inner { future } => {
+                let mut response = ready!(future.poll(cx))?;
+                add_vary_accept(response.headers_mut());
+                return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+            }
+            KindProj::Events {
+                future,
+                config,
+                head,
+            } => match ready!(future.poll(cx)) {
+                Ok(stream) => event_stream_response(stream, config, *head),
+                Err(rejection) => {
+                    let mut response = rejection.into_response();
+                    add_vary_accept(response.headers_mut());
+                    response.map(ResponseBody::other)
+                }
+            },
+            KindProj::Ready { response } => response
+                .take()
+                .expect("ResponseFuture polled after completion")
+                .map(ResponseBody::other),
+        };
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<I, M> std::fmt::Debug for ResponseFuture<I, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            Kind::Inner { .. } => "Inner",
+            Kind::Events { .. } => "Events",
+            Kind::Ready { .. } => "Ready",
+        };
+        f.debug_struct("ResponseFuture").field("kind", &kind).finish()
+    }
+}
+
+fn event_stream_response<St, B>(
+    stream: St,
+    config: &Config,
+    head: bool,
+) -> Response<ResponseBody<B>>
+where
+    St: Stream + Send + 'static,
+    St::Item: EventItem,
+{
+    let body = if head {
+        drop(stream);
+        ResponseBody::other(Body::empty())
+    } else {
+        ResponseBody::events(EventBody::new(stream, config))
+    };
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(VARY, HeaderValue::from_static("accept"));
+    if config.x_accel_buffering {
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    response
+}
+
+/// A `400 Bad Request` with `reason` as its text body.
+pub(crate) fn bad_request(reason: String) -> Response<Body> {
+    let mut response = (StatusCode::BAD_REQUEST, reason).into_response();
+    add_vary_accept(response.headers_mut());
+    response
+}
+
+/// Adds `accept` to `Vary`, keeping what is there; nothing if it is listed already or
+/// `Vary` is `*`.
+fn add_vary_accept(headers: &mut HeaderMap) {
+    let listed = headers.get_all(VARY).iter().any(|value| {
+        value.as_bytes().split(|&b| b == b',').any(|item| {
+            let item = item.trim_ascii();
+            item == b"*" || item.eq_ignore_ascii_case(b"accept")
+        })
+    });
+    if !listed {
+        headers.append(VARY, HeaderValue::from_static("accept"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vary(existing: &[&'static str]) -> Vec<String> {
+        let mut headers = HeaderMap::new();
+        for value in existing {
+            headers.append(VARY, HeaderValue::from_static(value));
+        }
+        add_vary_accept(&mut headers);
+        headers
+            .get_all(VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn vary_is_appended_not_replaced() {
+        assert_eq!(vary(&[]), ["accept"]);
+        assert_eq!(vary(&["origin"]), ["origin", "accept"]);
+        assert_eq!(
+            vary(&["origin, accept-encoding"]),
+            ["origin, accept-encoding", "accept"]
+        );
+        assert_eq!(vary(&["Origin, Accept"]), ["Origin, Accept"]);
+        assert_eq!(vary(&["origin", " ACCEPT "]), ["origin", " ACCEPT "]);
+        assert_eq!(vary(&["*"]), ["*"]);
+    }
+}

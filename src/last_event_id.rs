@@ -1,0 +1,249 @@
+//! The `Last-Event-ID` a reconnecting client sends back.
+
+use std::{fmt, ops::Deref};
+
+use http::{HeaderName, Request};
+
+/// The largest `Last-Event-ID` accepted, in bytes.
+pub const MAX_LAST_EVENT_ID_LEN: usize = 1024;
+
+static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+/// The id of the last event a reconnecting client received.
+///
+/// Browsers send it in the `Last-Event-ID` header when they reconnect; polyfills that
+/// cannot set headers may send it as a `lastEventId` query parameter, which
+/// [`SseLayer::last_event_id_query`](crate::SseLayer::last_event_id_query) turns on.
+/// It is text of at most [`MAX_LAST_EVENT_ID_LEN`] bytes without CR, LF or NUL; any other
+/// value is answered with `400 Bad Request` before the factory is called.
+///
+/// # Example
+///
+/// ```
+/// # fn f(last_event_id: Option<tower_sse::LastEventId>) {
+/// let next: u64 = last_event_id
+///     .and_then(|id| id.parse::<u64>().ok())
+///     .map_or(0, |n| n + 1);
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct LastEventId(Box<str>);
+
+impl LastEventId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Parses a header or query value. `Ok(None)` for an empty value: the client has
+    /// no id.
+    fn parse(value: &[u8], source: Source) -> Result<Option<Self>, LastEventIdError> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.len() > MAX_LAST_EVENT_ID_LEN {
+            return Err(LastEventIdError::TooLong(source, value.len()));
+        }
+        let text = std::str::from_utf8(value).map_err(|_| LastEventIdError::NotUtf8(source))?;
+        if text.contains(['\r', '\n', '\0']) {
+            return Err(LastEventIdError::ControlCharacter(source));
+        }
+        Ok(Some(Self(text.into())))
+    }
+
+    /// Reads the id from the header, then (if `query` is set) the `lastEventId` query
+    /// parameter.
+    pub(crate) fn from_request<B>(
+        request: &Request<B>,
+        query: bool,
+    ) -> Result<Option<Self>, LastEventIdError> {
+        let mut values = request.headers().get_all(&LAST_EVENT_ID).iter();
+        if let Some(value) = values.next() {
+            if values.next().is_some() {
+                return Err(LastEventIdError::Repeated(Source::Header));
+            }
+            return Self::parse(value.as_bytes(), Source::Header);
+        }
+        if !query {
+            return Ok(None);
+        }
+        let Some(raw) = request.uri().query() else {
+            return Ok(None);
+        };
+        let mut found = None;
+        for pair in raw.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if name == "lastEventId" {
+                if found.is_some() {
+                    return Err(LastEventIdError::Repeated(Source::Query));
+                }
+                found = Some(value);
+            }
+        }
+        let Some(value) = found else {
+            return Ok(None);
+        };
+        // `application/x-www-form-urlencoded`: `+` is a space, then percent-decoding.
+        // Decoded by hand rather than with a lossy decoder, so invalid UTF-8 is refused.
+        let plus_as_space: Vec<u8> = value
+            .bytes()
+            .map(|b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+        Self::parse(&decoded, Source::Query)
+    }
+}
+
+impl Deref for LastEventId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for LastEventId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for LastEventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for LastEventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    Header,
+    Query,
+}
+
+/// Why a `Last-Event-ID` was refused; its `Display` is the reason sent with the 400.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LastEventIdError {
+    TooLong(Source, usize),
+    NotUtf8(Source),
+    ControlCharacter(Source),
+    Repeated(Source),
+}
+
+impl fmt::Display for LastEventIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |source: &Source| match source {
+            Source::Header => "the Last-Event-ID header",
+            Source::Query => "the lastEventId query parameter",
+        };
+        match self {
+            Self::TooLong(source, len) => write!(
+                f,
+                "{} is {len} bytes long; at most {MAX_LAST_EVENT_ID_LEN} bytes are accepted",
+                name(source)
+            ),
+            Self::NotUtf8(source) => write!(f, "{} is not valid UTF-8", name(source)),
+            Self::ControlCharacter(source) => {
+                write!(f, "{} contains CR, LF or NUL", name(source))
+            }
+            Self::Repeated(source) => write!(f, "{} is given more than once", name(source)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(request: Request<()>, query: bool) -> Result<Option<String>, String> {
+        LastEventId::from_request(&request, query)
+            .map(|id| id.map(|id| id.as_str().to_owned()))
+            .map_err(|err| err.to_string())
+    }
+
+    fn header(value: &[u8]) -> Request<()> {
+        Request::get("/")
+            .header("last-event-id", value)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn header_value() {
+        assert_eq!(from(header(b"42"), false), Ok(Some("42".into())));
+        assert_eq!(from(header(b" a b "), false), Ok(Some(" a b ".into())));
+        assert_eq!(from(header("é🦀".as_bytes()), false), Ok(Some("é🦀".into())));
+        assert_eq!(from(header(b""), false), Ok(None));
+    }
+
+    #[test]
+    fn header_too_long_or_not_utf8() {
+        assert_eq!(
+            from(header(&[b'a'; 1024]), false),
+            Ok(Some("a".repeat(1024)))
+        );
+        assert_eq!(
+            from(header(&[b'a'; 1025]), false),
+            Err("the Last-Event-ID header is 1025 bytes long; at most 1024 bytes are accepted".into())
+        );
+        assert_eq!(
+            from(header(b"\xff\xfe"), false),
+            Err("the Last-Event-ID header is not valid UTF-8".into())
+        );
+    }
+
+    #[test]
+    fn repeated_header() {
+        let request = Request::get("/")
+            .header("last-event-id", "1")
+            .header("last-event-id", "2")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            from(request, false),
+            Err("the Last-Event-ID header is given more than once".into())
+        );
+    }
+
+    #[test]
+    fn query_fallback_is_opt_in() {
+        let request = || Request::get("/e?x=1&lastEventId=a%20b%2B").body(()).unwrap();
+        assert_eq!(from(request(), false), Ok(None));
+        assert_eq!(from(request(), true), Ok(Some("a b+".into())));
+    }
+
+    #[test]
+    fn header_wins_over_query() {
+        let request = Request::get("/e?lastEventId=q")
+            .header("last-event-id", "h")
+            .body(())
+            .unwrap();
+        assert_eq!(from(request, true), Ok(Some("h".into())));
+    }
+
+    #[test]
+    fn bad_query_values() {
+        let get = |uri: &str| from(Request::get(uri).body(()).unwrap(), true);
+        assert_eq!(
+            get("/?lastEventId=a%0Ab"),
+            Err("the lastEventId query parameter contains CR, LF or NUL".into())
+        );
+        assert_eq!(
+            get("/?lastEventId=1&lastEventId=2"),
+            Err("the lastEventId query parameter is given more than once".into())
+        );
+        let long = format!("/?lastEventId={}", "a".repeat(1025));
+        assert!(get(&long).unwrap_err().contains("1025 bytes"));
+        assert_eq!(
+            get("/?lastEventId=%FF"),
+            Err("the lastEventId query parameter is not valid UTF-8".into())
+        );
+        assert_eq!(get("/?lastEventId="), Ok(None));
+        assert_eq!(get("/?other=1"), Ok(None));
+    }
+}

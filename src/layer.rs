@@ -1,0 +1,148 @@
+//! [`SseLayer`], which adds Server-Sent Events in front of a service.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use tower_layer::Layer;
+
+use crate::{DefaultPredicate, Event, KeepAlive, Sse, config::Config};
+
+/// Serves Server-Sent Events to the requests that ask for them, and passes every other
+/// request to the inner service untouched.
+///
+/// A request that the [`Predicate`](crate::Predicate) accepts (by default: `GET` or `HEAD`
+/// with an `Accept` header that prefers `text/event-stream`) goes to the factory, a
+/// [`MakeEventStream`](crate::MakeEventStream), whose stream is sent as a
+/// `text/event-stream` response. Both kinds of response carry `Vary: Accept`.
+///
+/// # Example
+///
+/// ```
+/// use std::{convert::Infallible, time::Duration};
+/// use axum::{Router, body::Body, routing::get};
+/// use http::Request;
+/// use tower_sse::{Event, KeepAlive, LastEventId, SseLayer};
+///
+/// let events = |_req: Request<Body>, _last: Option<LastEventId>| async {
+///     Ok::<_, Infallible>(tokio_stream::once(Event::new().data("hello")))
+/// };
+///
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "a page" }))
+///     .layer(
+///         SseLayer::new(events)
+///             .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
+///             .retry(Duration::from_secs(2)),
+///     );
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct SseLayer<F, P = DefaultPredicate> {
+    factory: F,
+    predicate: P,
+    config: Arc<Config>,
+}
+
+impl<F> SseLayer<F> {
+    /// Creates a layer that serves the streams `factory` makes.
+    pub fn new(factory: F) -> Self {
+        Self {
+            factory,
+            predicate: DefaultPredicate,
+            config: Arc::default(),
+        }
+    }
+}
+
+impl<F, P> SseLayer<F, P> {
+    /// Replaces the rule that decides which requests get events.
+    ///
+    /// Default: [`DefaultPredicate`].
+    pub fn predicate<Q>(self, predicate: Q) -> SseLayer<F, Q> {
+        SseLayer {
+            factory: self.factory,
+            predicate,
+            config: self.config,
+        }
+    }
+
+    /// Sets the keep-alive sent on idle streams.
+    ///
+    /// Default: an empty comment after 15 seconds without an event.
+    pub fn keep_alive(mut self, keep_alive: KeepAlive) -> Self {
+        Arc::make_mut(&mut self.config).keep_alive = Some(keep_alive);
+        self
+    }
+
+    /// Sends no keep-alives.
+    pub fn without_keep_alive(mut self) -> Self {
+        Arc::make_mut(&mut self.config).keep_alive = None;
+        self
+    }
+
+    /// Starts every stream with a `retry:` field: how long the client waits before it
+    /// reconnects (whole milliseconds).
+    ///
+    /// Default: none, so browsers use their own delay (a few seconds).
+    pub fn retry(mut self, retry: Duration) -> Self {
+        Arc::make_mut(&mut self.config).retry = Some(Event::new().retry(retry).encode().into_bytes());
+        self
+    }
+
+    /// Sets whether streams carry `X-Accel-Buffering: no`, which tells nginx to pass events
+    /// through as they come instead of buffering them.
+    ///
+    /// Default: `true`.
+    pub fn x_accel_buffering(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.config).x_accel_buffering = enabled;
+        self
+    }
+
+    /// Bounds the body frame in which events that are ready together are sent.
+    ///
+    /// While the stream has events ready, they are gathered into one frame until it
+    /// reaches `bytes`; an event larger than that is sent in a frame of its own. Fewer,
+    /// larger writes save work per event on busy streams. `0` sends each event in its own
+    /// frame.
+    ///
+    /// Default: 64 KiB.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).max_frame_size = bytes;
+        self
+    }
+
+    /// Also reads the last event id from a `lastEventId` query parameter when the request
+    /// has no `Last-Event-ID` header, for polyfills that cannot set headers.
+    ///
+    /// Default: `false`.
+    pub fn last_event_id_query(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.config).last_event_id_query = enabled;
+        self
+    }
+}
+
+impl<S, F, P> Layer<S> for SseLayer<F, P>
+where
+    F: Clone,
+    P: Clone,
+{
+    type Service = Sse<S, F, P>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Sse::from_parts(
+            inner,
+            self.factory.clone(),
+            self.predicate.clone(),
+            self.config.clone(),
+        )
+    }
+}
+
+impl<F, P> fmt::Debug for SseLayer<F, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseLayer")
+            .field("factory", &std::any::type_name::<F>())
+            .field("predicate", &std::any::type_name::<P>())
+            .field("config", &self.config)
+            .finish()
+    }
+}

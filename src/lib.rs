@@ -1,0 +1,107 @@
+//! Server-Sent Events for any [Tower](https://docs.rs/tower) service.
+//!
+//! [`SseLayer`] sits in front of a service. A request that asks for
+//! `text/event-stream` (a browser's `EventSource`, for one) is answered with the event
+//! stream a user-supplied factory makes; every other request goes to the inner service,
+//! untouched. One line adds events to an existing axum app, and the same layer wraps a
+//! tonic server or a bare hyper service.
+//!
+//! What it does for you:
+//!
+//! - **Exact framing** ([`Event`]): multi-line data survives CR, LF and CRLF, empty data
+//!   still dispatches, and no value can inject a field or an event: `event` and `id`
+//!   values that would are refused with a typed [`EventError`], never a panic.
+//! - **Careful negotiation** ([`accepts_event_stream`]): the `Accept` header is parsed
+//!   (lists, parameters, quoted strings, q-values), so `*/*` and htmx's
+//!   `text/html, text/event-stream` stay with the inner service. Both branches carry
+//!   `Vary: Accept`.
+//! - **Resumption**: the factory gets the client's [`LastEventId`]; a `retry:` hint and
+//!   keep-alive comments ([`KeepAlive`]) are one setter away.
+//! - **Clean lifecycle**: the stream is dropped as soon as the client goes away, even when
+//!   it is idle; a failing stream is logged and ends the response after the last whole
+//!   event.
+//! - **Encode once**: an [`EncodedEvent`] is immutable bytes, so one encoding can be sent
+//!   to many clients; events that are ready together go out in one body frame.
+//!
+//! # Example
+//!
+//! An axum app whose `/` serves a page to browsers and a clock to `EventSource`s:
+//!
+//! ```no_run
+//! use std::{convert::Infallible, time::Duration};
+//! use axum::{Router, body::Body, response::Html, routing::get};
+//! use http::Request;
+//! use tokio_stream::{StreamExt, wrappers::IntervalStream};
+//! use tower_sse::{Event, LastEventId, SseLayer};
+//!
+//! async fn clock(
+//!     _request: Request<Body>,
+//!     last_event_id: Option<LastEventId>,
+//! ) -> Result<impl tokio_stream::Stream<Item = Event>, Infallible> {
+//!     // Resume the count where the client left off.
+//!     let start = last_event_id.and_then(|id| id.parse::<u64>().ok()).map_or(0, |n| n + 1);
+//!     let ticks = IntervalStream::new(tokio::time::interval(Duration::from_secs(1)));
+//!     Ok(ticks.zip(tokio_stream::iter(start..)).map(|(_, n)| {
+//!         Event::new().id(n.to_string()).expect("digits are a valid id").data(format!("tick {n}"))
+//!     }))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() {
+//!     let app = Router::new()
+//!         .route("/", get(|| async { Html("<script>new EventSource('/')</script>") }))
+//!         .layer(SseLayer::new(clock)); // the one line
+//!
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//!     axum::serve(listener, app).await.unwrap();
+//! }
+//! ```
+//!
+//! # Feature flags
+//!
+//! - `json`: [`Event::json_data`], with `serde_json`.
+//!
+//! # Composing with other stacks
+//!
+//! - **axum**: `Router::layer` for the whole app, `Router::route_layer` for some routes.
+//!   The factory's request carries axum's extensions, so state and authentication
+//!   middleware placed outside the layer are seen.
+//! - **hyper**: wrap the service with `hyper_util::service::TowerToHyperService`; HTTP/1.1
+//!   and HTTP/2 both work (no `Connection` header is ever set).
+//! - **tonic**: wrap the server's routes; gRPC requests never ask for
+//!   `text/event-stream`, so they pass through.
+//! - **tower-http**: `CompressionLayer` leaves `text/event-stream` alone by default.
+//!   A layer that bounds the whole response body's duration would cut streams: keep
+//!   such layers inside `SseLayer`, or scope them to other routes.
+//!
+//! # Runtime
+//!
+//! Keep-alives use Tokio's timer: the server must run on a Tokio runtime with time
+//! enabled (as `#[tokio::main]` and `axum::serve` do).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod accept;
+mod body;
+mod config;
+mod event;
+mod factory;
+mod future;
+mod keep_alive;
+mod last_event_id;
+mod layer;
+mod predicate;
+mod service;
+
+pub use accept::accepts_event_stream;
+pub use body::ResponseBody;
+pub use event::{EncodedEvent, Event, EventError};
+pub use factory::{EventItem, MakeEventStream};
+pub use future::ResponseFuture;
+pub use keep_alive::KeepAlive;
+pub use last_event_id::{LastEventId, MAX_LAST_EVENT_ID_LEN};
+pub use layer::SseLayer;
+pub use predicate::{DefaultPredicate, Predicate};
+pub use service::Sse;
+
+/// A type-erased error, as Tower uses.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
