@@ -1,0 +1,95 @@
+//! Helpers shared by the integration tests: a real server on 127.0.0.1:0 and a real
+//! HTTP/1.1 client over TCP.
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::Router;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Serves `app` on a fresh loopback port until the test's runtime ends.
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Sends `request` over a new HTTP/1.1 connection and returns the response head with
+/// its streaming body.
+pub async fn send(addr: SocketAddr, request: Request<Empty<Bytes>>) -> Response<Incoming> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender.send_request(request).await.unwrap()
+}
+
+/// A GET request with the given headers.
+pub fn get(uri: &str, headers: &[(&str, &str)]) -> Request<Empty<Bytes>> {
+    let mut builder = Request::get(uri).header("host", "test");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Empty::new()).unwrap()
+}
+
+/// The whole body, read to its end.
+pub async fn body_bytes(response: Response<Incoming>) -> Bytes {
+    tokio::time::timeout(Duration::from_secs(10), response.into_body().collect())
+        .await
+        .expect("the body ended within 10 s")
+        .unwrap()
+        .to_bytes()
+}
+
+/// Polls `condition` until it holds, failing after `deadline`.
+pub async fn eventually(deadline: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < deadline, "{what}: not within {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Sets its flag when dropped: put one in a stream to see when the stream is dropped.
+#[derive(Debug)]
+pub struct DropGuard(pub Arc<AtomicBool>);
+
+impl DropGuard {
+    pub fn new() -> (Self, Arc<AtomicBool>) {
+        let flag = Arc::new(AtomicBool::new(false));
+        (Self(flag.clone()), flag)
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+pub fn dropped(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::SeqCst)
+}
+
+/// Runs `future` with a deadline, so a hung test fails instead of hanging.
+pub async fn within<T>(deadline: Duration, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(deadline, future)
+        .await
+        .expect("finished within the deadline")
+}
