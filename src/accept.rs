@@ -61,7 +61,8 @@ struct Preferences {
 
 impl Preferences {
     fn record(&mut self, kind: &[u8], subtype: &[u8], q: u16) {
-        let slot = if kind.eq_ignore_ascii_case(b"text") && subtype.eq_ignore_ascii_case(b"event-stream")
+        let slot = if kind.eq_ignore_ascii_case(b"text")
+            && subtype.eq_ignore_ascii_case(b"event-stream")
         {
             &mut self.event_stream
         } else if kind != b"*" && subtype != b"*" {

@@ -486,10 +486,7 @@ mod tests {
             .unwrap()
             .retry(Duration::from_millis(10))
             .data("d");
-        assert_eq!(
-            bytes(event),
-            ": c\nid: 1\nevent: e\nretry: 10\ndata: d\n\n"
-        );
+        assert_eq!(bytes(event), ": c\nid: 1\nevent: e\nretry: 10\ndata: d\n\n");
     }
 
     #[test]

@@ -109,7 +109,9 @@ impl<I, M> std::fmt::Debug for ResponseFuture<I, M> {
             Kind::Events { .. } => "Events",
             Kind::Ready { .. } => "Ready",
         };
-        f.debug_struct("ResponseFuture").field("kind", &kind).finish()
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
     }
 }
 

@@ -177,7 +177,10 @@ mod tests {
     fn header_value() {
         assert_eq!(from(header(b"42"), false), Ok(Some("42".into())));
         assert_eq!(from(header(b" a b "), false), Ok(Some(" a b ".into())));
-        assert_eq!(from(header("é🦀".as_bytes()), false), Ok(Some("é🦀".into())));
+        assert_eq!(
+            from(header("é🦀".as_bytes()), false),
+            Ok(Some("é🦀".into()))
+        );
         assert_eq!(from(header(b""), false), Ok(None));
     }
 
@@ -189,7 +192,10 @@ mod tests {
         );
         assert_eq!(
             from(header(&[b'a'; 1025]), false),
-            Err("the Last-Event-ID header is 1025 bytes long; at most 1024 bytes are accepted".into())
+            Err(
+                "the Last-Event-ID header is 1025 bytes long; at most 1024 bytes are accepted"
+                    .into()
+            )
         );
         assert_eq!(
             from(header(b"\xff\xfe"), false),
@@ -212,7 +218,11 @@ mod tests {
 
     #[test]
     fn query_fallback_is_opt_in() {
-        let request = || Request::get("/e?x=1&lastEventId=a%20b%2B").body(()).unwrap();
+        let request = || {
+            Request::get("/e?x=1&lastEventId=a%20b%2B")
+                .body(())
+                .unwrap()
+        };
         assert_eq!(from(request(), false), Ok(None));
         assert_eq!(from(request(), true), Ok(Some("a b+".into())));
     }

@@ -84,7 +84,8 @@ impl<F, P> SseLayer<F, P> {
     ///
     /// Default: none, so browsers use their own delay (a few seconds).
     pub fn retry(mut self, retry: Duration) -> Self {
-        Arc::make_mut(&mut self.config).retry = Some(Event::new().retry(retry).encode().into_bytes());
+        Arc::make_mut(&mut self.config).retry =
+            Some(Event::new().retry(retry).encode().into_bytes());
         self
     }
 

@@ -79,6 +79,7 @@
 //! Keep-alives use Tokio's timer: the server must run on a Tokio runtime with time
 //! enabled (as `#[tokio::main]` and `axum::serve` do).
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 
 mod accept;
 mod body;

@@ -39,7 +39,12 @@ async fn an_idle_stream_is_dropped_as_soon_as_the_client_leaves() {
             Ok::<_, Infallible>(idle)
         }
     });
-    let addr = serve(Router::new().route("/", get(|| async { "page" })).layer(layer)).await;
+    let addr = serve(
+        Router::new()
+            .route("/", get(|| async { "page" }))
+            .layer(layer),
+    )
+    .await;
 
     for close in ["clean", "reset"] {
         let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -58,9 +63,11 @@ async fn an_idle_stream_is_dropped_as_soon_as_the_client_leaves() {
             socket.set_linger(Some(Duration::ZERO)).unwrap();
         }
         drop(socket);
-        eventually(Duration::from_secs(5), "stream dropped after client left", || {
-            dropped(&flag)
-        })
+        eventually(
+            Duration::from_secs(5),
+            "stream dropped after client left",
+            || dropped(&flag),
+        )
         .await;
     }
 }
@@ -73,7 +80,12 @@ async fn a_stream_that_ends_ends_the_body() {
             Event::new().data("b"),
         ]))
     });
-    let addr = serve(Router::new().route("/", get(|| async { "page" })).layer(layer)).await;
+    let addr = serve(
+        Router::new()
+            .route("/", get(|| async { "page" }))
+            .layer(layer),
+    )
+    .await;
     let response = send(addr, request("/", &[("accept", "text/event-stream")])).await;
     assert_eq!(body_bytes(response).await, "data: a\n\ndata: b\n\n");
 }
@@ -99,7 +111,12 @@ async fn a_failing_stream_ends_after_the_last_whole_event() {
         }
     })
     .max_frame_size(0);
-    let addr = serve(Router::new().route("/", get(|| async { "page" })).layer(layer)).await;
+    let addr = serve(
+        Router::new()
+            .route("/", get(|| async { "page" }))
+            .layer(layer),
+    )
+    .await;
     let response = send(addr, request("/", &[("accept", "text/event-stream")])).await;
     // The body ends normally (the last chunk is sent), so the client sees a clean end
     // and reconnects with Last-Event-ID.
@@ -142,7 +159,9 @@ async fn a_stream_error_is_logged() {
         Ok::<_, Infallible>(tokio_stream::iter(items))
     });
     let service = tower::ServiceExt::<Request<Body>>::map_err(
-        Router::new().route("/", get(|| async { "page" })).layer(layer),
+        Router::new()
+            .route("/", get(|| async { "page" }))
+            .layer(layer),
         |never| match never {},
     );
     let request = Request::get("/")

@@ -20,7 +20,9 @@ use tower_sse::{Event, LastEventId, SseLayer};
 type Factory = fn(
     Request<Body>,
     Option<LastEventId>,
-) -> std::future::Ready<Result<tokio_stream::Iter<std::vec::IntoIter<Event>>, Infallible>>;
+) -> std::future::Ready<
+    Result<tokio_stream::Iter<std::vec::IntoIter<Event>>, Infallible>,
+>;
 
 /// A factory that answers one event saying which Last-Event-ID it got.
 fn echo_last_event_id(
@@ -89,7 +91,11 @@ async fn accept_table_over_the_wire() {
         let body = body_bytes(response).await;
         if events {
             assert_eq!(status, StatusCode::OK, "Accept: {accept:?}");
-            assert_eq!(content_type.unwrap(), "text/event-stream", "Accept: {accept:?}");
+            assert_eq!(
+                content_type.unwrap(),
+                "text/event-stream",
+                "Accept: {accept:?}"
+            );
             assert_eq!(vary, "accept", "Accept: {accept:?}");
             assert_eq!(body, "data: none\n\n", "Accept: {accept:?}");
         } else {
@@ -103,7 +109,10 @@ async fn accept_table_over_the_wire() {
 #[tokio::test]
 async fn several_accept_lines_are_read_together() {
     let addr = serve(default_app()).await;
-    let headers = [("accept", "application/json;q=0.5"), ("accept", "text/event-stream")];
+    let headers = [
+        ("accept", "application/json;q=0.5"),
+        ("accept", "text/event-stream"),
+    ];
     let response = send(addr, request("/", &headers)).await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
 
@@ -130,7 +139,7 @@ async fn event_stream_response_headers() {
 #[tokio::test]
 async fn x_accel_buffering_can_be_turned_off() {
     let addr = serve(app(
-        SseLayer::new(echo_last_event_id as Factory).x_accel_buffering(false),
+        SseLayer::new(echo_last_event_id as Factory).x_accel_buffering(false)
     ))
     .await;
     let response = send(addr, request("/", &[("accept", "text/event-stream")])).await;
@@ -188,10 +197,19 @@ async fn head_gets_the_stream_headers_and_no_body() {
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert_eq!(vary(response.headers()), ["accept"]);
     assert_eq!(body_bytes(response).await, "");
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "the factory decides HEAD too");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the factory decides HEAD too"
+    );
 
     let response = send(addr, head("text/html")).await;
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
@@ -221,12 +239,14 @@ async fn a_custom_predicate_scopes_events_to_a_path() {
 
 #[tokio::test]
 async fn a_predicate_can_serve_post() {
-    let layer = SseLayer::new(|request: Request<Body>, _: Option<LastEventId>| async move {
-        use http_body_util::BodyExt;
-        let prompt = request.into_body().collect().await.unwrap().to_bytes();
-        let reply = format!("you said {}", String::from_utf8_lossy(&prompt));
-        Ok::<_, Infallible>(tokio_stream::iter(vec![Event::new().data(reply)]))
-    })
+    let layer = SseLayer::new(
+        |request: Request<Body>, _: Option<LastEventId>| async move {
+            use http_body_util::BodyExt;
+            let prompt = request.into_body().collect().await.unwrap().to_bytes();
+            let reply = format!("you said {}", String::from_utf8_lossy(&prompt));
+            Ok::<_, Infallible>(tokio_stream::iter(vec![Event::new().data(reply)]))
+        },
+    )
     .predicate(|method: &Method, uri: &Uri, _: &HeaderMap| {
         method == Method::POST && uri.path() == "/chat"
     });
@@ -269,33 +289,43 @@ async fn last_event_id_reaches_the_factory() {
 #[tokio::test]
 async fn last_event_id_query_fallback() {
     let addr = serve(app(
-        SseLayer::new(echo_last_event_id as Factory).last_event_id_query(true),
+        SseLayer::new(echo_last_event_id as Factory).last_event_id_query(true)
     ))
     .await;
     let sse = ("accept", "text/event-stream");
     let response = send(addr, request("/?lastEventId=7%2B1", &[sse])).await;
     assert_eq!(body_bytes(response).await, "data: last=7+1\n\n");
-    let response = send(addr, request("/?lastEventId=q", &[sse, ("last-event-id", "h")])).await;
+    let response = send(
+        addr,
+        request("/?lastEventId=q", &[sse, ("last-event-id", "h")]),
+    )
+    .await;
     assert_eq!(body_bytes(response).await, "data: last=h\n\n");
 }
 
 #[tokio::test]
 async fn bad_last_event_id_is_a_400_with_a_reason() {
     let addr = serve(app(
-        SseLayer::new(echo_last_event_id as Factory).last_event_id_query(true),
+        SseLayer::new(echo_last_event_id as Factory).last_event_id_query(true)
     ))
     .await;
     let long = "9".repeat(1025);
     let cases: Vec<(Request<Empty<bytes::Bytes>>, &str)> = vec![
         (
-            request("/", &[("accept", "text/event-stream"), ("last-event-id", &long)]),
+            request(
+                "/",
+                &[("accept", "text/event-stream"), ("last-event-id", &long)],
+            ),
             "the Last-Event-ID header is 1025 bytes long; at most 1024 bytes are accepted",
         ),
         (
             Request::get("/")
                 .header("host", "test")
                 .header("accept", "text/event-stream")
-                .header("last-event-id", http::HeaderValue::from_bytes(b"\xc3\x28").unwrap())
+                .header(
+                    "last-event-id",
+                    http::HeaderValue::from_bytes(b"\xc3\x28").unwrap(),
+                )
                 .body(Empty::new())
                 .unwrap(),
             "the Last-Event-ID header is not valid UTF-8",
@@ -318,13 +348,15 @@ async fn bad_last_event_id_is_a_400_with_a_reason() {
 
 #[tokio::test]
 async fn the_factory_can_answer_with_its_own_response() {
-    let layer = SseLayer::new(|request: Request<Body>, _: Option<LastEventId>| async move {
-        match request.headers().get("authorization").map(|v| v.as_bytes()) {
-            None => Err((StatusCode::UNAUTHORIZED, "log in first").into_response_with_vary()),
-            Some(b"done") => Err(StatusCode::NO_CONTENT.into_response_with_vary()),
-            Some(_) => Ok(tokio_stream::iter(vec![Event::new().data("welcome")])),
-        }
-    });
+    let layer = SseLayer::new(
+        |request: Request<Body>, _: Option<LastEventId>| async move {
+            match request.headers().get("authorization").map(|v| v.as_bytes()) {
+                None => Err((StatusCode::UNAUTHORIZED, "log in first").into_response_with_vary()),
+                Some(b"done") => Err(StatusCode::NO_CONTENT.into_response_with_vary()),
+                Some(_) => Ok(tokio_stream::iter(vec![Event::new().data("welcome")])),
+            }
+        },
+    );
     let app = Router::new()
         .route("/", get(|| async { "page" }))
         .layer(layer);

@@ -31,7 +31,11 @@ const EVENTS: &[Spec] = &[
     (None, None, "\ttab"),
     (None, None, "unicode é 🦀 ✓"),
     (None, None, "nul \0 inside"),
-    (None, None, "looks like a field\nid: 666\nevent: evil\n\ndata: injected"),
+    (
+        None,
+        None,
+        "looks like a field\nid: 666\nevent: evil\n\ndata: injected",
+    ),
     (None, None, ": looks like a comment"),
     (Some("tick"), Some("1"), "named with id"),
     (Some(" spaced type"), Some(" spaced id"), "x"),
@@ -62,7 +66,12 @@ async fn server() -> std::net::SocketAddr {
         Ok::<_, Infallible>(tokio_stream::iter(events))
     })
     .retry(Duration::from_millis(1500));
-    serve(Router::new().route("/", get(|| async { "page" })).layer(layer)).await
+    serve(
+        Router::new()
+            .route("/", get(|| async { "page" }))
+            .layer(layer),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -71,7 +80,9 @@ async fn sse_stream_reads_exactly_what_was_sent() {
     let response = send(addr, request("/", &[("accept", "text/event-stream")])).await;
     let decoded: Vec<sse_stream::Sse> = within(
         Duration::from_secs(10),
-        sse_stream::SseStream::new(response.into_body()).map(|r| r.unwrap()).collect(),
+        sse_stream::SseStream::new(response.into_body())
+            .map(|r| r.unwrap())
+            .collect(),
     )
     .await;
 

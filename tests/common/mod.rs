@@ -61,7 +61,10 @@ pub async fn body_bytes(response: Response<Incoming>) -> Bytes {
 pub async fn eventually(deadline: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let start = tokio::time::Instant::now();
     while !condition() {
-        assert!(start.elapsed() < deadline, "{what}: not within {deadline:?}");
+        assert!(
+            start.elapsed() < deadline,
+            "{what}: not within {deadline:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
