@@ -39,9 +39,11 @@
 //!     last_event_id: Option<LastEventId>,
 //! ) -> Result<impl tokio_stream::Stream<Item = Event>, Infallible> {
 //!     // Resume the count where the client left off.
-//!     let start = last_event_id.and_then(|id| id.parse::<u64>().ok()).map_or(0, |n| n + 1);
+//!     let mut next = last_event_id.and_then(|id| id.parse::<u64>().ok()).map_or(0, |n| n + 1);
 //!     let ticks = IntervalStream::new(tokio::time::interval(Duration::from_secs(1)));
-//!     Ok(ticks.zip(tokio_stream::iter(start..)).map(|(_, n)| {
+//!     Ok(ticks.map(move |_| {
+//!         let n = next;
+//!         next += 1;
 //!         Event::new().id(n.to_string()).expect("digits are a valid id").data(format!("tick {n}"))
 //!     }))
 //! }

@@ -1,0 +1,101 @@
+//! An ordinary axum app (an HTML page and a JSON route) to which one line adds
+//! Server-Sent Events: the page's `EventSource` connects to the page's own URL, `/`,
+//! and gets a live clock, because the layer answers by the `Accept` header alone.
+//!
+//! Run with `cargo run --example axum_app` (env `PORT` overrides 3000), then open the
+//! printed URL, or watch the events with
+//! `curl -N -H 'accept: text/event-stream' http://127.0.0.1:3000/`.
+
+use std::{
+    convert::Infallible,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{Json, Router, body::Body, response::Html, routing::get};
+use http::Request;
+use tokio_stream::{Stream, StreamExt, wrappers::IntervalStream};
+use tower_sse::{Event, LastEventId, SseLayer};
+
+#[tokio::main]
+async fn main() {
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/api/time", get(time_json))
+        .layer(SseLayer::new(clock).retry(Duration::from_secs(1))); // the one line
+
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+        .await
+        .expect("bind the port (set PORT to use another)");
+    println!("listening on http://{}/", listener.local_addr().unwrap());
+    axum::serve(listener, app).await.unwrap();
+}
+
+/// The event stream: a `tick` event every second, numbered from where the client left
+/// off, so a reconnecting page resumes its count.
+async fn clock(
+    _request: Request<Body>,
+    last_event_id: Option<LastEventId>,
+) -> Result<impl Stream<Item = Event>, Infallible> {
+    let mut next = last_event_id
+        .and_then(|id| id.parse::<u64>().ok())
+        .map_or(0, |n| n + 1);
+    let ticks = IntervalStream::new(tokio::time::interval(Duration::from_secs(1)));
+    Ok(ticks.map(move |_| {
+        let n = next;
+        next += 1;
+        Event::new()
+            .event("tick")
+            .and_then(|event| event.id(n.to_string()))
+            .expect("a fixed name and digits are valid")
+            .data(utc_time())
+    }))
+}
+
+async fn time_json() -> Json<serde_json::Value> {
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Json(serde_json::json!({ "unix": unix.as_secs(), "utc": utc_time() }))
+}
+
+/// The time of day in UTC, as `HH:MM:SS UTC`.
+fn utc_time() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    format!("{h:02}:{m:02}:{s:02} UTC")
+}
+
+async fn page() -> Html<&'static str> {
+    Html(
+        r#"<!doctype html>
+<html lang="en">
+<meta charset="utf-8">
+<title>tower-sse clock</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 40em; margin: 3em auto; }
+  #clock { font: bold 3em ui-monospace, monospace; }
+  #status { color: #666; }
+</style>
+<h1>tower-sse clock</h1>
+<p>This page and its events share one URL, <code>/</code>: the layer in front of the
+axum router answers <code>Accept: text/event-stream</code> with events and passes
+everything else to the router.</p>
+<div id="clock">--:--:--</div>
+<p id="status">connecting…</p>
+<p>JSON from the same app: <a href="/api/time">/api/time</a></p>
+<script>
+  const clock = document.getElementById("clock");
+  const status = document.getElementById("status");
+  const source = new EventSource("/");
+  source.addEventListener("tick", (e) => {
+    clock.textContent = e.data;
+    status.textContent = `event #${e.lastEventId}`;
+  });
+  source.onerror = () => { status.textContent = "reconnecting…"; };
+</script>
+</html>
+"#,
+    )
+}
