@@ -53,7 +53,9 @@ async fn clock(
 }
 
 async fn time_json() -> Json<serde_json::Value> {
-    let unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     Json(serde_json::json!({ "unix": unix.as_secs(), "utc": utc_time() }))
 }
 

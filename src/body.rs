@@ -10,9 +10,12 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::{
+    sync::futures::OwnedNotified,
+    time::{Instant, Sleep},
+};
 
-use crate::{BoxError, EventItem, KeepAlive, config::Config};
+use crate::{BoxError, EventItem, KeepAlive, Shutdown, config::Config};
 
 pin_project! {
     /// The response body of [`Sse`](crate::Sse): the inner service's body, an event
@@ -122,6 +125,11 @@ pin_project! {
         #[pin]
         timer: Option<Sleep>,
         max_frame_size: usize,
+        shutdown: Option<Shutdown>,
+        // Registered when the body is made, so a trigger after that wakes it.
+        #[pin]
+        shutdown_notified: Option<OwnedNotified>,
+        shutdown_event: Option<Bytes>,
     }
 }
 
@@ -138,6 +146,9 @@ impl EventBody {
             last_sent: Instant::now(),
             timer: None,
             max_frame_size: config.max_frame_size,
+            shutdown_notified: config.shutdown.as_ref().map(Shutdown::notified),
+            shutdown: config.shutdown.clone(),
+            shutdown_event: config.shutdown_event.clone(),
         }
     }
 }
@@ -153,6 +164,16 @@ impl Body for EventBody {
         let mut this = self.project();
         if let Some(first) = this.first.take() {
             return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        if this.shutdown.as_ref().is_some_and(Shutdown::is_triggered) && this.frames.is_some() {
+            // Stop reading the stream; what it had not yielded yet is left for the
+            // client to resume from its Last-Event-ID.
+            *this.frames = None;
+            this.timer.set(None);
+            this.shutdown_notified.set(None);
+            if let Some(last) = this.shutdown_event.take() {
+                return Poll::Ready(Some(Ok(Frame::data(last))));
+            }
         }
         let Some(frames) = this.frames.as_mut() else {
             return Poll::Ready(None);
@@ -219,7 +240,15 @@ impl Body for EventBody {
             return Poll::Ready(None);
         }
 
-        // Idle: is a keep-alive due?
+        // Idle. Wake up for the shutdown signal...
+        if let Some(notified) = this.shutdown_notified.as_mut().as_pin_mut() {
+            if notified.poll(cx).is_ready() {
+                this.shutdown_notified.set(None);
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        // ...and for the keep-alive.
         let Some(keep_alive) = this.keep_alive.as_ref() else {
             return Poll::Pending;
         };

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::KeepAlive;
+use crate::{KeepAlive, Shutdown};
 
 /// The default bound on a body frame that batches several ready events.
 pub(crate) const DEFAULT_MAX_FRAME_SIZE: usize = 64 * 1024;
@@ -15,6 +15,9 @@ pub(crate) struct Config {
     pub(crate) x_accel_buffering: bool,
     pub(crate) max_frame_size: usize,
     pub(crate) last_event_id_query: bool,
+    pub(crate) shutdown: Option<Shutdown>,
+    /// The encoded event sent when the shutdown signal ends a stream, if any.
+    pub(crate) shutdown_event: Option<Bytes>,
 }
 
 impl Default for Config {
@@ -25,6 +28,8 @@ impl Default for Config {
             x_accel_buffering: true,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             last_event_id_query: false,
+            shutdown: None,
+            shutdown_event: None,
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::{BoxError, EncodedEvent, Event, LastEventId};
 ///     if !req.headers().contains_key("authorization") {
 ///         return Err(StatusCode::UNAUTHORIZED);
 ///     }
-///     let start: u64 = last_event_id.and_then(|id| id.parse().ok()).map_or(0, |n| n + 1);
+///     let start = last_event_id.and_then(|id| id.parse::<u64>().ok()).map_or(0, |n| n + 1);
 ///     let events = (start..start + 3).map(|n| Event::new().id(n.to_string()).map(|e| e.data("hi")));
 ///     Ok(tokio_stream::iter(events))
 /// });

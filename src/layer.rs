@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use tower_layer::Layer;
 
-use crate::{DefaultPredicate, Event, KeepAlive, Sse, config::Config};
+use crate::{DefaultPredicate, Event, KeepAlive, Shutdown, Sse, config::Config};
 
 /// Serves Server-Sent Events to the requests that ask for them, and passes every other
 /// request to the inner service untouched.
@@ -108,6 +108,25 @@ impl<F, P> SseLayer<F, P> {
     /// Default: 64 KiB.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         Arc::make_mut(&mut self.config).max_frame_size = bytes;
+        self
+    }
+
+    /// Ends every stream when `shutdown` is triggered, so the server's graceful shutdown
+    /// can finish. See [`Shutdown`].
+    ///
+    /// Default: none; streams end only when their stream ends or the client leaves.
+    pub fn graceful_shutdown(mut self, shutdown: Shutdown) -> Self {
+        Arc::make_mut(&mut self.config).shutdown = Some(shutdown);
+        self
+    }
+
+    /// Sends `event` as the last event of every stream that the
+    /// [`graceful_shutdown`](SseLayer::graceful_shutdown) signal ends, for example a
+    /// `retry:` that spreads the clients' reconnections, or a named event the page shows.
+    ///
+    /// Default: none.
+    pub fn shutdown_event(mut self, event: Event) -> Self {
+        Arc::make_mut(&mut self.config).shutdown_event = Some(event.encode().into_bytes());
         self
     }
 

@@ -19,7 +19,7 @@
 //!   keep-alive comments ([`KeepAlive`]) are one setter away.
 //! - **Clean lifecycle**: the stream is dropped as soon as the client goes away, even when
 //!   it is idle; a failing stream is logged and ends the response after the last whole
-//!   event.
+//!   event; a [`Shutdown`] signal ends every stream so graceful shutdown can finish.
 //! - **Encode once**: an [`EncodedEvent`] is immutable bytes, so one encoding can be sent
 //!   to many clients; events that are ready together go out in one body frame.
 //!
@@ -94,6 +94,7 @@ mod last_event_id;
 mod layer;
 mod predicate;
 mod service;
+mod shutdown;
 
 pub use accept::accepts_event_stream;
 pub use body::ResponseBody;
@@ -105,6 +106,7 @@ pub use last_event_id::{LastEventId, MAX_LAST_EVENT_ID_LEN};
 pub use layer::SseLayer;
 pub use predicate::{DefaultPredicate, Predicate};
 pub use service::Sse;
+pub use shutdown::Shutdown;
 
 /// A type-erased error, as Tower uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
