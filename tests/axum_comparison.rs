@@ -33,16 +33,28 @@ fn data(value: Option<&str>) -> Vec<Option<String>> {
 async fn crlf_in_data() {
     let axum = through_axum(sse::Event::default().data("a\r\nb")).await;
     let tower = decode(ours(Event::new().data("a\r\nb"))).await;
-    assert_eq!(axum.into_iter().map(|e| e.data).collect::<Vec<_>>(), data(Some("a\n\nb")));
-    assert_eq!(tower.into_iter().map(|e| e.data).collect::<Vec<_>>(), data(Some("a\nb")));
+    assert_eq!(
+        axum.into_iter().map(|e| e.data).collect::<Vec<_>>(),
+        data(Some("a\n\nb"))
+    );
+    assert_eq!(
+        tower.into_iter().map(|e| e.data).collect::<Vec<_>>(),
+        data(Some("a\nb"))
+    );
 }
 
 #[tokio::test]
 async fn lone_cr_in_data() {
     let axum = through_axum(sse::Event::default().data("a\rb")).await;
     let tower = decode(ours(Event::new().data("a\rb"))).await;
-    assert_eq!(axum.into_iter().map(|e| e.data).collect::<Vec<_>>(), data(Some("a\nb")));
-    assert_eq!(tower.into_iter().map(|e| e.data).collect::<Vec<_>>(), data(Some("a\nb")));
+    assert_eq!(
+        axum.into_iter().map(|e| e.data).collect::<Vec<_>>(),
+        data(Some("a\nb"))
+    );
+    assert_eq!(
+        tower.into_iter().map(|e| e.data).collect::<Vec<_>>(),
+        data(Some("a\nb"))
+    );
 }
 
 #[tokio::test]
@@ -58,7 +70,11 @@ async fn empty_data() {
     .to_bytes();
     // No data line: browsers do not dispatch an event without data.
     assert_eq!(axum, "\n");
-    let tower = ours(Event::new().data("")).collect().await.unwrap().to_bytes();
+    let tower = ours(Event::new().data(""))
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
     assert_eq!(tower, "data: \n\n");
 }
 
