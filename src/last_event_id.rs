@@ -35,6 +35,29 @@ impl LastEventId {
         &self.0
     }
 
+    /// Checks `id` as the layer checks a `Last-Event-ID` header: at most
+    /// [`MAX_LAST_EVENT_ID_LEN`] bytes, no CR, LF or NUL. `Ok(None)` for an empty id, which
+    /// a client sends to say it has none.
+    ///
+    /// # Errors
+    ///
+    /// A [`LastEventIdError`] saying what is wrong with `id`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_sse::LastEventId;
+    ///
+    /// let id = LastEventId::new("42")?.unwrap();
+    /// assert_eq!(id.as_str(), "42");
+    /// assert_eq!(LastEventId::new("")?, None);
+    /// assert!(LastEventId::new("4\n2").is_err());
+    /// # Ok::<(), tower_sse::LastEventIdError>(())
+    /// ```
+    pub fn new(id: &str) -> Result<Option<Self>, LastEventIdError> {
+        Self::parse(id.as_bytes(), Source::Value)
+    }
+
     /// Parses a header or query value. `Ok(None)` for an empty value: the client has
     /// no id.
     fn parse(value: &[u8], source: Source) -> Result<Option<Self>, LastEventIdError> {
@@ -42,11 +65,12 @@ impl LastEventId {
             return Ok(None);
         }
         if value.len() > MAX_LAST_EVENT_ID_LEN {
-            return Err(LastEventIdError::TooLong(source, value.len()));
+            return Err(LastEventIdError(Reason::TooLong(source, value.len())));
         }
-        let text = std::str::from_utf8(value).map_err(|_| LastEventIdError::NotUtf8(source))?;
+        let text =
+            std::str::from_utf8(value).map_err(|_| LastEventIdError(Reason::NotUtf8(source)))?;
         if text.contains(['\r', '\n', '\0']) {
-            return Err(LastEventIdError::ControlCharacter(source));
+            return Err(LastEventIdError(Reason::ControlCharacter(source)));
         }
         Ok(Some(Self(text.into())))
     }
@@ -60,7 +84,7 @@ impl LastEventId {
         let mut values = request.headers().get_all(&LAST_EVENT_ID).iter();
         if let Some(value) = values.next() {
             if values.next().is_some() {
-                return Err(LastEventIdError::Repeated(Source::Header));
+                return Err(LastEventIdError(Reason::Repeated(Source::Header)));
             }
             return Self::parse(value.as_bytes(), Source::Header);
         }
@@ -75,7 +99,7 @@ impl LastEventId {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             if name == "lastEventId" {
                 if found.is_some() {
-                    return Err(LastEventIdError::Repeated(Source::Query));
+                    return Err(LastEventIdError(Reason::Repeated(Source::Query)));
                 }
                 found = Some(value);
             }
@@ -121,37 +145,45 @@ impl fmt::Display for LastEventId {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Source {
+enum Source {
     Header,
     Query,
+    Value,
 }
 
-/// Why a `Last-Event-ID` was refused; its `Display` is the reason sent with the 400.
+/// Why a `Last-Event-ID` was refused. Its `Display` is the reason the layer sends with
+/// its `400 Bad Request`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum LastEventIdError {
+pub struct LastEventIdError(Reason);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Reason {
     TooLong(Source, usize),
     NotUtf8(Source),
     ControlCharacter(Source),
     Repeated(Source),
 }
 
+impl std::error::Error for LastEventIdError {}
+
 impl fmt::Display for LastEventIdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = |source: &Source| match source {
             Source::Header => "the Last-Event-ID header",
             Source::Query => "the lastEventId query parameter",
+            Source::Value => "the last event id",
         };
-        match self {
-            Self::TooLong(source, len) => write!(
+        match &self.0 {
+            Reason::TooLong(source, len) => write!(
                 f,
                 "{} is {len} bytes long; at most {MAX_LAST_EVENT_ID_LEN} bytes are accepted",
                 name(source)
             ),
-            Self::NotUtf8(source) => write!(f, "{} is not valid UTF-8", name(source)),
-            Self::ControlCharacter(source) => {
+            Reason::NotUtf8(source) => write!(f, "{} is not valid UTF-8", name(source)),
+            Reason::ControlCharacter(source) => {
                 write!(f, "{} contains CR, LF or NUL", name(source))
             }
-            Self::Repeated(source) => write!(f, "{} is given more than once", name(source)),
+            Reason::Repeated(source) => write!(f, "{} is given more than once", name(source)),
         }
     }
 }

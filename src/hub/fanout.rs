@@ -1,0 +1,149 @@
+//! Local fan-out: one broadcast channel per topic, shared by this process's
+//! subscribers.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::sync::broadcast;
+
+use super::{SubscribeError, backend::Delivery};
+
+/// The subscriber limits, checked when a subscriber joins.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) hub: usize,
+    pub(crate) topic: usize,
+    pub(crate) retry_after: Duration,
+}
+
+struct Channel {
+    sender: broadcast::Sender<Delivery>,
+    subscribers: usize,
+}
+
+pub(crate) struct Fanout {
+    channels: Mutex<HashMap<Arc<str>, Channel>>,
+    /// How far a subscriber may fall behind before the lag policy applies.
+    capacity: usize,
+    subscribers: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl Fanout {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            channels: Mutex::default(),
+            capacity: capacity.max(1),
+            subscribers: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Channel>> {
+        // A panic elsewhere cannot leave the map half-updated: every update is one call.
+        self.channels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends `delivery` to this process's subscribers of `topic`, if it has any.
+    pub(crate) fn deliver(&self, topic: &str, delivery: Delivery) {
+        if let Some(channel) = self.lock().get(topic) {
+            // An error only means every receiver is gone; they leave on their own.
+            let _ = channel.sender.send(delivery);
+        }
+    }
+
+    /// Registers a subscriber of `topics`, returning one receiver per topic. Limits are
+    /// checked and counted under the same lock, so they are never exceeded.
+    pub(crate) fn join(
+        &self,
+        topics: &[Arc<str>],
+        limits: Limits,
+    ) -> Result<Vec<broadcast::Receiver<Delivery>>, SubscribeError> {
+        let mut channels = self.lock();
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(SubscribeError::ShuttingDown {
+                retry_after: limits.retry_after,
+            });
+        }
+        if self.subscribers.load(Ordering::SeqCst) >= limits.hub {
+            return Err(SubscribeError::HubFull {
+                limit: limits.hub,
+                retry_after: limits.retry_after,
+            });
+        }
+        for topic in topics {
+            if channels.get(topic).map_or(0, |c| c.subscribers) >= limits.topic {
+                return Err(SubscribeError::TopicFull {
+                    limit: limits.topic,
+                    retry_after: limits.retry_after,
+                });
+            }
+        }
+        let receivers = topics
+            .iter()
+            .map(|topic| {
+                let channel = channels.entry(topic.clone()).or_insert_with(|| Channel {
+                    sender: broadcast::channel(self.capacity).0,
+                    subscribers: 0,
+                });
+                channel.subscribers += 1;
+                channel.sender.subscribe()
+            })
+            .collect();
+        self.subscribers.fetch_add(1, Ordering::SeqCst);
+        Ok(receivers)
+    }
+
+    /// Unregisters a subscriber that [`join`](Fanout::join) registered.
+    pub(crate) fn leave(&self, topics: &[Arc<str>]) {
+        let mut channels = self.lock();
+        for topic in topics {
+            if let Some(channel) = channels.get_mut(topic) {
+                channel.subscribers -= 1;
+                if channel.subscribers == 0 {
+                    channels.remove(topic);
+                }
+            }
+        }
+        self.subscribers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Sends `last` (if any) to every subscriber, then closes every channel: each
+    /// subscription ends after what it has queued. Later joins fail.
+    pub(crate) fn close(&self, last: Option<Delivery>) {
+        let mut channels = self.lock();
+        self.closed.store(true, Ordering::SeqCst);
+        for channel in channels.values_mut() {
+            if let Some(last) = &last {
+                let _ = channel.sender.send(last.clone());
+            }
+            // Replace the sender so receivers see the channel closed, while the entry
+            // keeps counting the subscribers until they leave.
+            channel.sender = broadcast::channel(1).0;
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn subscribers(&self) -> usize {
+        self.subscribers.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn topic_subscribers(&self, topic: &str) -> usize {
+        self.lock().get(topic).map_or(0, |c| c.subscribers)
+    }
+
+    pub(crate) fn topics(&self) -> usize {
+        self.lock().len()
+    }
+}

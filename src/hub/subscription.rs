@@ -1,0 +1,226 @@
+//! [`Subscription`], the stream of a hub subscriber.
+
+use std::{
+    collections::VecDeque,
+    fmt,
+    pin::Pin,
+    sync::{Arc, atomic::Ordering},
+    task::{Context, Poll},
+};
+
+use futures_core::Stream;
+use tokio::time::Sleep;
+use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
+
+use crate::EncodedEvent;
+
+use super::{
+    LagPolicy, Shared, SubscriberChange,
+    backend::{Delivery, Key},
+};
+
+/// How a subscription's start relates to the client's `Last-Event-ID`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Replay {
+    /// The client gave no id: the subscription starts with the next event published.
+    Live,
+    /// The client's id was found: every retained event after it is sent first (this many),
+    /// then live events, none missing and none twice.
+    Exact(usize),
+    /// The client's id is unknown, or events after it have left the history. The
+    /// subscription starts with the hub's reset event, then live events.
+    Reset,
+}
+
+/// One topic's live feed, with the next event read from it but not yet sent.
+struct Live {
+    stream: BroadcastStream<Delivery>,
+    head: Option<Delivery>,
+    closed: bool,
+}
+
+/// A hub subscriber: a stream of encoded events that plugs straight into an
+/// [`SseLayer`](crate::SseLayer) factory.
+///
+/// It yields, in order: the reset event (if [`replay`](Subscription::replay) is
+/// [`Replay::Reset`]), the retained events after the client's `Last-Event-ID`, then every
+/// event published to its topics, merged in publish order. Dropping it (the client left)
+/// removes the subscriber from the hub's counts at once.
+///
+/// It ends when the hub shuts down (after the hub's shutdown event), when its maximum
+/// lifetime is reached, or, under the default [`LagPolicy`], when the client falls too
+/// far behind; in each case the client reconnects and resumes from its `Last-Event-ID`.
+pub struct Subscription {
+    pending: VecDeque<EncodedEvent>,
+    live: Vec<Live>,
+    /// Live events up to this key were replayed or sent already.
+    sent_through: Option<Key>,
+    replay: Replay,
+    lifetime: Option<Pin<Box<Sleep>>>,
+    done: bool,
+    topics: Arc<[Arc<str>]>,
+    shared: Arc<Shared>,
+}
+
+impl Subscription {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        topics: Arc<[Arc<str>]>,
+        receivers: Vec<tokio::sync::broadcast::Receiver<Delivery>>,
+        pending: VecDeque<EncodedEvent>,
+        sent_through: Option<Key>,
+        replay: Replay,
+        lifetime: Option<Pin<Box<Sleep>>>,
+    ) -> Self {
+        let live = receivers
+            .into_iter()
+            .map(|receiver| Live {
+                stream: BroadcastStream::new(receiver),
+                head: None,
+                closed: false,
+            })
+            .collect();
+        Self {
+            pending,
+            live,
+            sent_through,
+            replay,
+            lifetime,
+            done: false,
+            topics,
+            shared,
+        }
+    }
+
+    /// Sets what is sent before the live events, and the key through which live events
+    /// were already replayed.
+    pub(super) fn start_with(
+        &mut self,
+        pending: VecDeque<EncodedEvent>,
+        sent_through: Key,
+        replay: Replay,
+    ) {
+        self.pending = pending;
+        self.sent_through = Some(sent_through);
+        self.replay = replay;
+    }
+
+    /// How the subscription started: live, an exact replay, or a reset.
+    pub fn replay(&self) -> Replay {
+        self.replay
+    }
+
+    /// The topics subscribed to.
+    pub fn topics(&self) -> &[Arc<str>] {
+        &self.topics
+    }
+
+    fn finish(&mut self) -> Poll<Option<EncodedEvent>> {
+        self.done = true;
+        self.live.clear();
+        self.pending.clear();
+        self.lifetime = None;
+        Poll::Ready(None)
+    }
+}
+
+impl Stream for Subscription {
+    type Item = EncodedEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<EncodedEvent>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(lifetime) = &mut this.lifetime {
+            if lifetime.as_mut().poll(cx).is_ready() {
+                tracing::debug!(topics = ?this.topics, "hub subscription reached its maximum lifetime");
+                return this.finish();
+            }
+        }
+        if let Some(event) = this.pending.pop_front() {
+            return Poll::Ready(Some(event));
+        }
+
+        // Read the next event of every topic, skipping what was replayed or sent.
+        for live in &mut this.live {
+            while live.head.is_none() && !live.closed {
+                match Pin::new(&mut live.stream).poll_next(cx) {
+                    Poll::Ready(Some(Ok(delivery))) => {
+                        if this.sent_through.is_none_or(|sent| delivery.key > sent) {
+                            live.head = Some(delivery);
+                        }
+                    }
+                    Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
+                        match &this.shared.config.lag {
+                            LagPolicy::Disconnect => {
+                                this.shared.lag_disconnects.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(
+                                    topics = ?this.topics, missed,
+                                    "hub subscriber fell behind; disconnecting it so it resumes from its Last-Event-ID"
+                                );
+                                return this.finish();
+                            }
+                            LagPolicy::Skip(notice) => {
+                                this.shared.lag_skips.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(
+                                    topics = ?this.topics, missed,
+                                    "hub subscriber fell behind; skipping the events it missed"
+                                );
+                                if let Some(notice) = notice {
+                                    this.pending.push_back(notice.clone());
+                                }
+                            }
+                        }
+                    }
+                    Poll::Ready(None) => live.closed = true,
+                    Poll::Pending => break,
+                }
+            }
+        }
+        if let Some(event) = this.pending.pop_front() {
+            return Poll::Ready(Some(event));
+        }
+
+        // Send the earliest; any event published before it is visible already, since
+        // deliveries happen in key order.
+        let earliest = this
+            .live
+            .iter_mut()
+            .filter(|live| live.head.is_some())
+            .min_by_key(|live| live.head.as_ref().map(|d| d.key));
+        if let Some(live) = earliest {
+            if let Some(delivery) = live.head.take() {
+                this.sent_through = Some(delivery.key);
+                return Poll::Ready(Some(delivery.event));
+            }
+        }
+        if this.live.iter().all(|live| live.closed) {
+            return this.finish();
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.shared.fanout.leave(&self.topics);
+        tracing::debug!(topics = ?self.topics, "hub subscriber left");
+        if let Some(hook) = &self.shared.config.on_subscriber {
+            hook(SubscriberChange::Left {
+                topics: &self.topics,
+            });
+        }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topics", &self.topics)
+            .field("replay", &self.replay)
+            .field("done", &self.done)
+            .finish()
+    }
+}
