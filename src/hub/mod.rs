@@ -523,6 +523,22 @@ impl Hub {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
+        self.subscribe_between(topics, last_event_id, async {})
+            .await
+    }
+
+    /// [`subscribe_all`](Hub::subscribe_all), running `between` after joining the live
+    /// feed and before reading the history: tests publish there to hit the race.
+    async fn subscribe_between<I, T>(
+        &self,
+        topics: I,
+        last_event_id: Option<&LastEventId>,
+        between: impl Future<Output = ()>,
+    ) -> Result<Subscription, SubscribeError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
         let mut names: Vec<Arc<str>> = Vec::new();
         for topic in topics {
             let topic = topic.as_ref();
@@ -559,6 +575,7 @@ impl Hub {
             lifetime,
         );
         // From here, dropping `subscription` (on an error too) unregisters it.
+        between.await;
         let Some(last_event_id) = last_event_id else {
             return Ok(subscription);
         };
@@ -655,4 +672,67 @@ fn random_part_of(max: Duration) -> Duration {
     hasher.write_u64(0);
     let fraction = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
     max.mul_f64(fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt;
+
+    use super::*;
+
+    fn id_of(event: &EncodedEvent) -> String {
+        std::str::from_utf8(event.as_bytes())
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("id: "))
+            .unwrap()
+            .to_owned()
+    }
+
+    /// An event published after the subscriber joined the live feed but before it read
+    /// the history is in both: it must be sent once.
+    #[tokio::test]
+    async fn an_event_published_while_subscribing_is_sent_once() {
+        let hub = Hub::new();
+        for _ in 0..3 {
+            hub.publish("t", Event::new().data("before")).await.unwrap();
+        }
+        let last = LastEventId::new("1").unwrap();
+        let publisher = hub.clone();
+        let subscription = hub
+            .subscribe_between(["t"], last.as_ref(), async move {
+                publisher
+                    .publish("t", Event::new().data("between"))
+                    .await
+                    .unwrap();
+            })
+            .await
+            .unwrap();
+        assert_eq!(subscription.replay(), Replay::Exact(3));
+        hub.publish("t", Event::new().data("after")).await.unwrap();
+        hub.shutdown();
+        let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
+        assert_eq!(ids, ["2", "3", "4", "5"]);
+    }
+
+    /// The same when nothing was replayed before the race.
+    #[tokio::test]
+    async fn an_event_published_while_subscribing_at_the_head_is_sent_once() {
+        let hub = Hub::new();
+        hub.publish("t", Event::new().data("seen")).await.unwrap();
+        let last = LastEventId::new("1").unwrap();
+        let publisher = hub.clone();
+        let subscription = hub
+            .subscribe_between(["t"], last.as_ref(), async move {
+                publisher
+                    .publish("t", Event::new().data("between"))
+                    .await
+                    .unwrap();
+            })
+            .await
+            .unwrap();
+        hub.shutdown();
+        let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
+        assert_eq!(ids, ["2"]);
+    }
 }

@@ -184,14 +184,18 @@ impl Stream for Subscription {
         }
 
         // Send the earliest; any event published before it is visible already, since
-        // deliveries happen in key order.
-        let earliest = this
+        // deliveries happen in key order. A head that was sent already through another
+        // topic (the shutdown event goes to every topic) is dropped.
+        while let Some(live) = this
             .live
             .iter_mut()
             .filter(|live| live.head.is_some())
-            .min_by_key(|live| live.head.as_ref().map(|d| d.key));
-        if let Some(live) = earliest {
-            if let Some(delivery) = live.head.take() {
+            .min_by_key(|live| live.head.as_ref().map(|d| d.key))
+        {
+            let Some(delivery) = live.head.take() else {
+                break;
+            };
+            if this.sent_through.is_none_or(|sent| delivery.key > sent) {
                 this.sent_through = Some(delivery.key);
                 return Poll::Ready(Some(delivery.event));
             }

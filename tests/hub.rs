@@ -1,0 +1,561 @@
+//! The broadcast hub, seen from outside: real servers on 127.0.0.1:0, real clients, and
+//! the hub's own streams where the property is about the stream itself.
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, body::Body, routing::get};
+use common::{body_bytes, eventually, get as request, send, serve, within};
+use futures_util::StreamExt;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tower_sse::{
+    Event, LastEventId, SseLayer,
+    hub::{Hub, LagPolicy, PublishError, Replay, SubscriberChange, Subscription},
+};
+
+/// An app whose `/` subscribes to the `topic` query parameters (default `room`).
+fn app(hub: &Hub) -> Router {
+    let hub = hub.clone();
+    let subscribe = move |request: Request<Body>, last: Option<LastEventId>| {
+        let hub = hub.clone();
+        async move {
+            let query = request.uri().query().unwrap_or("");
+            let mut topics: Vec<&str> = query
+                .split('&')
+                .filter_map(|pair| pair.strip_prefix("topic="))
+                .collect();
+            if topics.is_empty() {
+                topics.push("room");
+            }
+            hub.subscribe_all(topics, last.as_ref()).await
+        }
+    };
+    Router::new()
+        .route("/", get(|| async { "page" }))
+        .layer(SseLayer::new(subscribe))
+}
+
+/// Opens an event stream and returns a decoder over it.
+async fn connect(
+    addr: std::net::SocketAddr,
+    uri: &str,
+    last_event_id: Option<&str>,
+) -> sse_stream::SseStream<Incoming> {
+    let mut headers = vec![("accept", "text/event-stream")];
+    if let Some(id) = last_event_id {
+        headers.push(("last-event-id", id));
+    }
+    let response = send(addr, request(uri, &headers)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    sse_stream::SseStream::new(response.into_body())
+}
+
+/// The next `n` events: (type, id, data).
+async fn take(
+    events: &mut sse_stream::SseStream<Incoming>,
+    n: usize,
+) -> Vec<(Option<String>, Option<String>, Option<String>)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let event = within(Duration::from_secs(10), events.next())
+            .await
+            .expect("the stream is open")
+            .unwrap();
+        got.push((event.event, event.id, event.data));
+    }
+    got
+}
+
+fn ids(events: &[(Option<String>, Option<String>, Option<String>)]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|(_, id, _)| id.as_deref().unwrap().parse().unwrap())
+        .collect()
+}
+
+async fn publish_n(hub: &Hub, topic: &str, range: std::ops::RangeInclusive<u64>) {
+    for n in range {
+        hub.publish(topic, Event::new().data(format!("message {n}")))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn exact_replay_after_last_event_id() {
+    let hub = Hub::new();
+    let addr = serve(app(&hub)).await;
+    publish_n(&hub, "room", 1..=10).await;
+
+    let mut events = connect(addr, "/", Some("4")).await;
+    let replayed = take(&mut events, 6).await;
+    assert_eq!(ids(&replayed), [5, 6, 7, 8, 9, 10]);
+    assert_eq!(replayed[0].2.as_deref(), Some("message 5"));
+
+    publish_n(&hub, "room", 11..=12).await;
+    assert_eq!(ids(&take(&mut events, 2).await), [11, 12]);
+
+    // Without an id, only live events.
+    let mut fresh = connect(addr, "/", None).await;
+    eventually(Duration::from_secs(5), "second subscriber joined", || {
+        hub.subscribers("room") == 2
+    })
+    .await;
+    publish_n(&hub, "room", 13..=13).await;
+    assert_eq!(ids(&take(&mut fresh, 1).await), [13]);
+    assert_eq!(ids(&take(&mut events, 1).await), [13]);
+}
+
+#[tokio::test]
+async fn replay_across_the_history_boundary() {
+    let hub = Hub::builder().history(5, 1 << 20).build();
+    let addr = serve(app(&hub)).await;
+    publish_n(&hub, "room", 1..=10).await;
+    // Retained: 6..=10; 5 is the newest that left.
+
+    let mut events = connect(addr, "/", Some("5")).await;
+    assert_eq!(ids(&take(&mut events, 5).await), [6, 7, 8, 9, 10]);
+
+    for stale in ["4", "1", "not-an-id", "99"] {
+        let mut events = connect(addr, "/", Some(stale)).await;
+        let first = take(&mut events, 1).await;
+        assert_eq!(
+            first,
+            [(Some("reset".into()), None, Some(String::new()))],
+            "Last-Event-ID {stale}"
+        );
+        drop(events);
+    }
+
+    // After a reset, live events follow.
+    let mut events = connect(addr, "/", Some("2")).await;
+    assert_eq!(take(&mut events, 1).await[0].0.as_deref(), Some("reset"));
+    publish_n(&hub, "room", 11..=11).await;
+    assert_eq!(ids(&take(&mut events, 1).await), [11]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_is_missed_or_repeated_while_clients_join() {
+    // Subscriptions are read only at the end, so the lag bound must hold all 3000.
+    let hub = Hub::builder()
+        .history(10_000, 64 << 20)
+        .lag_bound(4096)
+        .build();
+    let publisher = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            for n in 1..=3000u64 {
+                hub.publish("t", Event::new().data(n.to_string()))
+                    .await
+                    .unwrap();
+                if n % 10 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    // Subscribers join while events are published, each resuming from some id.
+    let mut subscribers = Vec::new();
+    for round in 0..200u64 {
+        let last = (round * 13).to_string();
+        let last = if round == 0 {
+            None
+        } else {
+            LastEventId::new(&last).unwrap()
+        };
+        let subscription = hub.subscribe("t", last.as_ref()).await.unwrap();
+        subscribers.push((last, subscription));
+        tokio::task::yield_now().await;
+    }
+    publisher.await.unwrap();
+    hub.shutdown();
+    for (last, subscription) in subscribers {
+        let replay = subscription.replay();
+        let mut got: Vec<Option<u64>> = subscription
+            .map(|event| {
+                let text = String::from_utf8(event.into_bytes().to_vec()).unwrap();
+                text.lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .map(|id| id.parse::<u64>().unwrap())
+            })
+            .collect()
+            .await;
+        if replay == Replay::Reset {
+            // An id not published yet: the reset event (no id) comes first.
+            assert_eq!(got.remove(0), None, "reset event first for {last:?}");
+        }
+        let got: Vec<u64> = got.into_iter().map(|id| id.expect("an id")).collect();
+        let first = got.first().copied().unwrap_or(3001);
+        if let (Some(last), Replay::Exact(_)) = (&last, replay) {
+            assert_eq!(
+                first,
+                last.parse::<u64>().unwrap() + 1,
+                "resumes right after its id"
+            );
+        }
+        let expected: Vec<u64> = (first..=3000).collect();
+        assert!(
+            got == expected,
+            "every event once, in order, from {last:?}: got {} events from {first}",
+            got.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lagging_subscriber_is_disconnected_and_resumes_exactly() {
+    let hub = Hub::builder().lag_bound(8).build();
+    let mut slow = hub.subscribe("t", None).await.unwrap();
+    let mut fast = hub.subscribe("t", None).await.unwrap();
+
+    publish_n(&hub, "t", 1..=3).await;
+    assert_eq!(
+        slow.next().await.unwrap().as_bytes(),
+        &b"data: message 1\nid: 1\n\n"[..]
+    );
+    let mut fast_ids = Vec::new();
+    for _ in 0..3 {
+        fast_ids.push(fast.next().await.unwrap());
+    }
+    // The slow one stops reading while 20 more are published.
+    for n in 4..=23 {
+        hub.publish("t", Event::new().data(format!("message {n}")))
+            .await
+            .unwrap();
+        fast_ids.push(fast.next().await.unwrap());
+    }
+    assert_eq!(
+        fast_ids.len(),
+        23,
+        "the fast subscriber got every event at once"
+    );
+
+    // Its stream ends; the client reconnects from the last event it got: 1.
+    assert!(slow.next().await.is_none());
+    assert_eq!(hub.stats().lag_disconnects, 1);
+    drop(slow);
+    assert_eq!(hub.subscribers("t"), 1);
+    let resumed = hub
+        .subscribe("t", LastEventId::new("1").unwrap().as_ref())
+        .await
+        .unwrap();
+    assert_eq!(resumed.replay(), Replay::Exact(22));
+    let count = resumed.take(22).count().await;
+    assert_eq!(count, 22);
+}
+
+#[tokio::test]
+async fn the_skip_policy_sends_a_notice_and_goes_on() {
+    let notice = Event::new().event("lagged").unwrap().data("").encode();
+    let hub = Hub::builder()
+        .lag_bound(4)
+        .lag_policy(LagPolicy::Skip(Some(notice)))
+        .build();
+    let mut slow = hub.subscribe("t", None).await.unwrap();
+    publish_n(&hub, "t", 1..=10).await;
+    let first = slow.next().await.unwrap();
+    assert_eq!(first.as_bytes(), &b"event: lagged\ndata: \n\n"[..]);
+    // Then the four newest, which the live feed still holds.
+    let rest: Vec<_> = slow.by_ref().take(4).collect().await;
+    assert_eq!(rest[0].as_bytes(), &b"data: message 7\nid: 7\n\n"[..]);
+    assert_eq!(rest[3].as_bytes(), &b"data: message 10\nid: 10\n\n"[..]);
+    assert_eq!(hub.stats().lag_skips, 1);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
+    let hub = Hub::builder().lag_bound(16).build();
+    let addr = serve(app(&hub)).await;
+
+    // A client that sends its request and never reads a byte.
+    let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stuck,
+        b"GET / HTTP/1.1\r\nhost: t\r\naccept: text/event-stream\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut reader = connect(addr, "/", None).await;
+    eventually(Duration::from_secs(5), "both subscribed", || {
+        hub.subscribers("room") == 2
+    })
+    .await;
+
+    // 32 MiB in all: far more than the stuck client's socket buffers hold.
+    let payload = "x".repeat(64 * 1024);
+    let reading = tokio::spawn(async move {
+        let mut n = 0;
+        while n < 512 {
+            let event = within(Duration::from_secs(20), reader.next())
+                .await
+                .unwrap()
+                .unwrap();
+            n += 1;
+            assert_eq!(event.id.as_deref(), Some(n.to_string().as_str()));
+        }
+        n
+    });
+    for _ in 0..512 {
+        hub.publish("room", Event::new().data(&payload))
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(within(Duration::from_secs(30), reading).await.unwrap(), 512);
+    drop(stuck);
+    eventually(
+        Duration::from_secs(5),
+        "stuck client removed once gone",
+        || hub.subscribers("room") == 0,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn limits_answer_503_with_retry_after() {
+    let hub = Hub::builder()
+        .max_subscribers(3)
+        .max_subscribers_per_topic(2)
+        .retry_after(Duration::from_secs(7))
+        .build();
+    let addr = serve(app(&hub)).await;
+    let sse = [("accept", "text/event-stream")];
+
+    let a = send(addr, request("/?topic=a", &sse)).await;
+    let b = send(addr, request("/?topic=a", &sse)).await;
+    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    let refused = send(addr, request("/?topic=a", &sse)).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "7");
+    assert_eq!(refused.headers()["vary"], "accept");
+    assert_eq!(
+        body_bytes(refused).await,
+        "a topic has reached its limit of 2 subscribers"
+    );
+
+    let c = send(addr, request("/?topic=c", &sse)).await;
+    assert_eq!(c.status(), StatusCode::OK);
+    let refused = send(addr, request("/?topic=d", &sse)).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body_bytes(refused).await,
+        "the hub has reached its limit of 3 subscribers"
+    );
+
+    // Once one leaves, there is room again.
+    drop(a);
+    eventually(Duration::from_secs(5), "a left", || {
+        hub.stats().subscribers == 2
+    })
+    .await;
+    let again = send(addr, request("/?topic=a", &sse)).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    drop((b, c));
+}
+
+#[tokio::test]
+async fn shutdown_ends_every_stream_and_the_server() {
+    let hub = Hub::builder()
+        .shutdown_event(Event::new().event("bye").unwrap().data("server restarting"))
+        .build();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = {
+        let hub = hub.clone();
+        tokio::spawn(
+            axum::serve(listener, app(&hub))
+                .with_graceful_shutdown(async move {
+                    stop_rx.await.ok();
+                    hub.shutdown();
+                })
+                .into_future(),
+        )
+    };
+    let mut clients = Vec::new();
+    for uri in ["/", "/", "/?topic=a&topic=b"] {
+        clients.push(connect(addr, uri, None).await);
+    }
+    eventually(Duration::from_secs(5), "all joined", || {
+        hub.stats().subscribers == 3
+    })
+    .await;
+
+    stop_tx.send(()).unwrap();
+    for mut client in clients {
+        let events: Vec<_> =
+            within(Duration::from_secs(5), (&mut client).collect::<Vec<_>>()).await;
+        let events: Vec<_> = events.into_iter().map(|e| e.unwrap()).collect();
+        assert_eq!(events.len(), 1, "the shutdown event once, then the end");
+        assert_eq!(events[0].event.as_deref(), Some("bye"));
+        assert_eq!(events[0].data.as_deref(), Some("server restarting"));
+    }
+    within(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        hub.publish("room", Event::new()).await,
+        Err(PublishError::ShuttingDown)
+    ));
+    assert!(hub.subscribe("room", None).await.is_err());
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_is_removed_from_the_counts() {
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let log = changes.clone();
+    let hub = Hub::builder()
+        .on_subscriber(move |change| {
+            let entry = match change {
+                SubscriberChange::Joined { topics } => format!("joined {topics:?}"),
+                SubscriberChange::Left { topics } => format!("left {topics:?}"),
+                _ => unreachable!(),
+            };
+            log.lock().unwrap().push(entry);
+        })
+        .build();
+    let addr = serve(app(&hub)).await;
+
+    let client = connect(addr, "/?topic=news&topic=sport", None).await;
+    eventually(Duration::from_secs(5), "joined", || {
+        hub.stats().subscribers == 1
+    })
+    .await;
+    assert_eq!(hub.subscribers("news"), 1);
+    assert_eq!(hub.subscribers("sport"), 1);
+    assert_eq!(hub.stats().topics, 2);
+
+    drop(client);
+    eventually(Duration::from_secs(5), "left", || {
+        hub.stats().subscribers == 0
+    })
+    .await;
+    assert_eq!(hub.subscribers("news"), 0);
+    assert_eq!(hub.stats().topics, 0);
+    assert_eq!(
+        *changes.lock().unwrap(),
+        [r#"joined ["news", "sport"]"#, r#"left ["news", "sport"]"#]
+    );
+}
+
+#[tokio::test]
+async fn several_topics_in_one_stream_merge_and_resume_together() {
+    let hub = Hub::new();
+    let addr = serve(app(&hub)).await;
+    for (topic, n) in [("a", 1), ("b", 2), ("c", 3), ("a", 4), ("b", 5)] {
+        hub.publish(topic, Event::new().data(format!("{topic}{n}")))
+            .await
+            .unwrap();
+    }
+    let mut events = connect(addr, "/?topic=a&topic=b", Some("1")).await;
+    let got = take(&mut events, 3).await;
+    let data: Vec<_> = got.iter().map(|e| e.2.clone().unwrap()).collect();
+    assert_eq!(data, ["b2", "a4", "b5"]);
+
+    hub.publish("c", Event::new().data("c6")).await.unwrap();
+    hub.publish("a", Event::new().data("a7")).await.unwrap();
+    assert_eq!(take(&mut events, 1).await[0].2.as_deref(), Some("a7"));
+}
+
+#[tokio::test]
+async fn thousands_of_subscribers_receive_every_event_in_order() {
+    const CLIENTS: usize = 2000;
+    const EVENTS: u64 = 20;
+    let hub = Hub::new();
+    let addr = serve(app(&hub)).await;
+
+    let mut readers = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut events = connect(addr, "/", None).await;
+        readers.push(tokio::spawn(async move {
+            let got = take(&mut events, EVENTS as usize).await;
+            ids(&got)
+        }));
+    }
+    eventually(Duration::from_secs(20), "all subscribed", || {
+        hub.subscribers("room") == CLIENTS
+    })
+    .await;
+    publish_n(&hub, "room", 1..=EVENTS).await;
+    let expected: Vec<u64> = (1..=EVENTS).collect();
+    for reader in readers {
+        assert_eq!(
+            within(Duration::from_secs(30), reader).await.unwrap(),
+            expected
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_encoding_is_shared_by_every_subscriber() {
+    let hub = Hub::new();
+    let mut a: Subscription = hub.subscribe("t", None).await.unwrap();
+    let mut b = hub.subscribe("t", None).await.unwrap();
+    hub.publish("t", Event::new().data("x")).await.unwrap();
+    let (a, b) = (a.next().await.unwrap(), b.next().await.unwrap());
+    assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscriptions_end_after_their_lifetime_with_jitter() {
+    let hub = Hub::builder()
+        .max_lifetime(Duration::from_secs(60), Duration::from_secs(30))
+        .build();
+    let mut ends = Vec::new();
+    for _ in 0..20 {
+        let start = tokio::time::Instant::now();
+        let mut subscription = hub.subscribe("t", None).await.unwrap();
+        assert!(subscription.next().await.is_none());
+        ends.push(start.elapsed());
+    }
+    for end in &ends {
+        assert!(
+            *end >= Duration::from_secs(60) && *end <= Duration::from_secs(90),
+            "{end:?}"
+        );
+    }
+    ends.sort();
+    ends.dedup();
+    assert!(ends.len() > 1, "jitter spreads the ends: {ends:?}");
+}
+
+#[tokio::test]
+async fn publish_refuses_bad_ids_and_topics() {
+    let hub = Hub::new();
+    let e = Event::new;
+    assert!(matches!(
+        hub.publish("", e()).await,
+        Err(PublishError::InvalidTopic)
+    ));
+    assert!(matches!(
+        hub.publish(&"t".repeat(257), e()).await,
+        Err(PublishError::InvalidTopic)
+    ));
+    assert!(matches!(
+        hub.publish_with_id("t", "123", e()).await,
+        Err(PublishError::ReservedId)
+    ));
+    assert!(matches!(
+        hub.publish_with_id("t", "", e()).await,
+        Err(PublishError::IdLength(0))
+    ));
+    assert!(matches!(
+        hub.publish_with_id("t", &"a".repeat(1025), e()).await,
+        Err(PublishError::IdLength(1025))
+    ));
+    let err = hub.publish_with_id("t", "a\nb", e()).await.unwrap_err();
+    assert!(matches!(err, PublishError::InvalidId(_)));
+    assert_eq!(
+        err.to_string(),
+        "cannot publish with this id: invalid SSE `id` value: line feed (LF) at byte 1; `id` cannot contain CR, LF or NUL"
+    );
+    assert_eq!(hub.stats().published, 0, "nothing was stored");
+    assert!(hub.subscribe_all(Vec::<&str>::new(), None).await.is_err());
+}
