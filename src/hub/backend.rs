@@ -62,11 +62,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
         event: Event,
     ) -> BoxFuture<'a, Result<Arc<str>, PublishError>>;
 
-    /// The retained events of `topics` after the event whose id is `after`.
+    /// The retained events of `topics` after the event whose id is `after`, or all of
+    /// them for `None`.
     fn replay<'a>(
         &'a self,
         topics: &'a [Arc<str>],
-        after: &'a str,
+        after: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Replayed, SubscribeError>>;
 }
 
@@ -175,30 +176,36 @@ impl MemoryBackend {
         Ok(id)
     }
 
-    fn replay_now(&self, topics: &[Arc<str>], after: &str) -> Replayed {
+    fn replay_now(&self, topics: &[Arc<str>], after: Option<&str>) -> Replayed {
         let state = self.lock();
-        let position = state.index.get(after).map(|&(_, key)| key).or_else(|| {
-            state
-                .topics
-                .values()
-                .find_map(|log| match &log.last_evicted {
-                    Some((id, key)) if &**id == after => Some(*key),
-                    _ => None,
-                })
-        });
-        let Some(after) = position else {
+        let position = match after {
+            // Everything retained: the client asked for no more than that.
+            None => Some(Key(0, 0)),
+            Some(after) => state.index.get(after).map(|&(_, key)| key).or_else(|| {
+                state
+                    .topics
+                    .values()
+                    .find_map(|log| match &log.last_evicted {
+                        Some((id, key)) if &**id == after => Some(*key),
+                        _ => None,
+                    })
+            }),
+        };
+        let Some(position) = position else {
             return Replayed::Gap(Gap::UnknownId);
         };
+        let exact = after.is_some();
+        let after = position;
         let mut events = Vec::new();
         for topic in topics {
             let Some(log) = state.topics.get(topic) else {
                 continue;
             };
-            if log
+            let evicted_after = log
                 .last_evicted
                 .as_ref()
-                .is_some_and(|(_, key)| *key > after)
-            {
+                .is_some_and(|(_, key)| *key > after);
+            if exact && evicted_after {
                 return Replayed::Gap(Gap::Expired);
             }
             let start = log.events.partition_point(|stored| stored.key <= after);
@@ -228,7 +235,7 @@ impl Backend for MemoryBackend {
     fn replay<'a>(
         &'a self,
         topics: &'a [Arc<str>],
-        after: &'a str,
+        after: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
         let result = self.replay_now(topics, after);
         Box::pin(std::future::ready(Ok(result)))
@@ -272,16 +279,19 @@ mod tests {
         let ids: Vec<String> = (0..5).map(|n| publish(&b, "t", &n.to_string())).collect();
         assert_eq!(ids, ["1", "2", "3", "4", "5"]);
         assert_eq!(
-            replayed_ids(b.replay_now(&["t".into()], "2")),
+            replayed_ids(b.replay_now(&["t".into()], Some("2"))),
             Ok(vec!["3".into(), "4".into(), "5".into()])
         );
-        assert_eq!(replayed_ids(b.replay_now(&["t".into()], "5")), Ok(vec![]));
         assert_eq!(
-            replayed_ids(b.replay_now(&["t".into()], "9")),
+            replayed_ids(b.replay_now(&["t".into()], Some("5"))),
+            Ok(vec![])
+        );
+        assert_eq!(
+            replayed_ids(b.replay_now(&["t".into()], Some("9"))),
             Err(Gap::UnknownId)
         );
         assert_eq!(
-            replayed_ids(b.replay_now(&["t".into()], "x")),
+            replayed_ids(b.replay_now(&["t".into()], Some("x"))),
             Err(Gap::UnknownId)
         );
     }
@@ -295,14 +305,22 @@ mod tests {
         // Retained: 4, 5, 6. Newest evicted: 3.
         let t: Vec<Arc<str>> = vec!["t".into()];
         assert_eq!(
-            replayed_ids(b.replay_now(&t, "3")),
+            replayed_ids(b.replay_now(&t, Some("3"))),
             Ok(vec!["4".into(), "5".into(), "6".into()])
         );
         assert_eq!(
-            replayed_ids(b.replay_now(&t, "4")),
+            replayed_ids(b.replay_now(&t, Some("4"))),
             Ok(vec!["5".into(), "6".into()])
         );
-        assert_eq!(replayed_ids(b.replay_now(&t, "2")), Err(Gap::UnknownId));
+        assert_eq!(
+            replayed_ids(b.replay_now(&t, Some("2"))),
+            Err(Gap::UnknownId)
+        );
+        // Everything retained, for a client with no id that asks for the history.
+        assert_eq!(
+            replayed_ids(b.replay_now(&t, None)),
+            Ok(vec!["4".into(), "5".into(), "6".into()])
+        );
     }
 
     #[test]
@@ -314,10 +332,13 @@ mod tests {
         publish(&b, "b", "b3"); // 4: evicts 2 from b
         let both: Vec<Arc<str>> = vec!["a".into(), "b".into()];
         // The client saw 1; 2 is gone from b's history.
-        assert_eq!(replayed_ids(b.replay_now(&both, "1")), Err(Gap::Expired));
+        assert_eq!(
+            replayed_ids(b.replay_now(&both, Some("1"))),
+            Err(Gap::Expired)
+        );
         // From 2 (b's newest evicted) all is there.
         assert_eq!(
-            replayed_ids(b.replay_now(&both, "2")),
+            replayed_ids(b.replay_now(&both, Some("2"))),
             Ok(vec!["3".into(), "4".into()])
         );
     }
@@ -330,7 +351,7 @@ mod tests {
         }
         let ab: Vec<Arc<str>> = vec!["b".into(), "a".into()];
         assert_eq!(
-            replayed_ids(b.replay_now(&ab, "1")),
+            replayed_ids(b.replay_now(&ab, Some("1"))),
             Ok(vec!["2".into(), "3".into(), "5".into()])
         );
     }
@@ -344,10 +365,13 @@ mod tests {
         }
         let t: Vec<Arc<str>> = vec!["t".into()];
         assert_eq!(
-            replayed_ids(b.replay_now(&t, "3")),
+            replayed_ids(b.replay_now(&t, Some("3"))),
             Ok(vec!["4".into(), "5".into()])
         );
-        assert_eq!(replayed_ids(b.replay_now(&t, "2")), Err(Gap::UnknownId));
+        assert_eq!(
+            replayed_ids(b.replay_now(&t, Some("2"))),
+            Err(Gap::UnknownId)
+        );
     }
 
     #[test]
@@ -368,7 +392,7 @@ mod tests {
         ));
         let t: Vec<Arc<str>> = vec!["t".into()];
         assert_eq!(
-            replayed_ids(b.replay_now(&t, "msg-a")),
+            replayed_ids(b.replay_now(&t, Some("msg-a"))),
             Ok(vec!["2".into()])
         );
     }

@@ -523,7 +523,43 @@ impl Hub {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        self.subscribe_between(topics, last_event_id, async {})
+        self.subscribe_between(topics, last_event_id, false, async {})
+            .await
+    }
+
+    /// Like [`subscribe_all`](Hub::subscribe_all), but a client without a
+    /// `Last-Event-ID` first gets every event still in the history (what a chat page
+    /// shows when it opens), then live events. With an id it resumes exactly as
+    /// `subscribe_all` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`subscribe_all`](Hub::subscribe_all).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_sse::{Event, hub::{Hub, Replay}};
+    ///
+    /// let hub = Hub::new();
+    /// hub.publish("chat", Event::new().data("hello")).await?;
+    /// let subscription = hub.subscribe_with_history(["chat"], None).await?;
+    /// assert_eq!(subscription.replay(), Replay::Exact(1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn subscribe_with_history<I, T>(
+        &self,
+        topics: I,
+        last_event_id: Option<&LastEventId>,
+    ) -> Result<Subscription, SubscribeError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.subscribe_between(topics, last_event_id, true, async {})
             .await
     }
 
@@ -533,6 +569,7 @@ impl Hub {
         &self,
         topics: I,
         last_event_id: Option<&LastEventId>,
+        history: bool,
         between: impl Future<Output = ()>,
     ) -> Result<Subscription, SubscribeError>
     where
@@ -576,17 +613,17 @@ impl Hub {
         );
         // From here, dropping `subscription` (on an error too) unregisters it.
         between.await;
-        let Some(last_event_id) = last_event_id else {
+        if last_event_id.is_none() && !history {
             return Ok(subscription);
-        };
-        match shared
-            .backend
-            .replay(&topics, last_event_id.as_str())
-            .await?
-        {
-            Replayed::Events { after, events } => {
+        }
+        let after = last_event_id.map(LastEventId::as_str);
+        match shared.backend.replay(&topics, after).await? {
+            Replayed::Events {
+                after: position,
+                events,
+            } => {
                 let count = events.len();
-                let sent_through = events.last().map_or(after, |last| last.key);
+                let sent_through = events.last().map_or(position, |last| last.key);
                 subscription.start_with(
                     events.into_iter().map(|d| d.event).collect(),
                     sent_through,
@@ -594,7 +631,12 @@ impl Hub {
                 );
             }
             Replayed::Gap(gap) => {
-                tracing::debug!(?topics, %last_event_id, ?gap, "Last-Event-ID cannot be replayed; sending the reset event");
+                tracing::debug!(
+                    ?topics,
+                    ?after,
+                    ?gap,
+                    "Last-Event-ID cannot be replayed; sending the reset event"
+                );
                 subscription.start_with(
                     VecDeque::from([shared.config.reset_event.clone()]),
                     Key(0, 0),
@@ -700,7 +742,7 @@ mod tests {
         let last = LastEventId::new("1").unwrap();
         let publisher = hub.clone();
         let subscription = hub
-            .subscribe_between(["t"], last.as_ref(), async move {
+            .subscribe_between(["t"], last.as_ref(), false, async move {
                 publisher
                     .publish("t", Event::new().data("between"))
                     .await
@@ -723,7 +765,7 @@ mod tests {
         let last = LastEventId::new("1").unwrap();
         let publisher = hub.clone();
         let subscription = hub
-            .subscribe_between(["t"], last.as_ref(), async move {
+            .subscribe_between(["t"], last.as_ref(), false, async move {
                 publisher
                     .publish("t", Event::new().data("between"))
                     .await

@@ -1,0 +1,194 @@
+//! A chat room in the browser, on the broadcast hub: a page with a form that POSTs
+//! messages, and an `EventSource` that shows everyone's. Open it in several tabs: each
+//! sees the others. Drop the connection (the button, or go offline for a moment) and it
+//! resumes from its last event id, with no message missed or repeated.
+//!
+//! Run with `cargo run --example chat` (env `PORT` overrides 3000) and open the printed
+//! URL.
+
+use std::time::Duration;
+
+use axum::{
+    Form, Router,
+    body::Body,
+    extract::State,
+    http::StatusCode,
+    response::{Html, IntoResponse},
+    routing::{get, post},
+};
+use http::Request;
+use serde::Deserialize;
+use tower_sse::{
+    Event, KeepAlive, LastEventId, Shutdown, SseLayer,
+    hub::{Hub, SubscribeError, Subscription},
+};
+
+const ROOM: &str = "room";
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_sse=debug".into()),
+        )
+        .init();
+
+    let hub = Hub::builder()
+        .history(500, 1 << 20)
+        .shutdown_event(Event::new().retry(Duration::from_secs(2)))
+        .build();
+    let shutdown = Shutdown::new();
+
+    let subscribe = {
+        let hub = hub.clone();
+        move |_: Request<Body>, last_event_id: Option<LastEventId>| {
+            let hub = hub.clone();
+            async move { join(hub, last_event_id).await }
+        }
+    };
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/send", post(send))
+        .with_state(hub.clone())
+        .layer(
+            SseLayer::new(subscribe)
+                // The page's manual reconnect passes its last id in the URL.
+                .last_event_id_query(true)
+                .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+                .graceful_shutdown(shutdown.clone()),
+        );
+
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+        .await
+        .expect("bind the port (set PORT to use another)");
+    println!("chat on http://{}/", listener.local_addr().unwrap());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            hub.shutdown();
+            shutdown.trigger();
+        })
+        .await
+        .unwrap();
+}
+
+async fn join(
+    hub: Hub,
+    last_event_id: Option<LastEventId>,
+) -> Result<Subscription, SubscribeError> {
+    // A new page gets the recent messages; a reconnecting one, exactly what it missed.
+    hub.subscribe_with_history([ROOM], last_event_id.as_ref())
+        .await
+}
+
+#[derive(Deserialize)]
+struct Message {
+    name: String,
+    text: String,
+}
+
+/// Publishes a message to the room; refuses empty or over-long ones with a reason.
+async fn send(State(hub): State<Hub>, Form(message): Form<Message>) -> impl IntoResponse {
+    let name = message.name.trim();
+    let text = message.text.trim();
+    if name.is_empty() || text.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            "name and text are required".to_owned(),
+        );
+    }
+    if name.chars().count() > 40 || text.chars().count() > 2000 {
+        return (
+            StatusCode::BAD_REQUEST,
+            "names are at most 40 characters, messages at most 2000".to_owned(),
+        );
+    }
+    let data = serde_json::json!({ "name": name, "text": text }).to_string();
+    let event = Event::new()
+        .event("message")
+        .expect("a fixed, valid type")
+        .data(data);
+    match hub.publish(ROOM, event).await {
+        Ok(id) => (StatusCode::OK, id.to_string()),
+        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+    }
+}
+
+async fn page() -> Html<&'static str> {
+    Html(
+        r#"<!doctype html>
+<html lang="en">
+<meta charset="utf-8">
+<title>tower-sse chat</title>
+<style>
+  body { font: 16px/1.4 system-ui, sans-serif; max-width: 44em; margin: 2em auto; }
+  #log { border: 1px solid #ccc; height: 24em; overflow-y: auto; padding: .5em; }
+  .notice { color: #a60; font-style: italic; }
+  .id { color: #999; font-size: .8em; }
+  form { display: flex; gap: .5em; margin-top: .5em; }
+  #text { flex: 1; }
+</style>
+<h1>tower-sse chat</h1>
+<p>Open this page in several tabs. <button id="drop">Drop the connection</button>
+  <span id="status">connecting…</span></p>
+<div id="log"></div>
+<form id="form">
+  <input id="name" placeholder="name" size="10" required>
+  <input id="text" placeholder="message" required autocomplete="off">
+  <button>Send</button>
+</form>
+<script>
+  const log = document.getElementById("log");
+  const status = document.getElementById("status");
+  let lastId = "";
+  let source;
+
+  function line(html, cls) {
+    const p = document.createElement("div");
+    if (cls) p.className = cls;
+    p.innerHTML = html;
+    log.appendChild(p);
+    log.scrollTop = log.scrollHeight;
+  }
+  function escape(s) {
+    return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  }
+
+  function connect() {
+    // The browser's own reconnects send Last-Event-ID; a new EventSource cannot, so it
+    // passes the last id in the URL.
+    source = new EventSource(lastId ? "/?lastEventId=" + encodeURIComponent(lastId) : "/");
+    source.onopen = () => { status.textContent = "connected"; };
+    source.onerror = () => { status.textContent = "reconnecting…"; };
+    source.addEventListener("message", (e) => {
+      lastId = e.lastEventId;
+      const m = JSON.parse(e.data);
+      line(`<span class="id">#${escape(e.lastEventId)}</span> <b>${escape(m.name)}</b>: ${escape(m.text)}`);
+    });
+    source.addEventListener("reset", () => {
+      line("some messages are no longer in the server's history; showing new ones from here", "notice");
+    });
+  }
+  connect();
+
+  document.getElementById("drop").onclick = () => {
+    source.close();
+    status.textContent = "disconnected for 3 s…";
+    line("connection dropped; messages sent meanwhile arrive on reconnect", "notice");
+    setTimeout(connect, 3000);
+  };
+
+  document.getElementById("form").onsubmit = async (e) => {
+    e.preventDefault();
+    const text = document.getElementById("text");
+    const body = new URLSearchParams({ name: document.getElementById("name").value, text: text.value });
+    const response = await fetch("/send", { method: "POST", body });
+    if (response.ok) { text.value = ""; } else { line(escape(await response.text()), "notice"); }
+  };
+</script>
+</html>
+"#,
+    )
+}
