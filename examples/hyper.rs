@@ -1,0 +1,82 @@
+//! tower-sse on bare hyper 1, without axum: a `tower::Service` wrapped by `SseLayer`,
+//! served through hyper-util's `TowerToHyperService` with the auto builder, so HTTP/1.1
+//! and HTTP/2 over cleartext (h2c, prior knowledge) are both served on one port.
+//!
+//! Run with `cargo run --example hyper` (env `PORT` overrides 3000), then
+//! `curl -N -H 'accept: text/event-stream' http://127.0.0.1:3000/` or, over HTTP/2,
+//! `curl -N --http2-prior-knowledge -H 'accept: text/event-stream' http://127.0.0.1:3000/`.
+
+use std::{convert::Infallible, time::Duration};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+    service::TowerToHyperService,
+};
+use tokio::net::TcpListener;
+use tokio_stream::{Stream, StreamExt};
+use tower::ServiceBuilder;
+use tower_sse::{Event, LastEventId, SseLayer};
+
+#[allow(dead_code)] // the tests include this file for `serve`
+#[tokio::main]
+async fn main() {
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+    let listener = TcpListener::bind(format!("127.0.0.1:{port}"))
+        .await
+        .expect("bind the port (set PORT to use another)");
+    println!("listening on http://{}/", listener.local_addr().unwrap());
+    serve(listener).await;
+}
+
+/// The plain service the layer sits in front of.
+async fn hello(_request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from("hello from hyper\n"))))
+}
+
+/// Five numbered events, a tenth of a second apart, resuming after `Last-Event-ID`.
+async fn count(
+    request: Request<Incoming>,
+    last_event_id: Option<LastEventId>,
+) -> Result<impl Stream<Item = Event>, Infallible> {
+    let start = last_event_id
+        .and_then(|id| id.parse::<u64>().ok())
+        .map_or(1, |n| n + 1);
+    let version = format!("{:?}", request.version());
+    let ticks = tokio_stream::iter(start..start + 5)
+        .throttle(Duration::from_millis(100))
+        .map(move |n| {
+            Event::new()
+                .id(n.to_string())
+                .expect("digits are a valid id")
+                .data(format!("event {n} over {version}"))
+        });
+    Ok(ticks)
+}
+
+/// Serves connections from `listener` until the task is dropped.
+pub(crate) async fn serve(listener: TcpListener) {
+    let service = ServiceBuilder::new()
+        .layer(SseLayer::new(count))
+        .service_fn(hello);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let service = TowerToHyperService::new(service.clone());
+        tokio::spawn(async move {
+            // HTTP/1.1 or HTTP/2, whichever the client speaks.
+            let builder = auto::Builder::new(TokioExecutor::new());
+            if let Err(err) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                eprintln!("connection error: {err}");
+            }
+        });
+    }
+}

@@ -1,0 +1,110 @@
+//! The axum example (`examples/axum_routes.rs`) on 127.0.0.1:0: `route_layer` scopes
+//! events to one route, and the factory uses app state and the auth header.
+
+#[path = "../examples/axum_routes.rs"]
+mod example;
+
+mod common;
+
+use std::time::Duration;
+
+use common::{body_bytes, get, send, serve, within};
+use futures_util::StreamExt;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+
+const SSE: (&str, &str) = ("accept", "text/event-stream");
+
+async fn post_notify(addr: std::net::SocketAddr, form: &'static str) -> StatusCode {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = Request::post("/notify")
+        .header("host", "test")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(bytes::Bytes::from(form)))
+        .unwrap();
+    sender.send_request(request).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn the_factory_answers_401_without_a_valid_token() {
+    let addr = serve(example::app(example::AppState::new())).await;
+    for headers in [vec![SSE], vec![SSE, ("authorization", "Bearer wrong")]] {
+        let response = send(addr, get("/notifications", &headers)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["vary"], "accept");
+        assert_eq!(
+            body_bytes(response).await,
+            "send Authorization: Bearer <token>"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_authorized_user_gets_their_own_notifications() {
+    let addr = serve(example::app(example::AppState::new())).await;
+    let ann = send(
+        addr,
+        get(
+            "/notifications",
+            &[SSE, ("authorization", "Bearer ann-token")],
+        ),
+    )
+    .await;
+    assert_eq!(ann.status(), StatusCode::OK);
+    assert_eq!(ann.headers()["content-type"], "text/event-stream");
+    let mut ann = sse_stream::SseStream::new(ann.into_body());
+
+    assert_eq!(
+        post_notify(addr, "for=bob&text=not+for+ann").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post_notify(addr, "for=ann&text=hello+ann").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post_notify(addr, "for=nobody&text=x").await,
+        StatusCode::NOT_FOUND
+    );
+
+    let event = within(Duration::from_secs(5), ann.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.event.as_deref(), Some("notification"));
+    assert_eq!(event.data.as_deref(), Some("hello ann"));
+    assert_eq!(event.id.as_deref(), Some("2"), "ids are the hub's sequence");
+}
+
+#[tokio::test]
+async fn route_layer_leaves_other_routes_alone() {
+    let addr = serve(example::app(example::AppState::new())).await;
+    let auth = ("authorization", "Bearer ann-token");
+
+    // The plain GET of the same route still gets its JSON.
+    let response = send(
+        addr,
+        get("/notifications", &[("accept", "application/json"), auth]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        String::from_utf8(body_bytes(response).await.to_vec())
+            .unwrap()
+            .contains("hint")
+    );
+
+    // Routes outside `route_layer` never get events, whatever the Accept header says.
+    let response = send(addr, get("/", &[SSE, auth])).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_bytes(response).await, "the app's home page\n");
+
+    // Unknown routes stay 404s.
+    let response = send(addr, get("/nowhere", &[SSE, auth])).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
