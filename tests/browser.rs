@@ -45,9 +45,7 @@ const PAGE: &str = r#"<!doctype html>
 "#;
 
 fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
+    headers.get(name).map(|v| v.to_str().unwrap().to_owned())
 }
 
 fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router {
@@ -168,7 +166,10 @@ async fn chromium_event_source_receives_exactly_what_was_sent() {
     assert_eq!(record, expected);
 
     let seen = seen.lock().unwrap().clone();
-    let sse = (Some("text/event-stream".to_owned()), Some("no-cache".to_owned()));
+    let sse = (
+        Some("text/event-stream".to_owned()),
+        Some("no-cache".to_owned()),
+    );
     assert_eq!(
         seen,
         [

@@ -22,8 +22,15 @@ fn app(seen: Arc<Mutex<Vec<Option<String>>>>) -> Router {
             if request.uri().path() == "/private" {
                 return Err(StatusCode::UNAUTHORIZED);
             }
-            seen.lock().unwrap().push(last.as_ref().map(|id| id.to_string()));
-            let event = |n: u32| Event::new().id(n.to_string()).unwrap().data(format!("event {n}\nsecond line"));
+            seen.lock()
+                .unwrap()
+                .push(last.as_ref().map(|id| id.to_string()));
+            let event = |n: u32| {
+                Event::new()
+                    .id(n.to_string())
+                    .unwrap()
+                    .data(format!("event {n}\nsecond line"))
+            };
             let events = match last.as_deref() {
                 None => vec![event(1), event(2), event(3)],
                 Some("3") => vec![event(4)],
@@ -51,7 +58,11 @@ async fn reconnects_with_last_event_id_until_a_204() {
     let mut opens = 0;
     let ended_with = within(Duration::from_secs(20), async {
         loop {
-            match source.next().await.expect("the client reports how it ended") {
+            match source
+                .next()
+                .await
+                .expect("the client reports how it ended")
+            {
                 Ok(ClientEvent::Open) => opens += 1,
                 Ok(ClientEvent::Message(message)) => {
                     messages.push((message.id, message.data));
@@ -63,7 +74,10 @@ async fn reconnects_with_last_event_id_until_a_204() {
     })
     .await;
     assert!(
-        matches!(ended_with, Error::InvalidStatusCode(StatusCode::NO_CONTENT, _)),
+        matches!(
+            ended_with,
+            Error::InvalidStatusCode(StatusCode::NO_CONTENT, _)
+        ),
         "{ended_with:?}"
     );
     assert_eq!(opens, 2);
@@ -71,7 +85,10 @@ async fn reconnects_with_last_event_id_until_a_204() {
         .map(|n| (n.to_string(), format!("event {n}\nsecond line")))
         .collect();
     assert_eq!(messages, expected);
-    assert_eq!(*seen.lock().unwrap(), [None, Some("3".into()), Some("4".into())]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [None, Some("3".into()), Some("4".into())]
+    );
 }
 
 #[tokio::test]
@@ -79,14 +96,20 @@ async fn a_refusal_or_a_plain_response_is_reported_as_such() {
     let addr = serve(app(Arc::default())).await;
 
     let mut source = EventSource::get(format!("http://{addr}/private"));
-    match within(Duration::from_secs(10), source.next()).await.unwrap() {
+    match within(Duration::from_secs(10), source.next())
+        .await
+        .unwrap()
+    {
         Err(Error::InvalidStatusCode(status, _)) => assert_eq!(status, StatusCode::UNAUTHORIZED),
         other => panic!("expected a 401, got {other:?}"),
     }
 
     // `/` stays with the inner service, whose plain text is not an event stream.
     let mut source = EventSource::get(format!("http://{addr}/"));
-    match within(Duration::from_secs(10), source.next()).await.unwrap() {
+    match within(Duration::from_secs(10), source.next())
+        .await
+        .unwrap()
+    {
         Err(Error::InvalidContentType(content_type, _)) => {
             assert!(content_type.to_str().unwrap().starts_with("text/plain"))
         }
