@@ -602,15 +602,8 @@ impl Hub {
         let lifetime = shared.config.max_lifetime.map(|(lifetime, jitter)| {
             Box::pin(tokio::time::sleep(lifetime + random_part_of(jitter)))
         });
-        let mut subscription = Subscription::new(
-            shared.clone(),
-            topics.clone(),
-            receivers,
-            VecDeque::new(),
-            None,
-            Replay::Live,
-            lifetime,
-        );
+        let mut subscription =
+            Subscription::new(shared.clone(), topics.clone(), receivers, lifetime);
         // From here, dropping `subscription` (on an error too) unregisters it.
         between.await;
         if last_event_id.is_none() && !history {

@@ -54,8 +54,10 @@ struct Live {
 pub struct Subscription {
     pending: VecDeque<EncodedEvent>,
     live: Vec<Live>,
-    /// Live events up to this key were replayed or sent already.
-    sent_through: Option<Key>,
+    /// Live events up to this key were replayed already.
+    replayed_through: Option<Key>,
+    /// Whether the shutdown event was sent.
+    sent_last: bool,
     replay: Replay,
     lifetime: Option<Pin<Box<Sleep>>>,
     done: bool,
@@ -68,9 +70,6 @@ impl Subscription {
         shared: Arc<Shared>,
         topics: Arc<[Arc<str>]>,
         receivers: Vec<tokio::sync::broadcast::Receiver<Delivery>>,
-        pending: VecDeque<EncodedEvent>,
-        sent_through: Option<Key>,
-        replay: Replay,
         lifetime: Option<Pin<Box<Sleep>>>,
     ) -> Self {
         let live = receivers
@@ -82,10 +81,11 @@ impl Subscription {
             })
             .collect();
         Self {
-            pending,
+            pending: VecDeque::new(),
             live,
-            sent_through,
-            replay,
+            replayed_through: None,
+            sent_last: false,
+            replay: Replay::Live,
             lifetime,
             done: false,
             topics,
@@ -98,11 +98,11 @@ impl Subscription {
     pub(super) fn start_with(
         &mut self,
         pending: VecDeque<EncodedEvent>,
-        sent_through: Key,
+        replayed_through: Key,
         replay: Replay,
     ) {
         self.pending = pending;
-        self.sent_through = Some(sent_through);
+        self.replayed_through = Some(replayed_through);
         self.replay = replay;
     }
 
@@ -143,62 +143,76 @@ impl Stream for Subscription {
             return Poll::Ready(Some(event));
         }
 
-        // Read the next event of every topic, skipping what was replayed or sent.
-        for live in &mut this.live {
-            while live.head.is_none() && !live.closed {
-                match Pin::new(&mut live.stream).poll_next(cx) {
-                    Poll::Ready(Some(Ok(delivery))) => {
-                        if this.sent_through.is_none_or(|sent| delivery.key > sent) {
-                            live.head = Some(delivery);
-                        }
-                    }
-                    Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
-                        match &this.shared.config.lag {
-                            LagPolicy::Disconnect => {
-                                this.shared.lag_disconnects.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(
-                                    topics = ?this.topics, missed,
-                                    "hub subscriber fell behind; disconnecting it so it resumes from its Last-Event-ID"
-                                );
-                                return this.finish();
+        // Read the next event of every topic, again and again until a pass finds nothing
+        // new: deliveries happen in key order, so any event earlier than a head read
+        // before that last pass was visible during it, and has been read.
+        loop {
+            let mut progressed = false;
+            for live in &mut this.live {
+                while live.head.is_none() && !live.closed {
+                    match Pin::new(&mut live.stream).poll_next(cx) {
+                        Poll::Ready(Some(Ok(delivery))) => {
+                            let replayed = this.replayed_through.is_some_and(|r| delivery.key <= r);
+                            // The shutdown event comes through every topic: send it once.
+                            let repeat = delivery.key == Key::MAX && this.sent_last;
+                            if !replayed && !repeat {
+                                live.head = Some(delivery);
+                                progressed = true;
                             }
-                            LagPolicy::Skip(notice) => {
-                                this.shared.lag_skips.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(
-                                    topics = ?this.topics, missed,
-                                    "hub subscriber fell behind; skipping the events it missed"
-                                );
-                                if let Some(notice) = notice {
-                                    this.pending.push_back(notice.clone());
+                        }
+                        Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
+                            match &this.shared.config.lag {
+                                LagPolicy::Disconnect => {
+                                    this.shared.lag_disconnects.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!(
+                                        topics = ?this.topics, missed,
+                                        "hub subscriber fell behind; disconnecting it so it resumes from its Last-Event-ID"
+                                    );
+                                    return this.finish();
+                                }
+                                LagPolicy::Skip(notice) => {
+                                    this.shared.lag_skips.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!(
+                                        topics = ?this.topics, missed,
+                                        "hub subscriber fell behind; skipping the events it missed"
+                                    );
+                                    if let Some(notice) = notice {
+                                        this.pending.push_back(notice.clone());
+                                    }
+                                    progressed = true;
                                 }
                             }
                         }
+                        Poll::Ready(None) => live.closed = true,
+                        Poll::Pending => break,
                     }
-                    Poll::Ready(None) => live.closed = true,
-                    Poll::Pending => break,
                 }
             }
-        }
-        if let Some(event) = this.pending.pop_front() {
-            return Poll::Ready(Some(event));
+            if let Some(event) = this.pending.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            if !progressed {
+                break;
+            }
         }
 
-        // Send the earliest; any event published before it is visible already, since
-        // deliveries happen in key order. A head that was sent already through another
-        // topic (the shutdown event goes to every topic) is dropped.
-        while let Some(live) = this
+        // Send the earliest head. Every topic without one has a waker registered.
+        let earliest = this
             .live
             .iter_mut()
             .filter(|live| live.head.is_some())
-            .min_by_key(|live| live.head.as_ref().map(|d| d.key))
-        {
-            let Some(delivery) = live.head.take() else {
-                break;
-            };
-            if this.sent_through.is_none_or(|sent| delivery.key > sent) {
-                this.sent_through = Some(delivery.key);
-                return Poll::Ready(Some(delivery.event));
+            .min_by_key(|live| live.head.as_ref().map(|head| head.key))
+            .and_then(|live| live.head.take());
+        if let Some(delivery) = earliest {
+            if delivery.key == Key::MAX {
+                // The other topics' copies of the shutdown event are dropped; their
+                // channels are closed, so they end without another wake-up.
+                this.sent_last = true;
+                for live in &mut this.live {
+                    live.head.take_if(|head| head.key == Key::MAX);
+                }
             }
+            return Poll::Ready(Some(delivery.event));
         }
         if this.live.iter().all(|live| live.closed) {
             return this.finish();
