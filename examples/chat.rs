@@ -77,10 +77,13 @@ async fn main() {
 async fn join(
     hub: Hub,
     last_event_id: Option<LastEventId>,
-) -> Result<Subscription, SubscribeError> {
+) -> Result<Subscription, axum::response::Response> {
     // A new page gets the recent messages; a reconnecting one, exactly what it missed.
+    // A refused browser is told to come back later rather than given a 503, after which
+    // EventSource would never reconnect.
     hub.subscribe_with_history([ROOM], last_event_id.as_ref())
         .await
+        .map_err(SubscribeError::into_event_stream_response)
 }
 
 #[derive(Deserialize)]

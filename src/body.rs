@@ -193,9 +193,7 @@ impl Body for EventBody {
                             size
                         }
                         (None, Some(previous)) => {
-                            let mut joined = BytesMut::with_capacity(
-                                (previous.len() + bytes.len()).max(*this.max_frame_size),
-                            );
+                            let mut joined = BytesMut::with_capacity(previous.len() + bytes.len());
                             joined.extend_from_slice(&previous);
                             joined.extend_from_slice(&bytes);
                             let size = joined.len();

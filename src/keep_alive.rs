@@ -54,9 +54,10 @@ impl KeepAlive {
 
     /// Sets how long a stream may stay idle before a keep-alive is sent.
     ///
-    /// Default: 15 seconds. A zero interval is raised to one millisecond.
+    /// Default: 15 seconds. The interval is kept between one millisecond and one year.
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = interval.max(Duration::from_millis(1));
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+        self.interval = interval.clamp(Duration::from_millis(1), YEAR);
         self
     }
 

@@ -603,3 +603,100 @@ async fn a_multi_topic_stream_misses_nothing_under_concurrent_publishing() {
         "first difference at index {first_wrong:?}"
     );
 }
+
+#[tokio::test]
+async fn ids_that_could_not_come_back_are_refused() {
+    let hub = Hub::builder().history(1, 1 << 20).build();
+    for id in [" leading", "trailing\t", "bell\u{7}", "del\u{7f}"] {
+        assert!(
+            matches!(
+                hub.publish_with_id("t", id, Event::new()).await,
+                Err(PublishError::IdNotHeaderSafe)
+            ),
+            "{id:?}"
+        );
+    }
+    assert!(
+        hub.publish_with_id("t", "inner\ttab ok", Event::new())
+            .await
+            .is_ok()
+    );
+    // Once "a" has left the history (history of 1), it is still not reusable: a client
+    // holding it would resume after the new one.
+    hub.publish_with_id("t", "a", Event::new()).await.unwrap();
+    hub.publish_with_id("t", "b", Event::new()).await.unwrap();
+    assert!(matches!(
+        hub.publish_with_id("t", "a", Event::new()).await,
+        Err(PublishError::DuplicateId)
+    ));
+}
+
+#[tokio::test]
+async fn settings_at_their_extremes_do_not_panic() {
+    let hub = Hub::builder()
+        .lag_bound(usize::MAX)
+        .max_lifetime(Duration::MAX, Duration::from_secs(1))
+        .retry_after(Duration::MAX)
+        .max_subscribers(1)
+        .build();
+    let _first = hub.subscribe("t", None).await.unwrap();
+    let refused = hub.subscribe("t", None).await.unwrap_err();
+    let response = axum::response::IntoResponse::into_response(refused);
+    assert_eq!(
+        response.headers()["retry-after"],
+        u64::MAX.to_string().as_str()
+    );
+
+    let too_many: Vec<String> = (0..65).map(|n| n.to_string()).collect();
+    let hub = Hub::new();
+    assert!(matches!(
+        hub.subscribe_all(&too_many, None).await,
+        Err(tower_sse::hub::SubscribeError::InvalidTopic)
+    ));
+    assert!(hub.subscribe_all(&too_many[..64], None).await.is_ok());
+}
+
+#[tokio::test]
+async fn browsers_can_be_refused_with_a_retry_instead_of_a_503() {
+    let hub = Hub::builder()
+        .max_subscribers(0)
+        .retry_after(Duration::from_secs(3))
+        .build();
+    let refusing = hub.clone();
+    let layer = SseLayer::new(move |_: Request<Body>, last: Option<LastEventId>| {
+        let hub = refusing.clone();
+        async move {
+            hub.subscribe("room", last.as_ref())
+                .await
+                .map_err(tower_sse::hub::SubscribeError::into_event_stream_response)
+        }
+    });
+    let addr = serve(
+        Router::new()
+            .route("/", get(|| async { "page" }))
+            .layer(layer),
+    )
+    .await;
+    let response = send(addr, request("/", &[("accept", "text/event-stream")])).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["vary"], "accept");
+    assert_eq!(body_bytes(response).await, "retry: 3000\n\n");
+}
+
+#[tokio::test]
+async fn a_panicking_hook_does_not_leak_a_subscriber() {
+    let hub = Hub::builder()
+        .max_subscribers(1)
+        .on_subscriber(|change| {
+            if matches!(change, SubscriberChange::Joined { .. }) {
+                panic!("a hook that fails");
+            }
+        })
+        .build();
+    let joining = hub.clone();
+    let result = tokio::spawn(async move { joining.subscribe("t", None).await.map(drop) }).await;
+    assert!(result.unwrap_err().is_panic());
+    assert_eq!(hub.stats().subscribers, 0);
+    assert_eq!(hub.subscribers("t"), 0);
+}

@@ -227,3 +227,19 @@ async fn the_body_ends_with_the_stream() {
     assert!(body.frame().await.is_none());
     assert!(http_body::Body::is_end_stream(&*body));
 }
+
+#[tokio::test(start_paused = true)]
+async fn extreme_intervals_do_not_panic() {
+    let (mut body, tx) = open(|layer| {
+        layer
+            .keep_alive(KeepAlive::new().interval(Duration::MAX))
+            .max_frame_size(usize::MAX)
+    })
+    .await;
+    tx.send(event("a")).unwrap();
+    tx.send(event("b")).unwrap();
+    let start = Instant::now();
+    assert_eq!(next(&mut body, start).await.0, "data: a\n\ndata: b\n\n");
+    let waited = tokio::time::timeout(Duration::from_secs(3600), body.frame()).await;
+    assert!(waited.is_err(), "no keep-alive within an hour");
+}

@@ -28,27 +28,31 @@ use tower_http::{
     timeout::{ResponseBodyTimeoutLayer, TimeoutLayer},
     trace::TraceLayer,
 };
-use tower_sse::{EncodedEvent, Event, KeepAlive, LastEventId, SseLayer};
+use tower_sse::{EncodedEvent, Event, KeepAlive, LastEventId, MakeEventStream, SseLayer};
 
-/// A layer whose streams are fed by the test through the channel the factory hands out.
-fn fed_layer() -> (
-    SseLayer<
-        impl Clone
-        + FnMut(
-            Request<Body>,
-            Option<LastEventId>,
-        )
-            -> std::future::Ready<Result<UnboundedReceiverStream<EncodedEvent>, Infallible>>,
-    >,
-    mpsc::UnboundedReceiver<mpsc::UnboundedSender<EncodedEvent>>,
-) {
-    let (senders_tx, senders_rx) = mpsc::unbounded_channel();
-    let factory = move |_: Request<Body>, _: Option<LastEventId>| {
+/// Hands the test the sender of each new stream.
+type Senders = mpsc::UnboundedReceiver<mpsc::UnboundedSender<EncodedEvent>>;
+
+/// A factory whose streams the test feeds: each request's sender goes to the test.
+#[derive(Clone)]
+struct Fed(mpsc::UnboundedSender<mpsc::UnboundedSender<EncodedEvent>>);
+
+impl MakeEventStream<Body> for Fed {
+    type Stream = UnboundedReceiverStream<EncodedEvent>;
+    type Item = EncodedEvent;
+    type Rejection = Infallible;
+    type Future = std::future::Ready<Result<Self::Stream, Infallible>>;
+
+    fn make_event_stream(&mut self, _: Request<Body>, _: Option<LastEventId>) -> Self::Future {
         let (tx, rx) = mpsc::unbounded_channel();
-        senders_tx.send(tx).unwrap();
-        std::future::ready(Ok::<_, Infallible>(UnboundedReceiverStream::new(rx)))
-    };
-    (SseLayer::new(factory), senders_rx)
+        self.0.send(tx).unwrap();
+        std::future::ready(Ok(UnboundedReceiverStream::new(rx)))
+    }
+}
+
+fn fed_layer() -> (SseLayer<Fed>, Senders) {
+    let (senders_tx, senders_rx) = mpsc::unbounded_channel();
+    (SseLayer::new(Fed(senders_tx)), senders_rx)
 }
 
 fn page_router() -> Router {

@@ -62,6 +62,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
         event: Event,
     ) -> BoxFuture<'a, Result<Arc<str>, PublishError>>;
 
+    /// Stops taking events, sends `last` (if any) to the fan-out and closes it; an event
+    /// published at the same time is either delivered before `last` or refused.
+    fn shutdown(&self, last: Option<Delivery>);
+
     /// The retained events of `topics` after the event whose id is `after`, or all of
     /// them for `None`.
     fn replay<'a>(
@@ -98,6 +102,8 @@ struct State {
     topics: HashMap<Arc<str>, TopicLog>,
     /// Every retained event's id, with its topic and key.
     index: HashMap<Arc<str>, (Arc<str>, Key)>,
+    /// The id of each topic's newest evicted event, with its key.
+    evicted: HashMap<Arc<str>, Key>,
 }
 
 /// The in-process backend: history in memory, delivery in `publish`.
@@ -133,10 +139,14 @@ impl MemoryBackend {
     ) -> Result<Arc<str>, PublishError> {
         let mut state = self.lock();
         let state = &mut *state;
+        // Checked under the lock that `shutdown` takes: no event slips past it.
+        if self.fanout.is_closed() {
+            return Err(PublishError::ShuttingDown);
+        }
         let key = Key(state.next, 0);
         let id = match id {
             Some(id) => {
-                if state.index.contains_key(&id) {
+                if state.index.contains_key(&id) || state.evicted.contains_key(&id) {
                     return Err(PublishError::DuplicateId);
                 }
                 id
@@ -164,6 +174,10 @@ impl MemoryBackend {
             };
             log.bytes -= old.event.len();
             state.index.remove(&old.id);
+            if let Some((previous, _)) = &log.last_evicted {
+                state.evicted.remove(previous);
+            }
+            state.evicted.insert(old.id.clone(), old.key);
             log.last_evicted = Some((old.id, old.key));
         }
         if log.events.back().is_some_and(|newest| newest.key == key) {
@@ -181,15 +195,11 @@ impl MemoryBackend {
         let position = match after {
             // Everything retained: the client asked for no more than that.
             None => Some(Key(0, 0)),
-            Some(after) => state.index.get(after).map(|&(_, key)| key).or_else(|| {
-                state
-                    .topics
-                    .values()
-                    .find_map(|log| match &log.last_evicted {
-                        Some((id, key)) if &**id == after => Some(*key),
-                        _ => None,
-                    })
-            }),
+            Some(after) => state
+                .index
+                .get(after)
+                .map(|&(_, key)| key)
+                .or_else(|| state.evicted.get(after).copied()),
         };
         let Some(position) = position else {
             return Replayed::Gap(Gap::UnknownId);
@@ -222,6 +232,11 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
+    fn shutdown(&self, last: Option<Delivery>) {
+        let _state = self.lock();
+        self.fanout.close(last);
+    }
+
     fn publish<'a>(
         &'a self,
         topic: Arc<str>,

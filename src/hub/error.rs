@@ -19,6 +19,9 @@ pub enum PublishError {
     IdLength(usize),
     /// The id is all ASCII digits: such ids are the ones the hub assigns.
     ReservedId,
+    /// The id has control characters, or a space or tab at either end, which the
+    /// `Last-Event-ID` header cannot bring back as they are.
+    IdNotHeaderSafe,
     /// An event with this id is still in the history, so resuming from it would be
     /// ambiguous.
     DuplicateId,
@@ -42,6 +45,10 @@ impl fmt::Display for PublishError {
             Self::ReservedId => {
                 f.write_str("cannot publish with an all-digit id: the hub assigns those itself")
             }
+            Self::IdNotHeaderSafe => f.write_str(
+                "cannot publish with this id: control characters, or spaces at either end, \
+                 cannot come back in a Last-Event-ID header",
+            ),
             Self::DuplicateId => {
                 f.write_str("cannot publish: an event with this id is still in the history")
             }
@@ -67,6 +74,12 @@ impl std::error::Error for PublishError {
 /// It converts into a response, so a factory can return it as it is: `503 Service
 /// Unavailable` with `Retry-After` for the limits and for shutdown, `400 Bad Request` for
 /// a bad topic.
+///
+/// Browsers' `EventSource` does not reconnect after a response other than `200`, so a
+/// browser that is refused with a `503` stops for good. When your clients are browsers,
+/// answer with [`into_event_stream_response`](SubscribeError::into_event_stream_response)
+/// instead: an empty event stream whose `retry:` makes the browser come back after the
+/// `Retry-After` delay.
 ///
 /// # Example
 ///
@@ -102,7 +115,8 @@ pub enum SubscribeError {
         /// How long the client should wait before it tries again.
         retry_after: Duration,
     },
-    /// No topic was given, or a topic name is empty or longer than 256 bytes.
+    /// No topic, more than [`MAX_TOPICS_PER_SUBSCRIPTION`](super::MAX_TOPICS_PER_SUBSCRIPTION)
+    /// topics, or a topic name that is empty or longer than 256 bytes.
     InvalidTopic,
     /// The hub has been shut down.
     ShuttingDown {
@@ -122,7 +136,9 @@ impl fmt::Display for SubscribeError {
             Self::TopicFull { limit, .. } => {
                 write!(f, "a topic has reached its limit of {limit} subscribers")
             }
-            Self::InvalidTopic => f.write_str("subscribe to 1 or more topics of 1 to 256 bytes"),
+            Self::InvalidTopic => {
+                f.write_str("subscribe to 1 to 64 topics, each named with 1 to 256 bytes")
+            }
             Self::ShuttingDown { .. } => f.write_str("the hub is shutting down"),
             Self::Backend(err) => write!(f, "the hub's backend failed to read the history: {err}"),
         }
@@ -135,6 +151,58 @@ impl std::error::Error for SubscribeError {
             Self::Backend(err) => Some(&**err),
             _ => None,
         }
+    }
+}
+
+impl SubscribeError {
+    /// How long the client should wait before it tries again, for the errors that pass.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::HubFull { retry_after, .. }
+            | Self::TopicFull { retry_after, .. }
+            | Self::ShuttingDown { retry_after } => Some(*retry_after),
+            Self::InvalidTopic | Self::Backend(_) => None,
+        }
+    }
+
+    /// The refusal as browsers' `EventSource` understands it: for the errors that pass
+    /// (limits, shutdown), a `200 text/event-stream` holding only `retry: <ms>`, which
+    /// ends at once, so the browser reconnects after that delay instead of giving up as
+    /// it does after a `503`. Other errors answer as [`IntoResponse`] does.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tower_sse::hub::{Hub, SubscribeError};
+    ///
+    /// let hub = Hub::builder().max_subscribers(0).build();
+    /// let response = hub
+    ///     .subscribe("news", None)
+    ///     .await
+    ///     .map_err(SubscribeError::into_event_stream_response)
+    ///     .unwrap_err();
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(response.headers()["content-type"], "text/event-stream");
+    /// # }
+    /// ```
+    pub fn into_event_stream_response(self) -> Response {
+        let Some(after) = self.retry_after() else {
+            return self.into_response();
+        };
+        let body = crate::Event::new().retry(after).encode().into_bytes();
+        let mut response = Response::new(axum_core::body::Body::from(body));
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        );
+        response
     }
 }
 
@@ -151,7 +219,9 @@ impl IntoResponse for SubscribeError {
         };
         let mut response = (status, self.to_string()).into_response();
         if let Some(after) = retry_after {
-            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            let seconds = after
+                .as_secs()
+                .saturating_add(u64::from(after.subsec_nanos() > 0));
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(seconds));

@@ -106,6 +106,9 @@ use fanout::{Fanout, Limits};
 /// The longest topic name, in bytes.
 pub const MAX_TOPIC_LEN: usize = 256;
 
+/// The most topics one subscription may follow.
+pub const MAX_TOPICS_PER_SUBSCRIPTION: usize = 64;
+
 /// What to do with a subscriber that falls more than [`HubBuilder::lag_bound`] events
 /// behind.
 #[derive(Clone, Debug, Default)]
@@ -254,11 +257,12 @@ impl HubBuilder {
 
     /// How many events a subscriber may fall behind the newest before the
     /// [`LagPolicy`] applies. It bounds the live feed each topic shares among its
-    /// subscribers.
+    /// subscribers: a ring of this many slots (rounded up to a power of two), made when
+    /// the topic gets its first subscriber.
     ///
-    /// Default: 256.
+    /// Default: 256. Kept between 1 and 65,536.
     pub fn lag_bound(mut self, events: usize) -> Self {
-        self.config.lag_bound = events.max(1);
+        self.config.lag_bound = events.clamp(1, 1 << 16);
         self
     }
 
@@ -423,7 +427,12 @@ impl Hub {
     /// As [`publish`](Hub::publish), and for the id: [`PublishError::InvalidId`] (CR, LF
     /// or NUL), [`PublishError::IdLength`] (empty or over 1 KiB),
     /// [`PublishError::ReservedId`] (all digits, which are the hub's own ids),
-    /// [`PublishError::DuplicateId`].
+    /// [`PublishError::IdNotHeaderSafe`] (control characters, or spaces at either end,
+    /// which the `Last-Event-ID` header cannot bring back), [`PublishError::DuplicateId`].
+    ///
+    /// Ids must be unique for as long as a client may hold one: an id reused after its
+    /// first event left the history would resume that client after the new event. Use
+    /// ids that never repeat (a UUID, a database sequence).
     ///
     /// # Example
     ///
@@ -451,6 +460,15 @@ impl Hub {
         if id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(PublishError::ReservedId);
         }
+        // The id comes back in a header, which cannot carry these as they are.
+        let header_safe = !id.starts_with([' ', '\t'])
+            && !id.ends_with([' ', '\t'])
+            && !id
+                .chars()
+                .any(|c| c.is_ascii_control() && !matches!(c, '\r' | '\n' | '\0' | '\t'));
+        if !header_safe {
+            return Err(PublishError::IdNotHeaderSafe);
+        }
         self.publish_inner(topic, Some(id.into()), event).await
     }
 
@@ -462,9 +480,6 @@ impl Hub {
     ) -> Result<EventId, PublishError> {
         if !valid_topic(topic) {
             return Err(PublishError::InvalidTopic);
-        }
-        if self.shared.fanout.is_closed() {
-            return Err(PublishError::ShuttingDown);
         }
         let id = self.shared.backend.publish(topic.into(), id, event).await?;
         self.shared.published.fetch_add(1, Ordering::Relaxed);
@@ -586,25 +601,28 @@ impl Hub {
         }
         names.sort();
         names.dedup();
-        if names.is_empty() {
+        if names.is_empty() || names.len() > MAX_TOPICS_PER_SUBSCRIPTION {
             return Err(SubscribeError::InvalidTopic);
         }
         let topics: Arc<[Arc<str>]> = names.into();
         let shared = &self.shared;
 
+        let lifetime = shared.config.max_lifetime.map(|(lifetime, jitter)| {
+            Box::pin(tokio::time::sleep(
+                lifetime.saturating_add(random_part_of(jitter)),
+            ))
+        });
+
         // Join the live feed first, then read the history: an event published in
         // between is in both, and the subscription skips the live copy.
         let receivers = shared.fanout.join(&topics, shared.config.limits)?;
+        // From here, dropping `subscription` (on an error or a panic too) unregisters it.
+        let mut subscription =
+            Subscription::new(shared.clone(), topics.clone(), receivers, lifetime);
         tracing::debug!(?topics, "hub subscriber joined");
         if let Some(hook) = &shared.config.on_subscriber {
             hook(SubscriberChange::Joined { topics: &topics });
         }
-        let lifetime = shared.config.max_lifetime.map(|(lifetime, jitter)| {
-            Box::pin(tokio::time::sleep(lifetime + random_part_of(jitter)))
-        });
-        let mut subscription =
-            Subscription::new(shared.clone(), topics.clone(), receivers, lifetime);
-        // From here, dropping `subscription` (on an error too) unregisters it.
         between.await;
         if last_event_id.is_none() && !history {
             return Ok(subscription);
@@ -667,7 +685,7 @@ impl Hub {
                 key: Key::MAX,
                 event,
             });
-        self.shared.fanout.close(last);
+        self.shared.backend.shutdown(last);
     }
 
     /// The hub's counters.
