@@ -237,6 +237,30 @@ impl Event {
         EncodedEvent(self.buf.freeze())
     }
 
+    /// The fields written so far, without the blank line that ends the event: what a
+    /// backend stores, to add the id it assigns before encoding.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn field_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Rebuilds an event from [`field_bytes`](Event::field_bytes) read back from storage.
+    /// `None` unless the bytes are whole field lines that cannot end the event early:
+    /// every line ends with LF, there is no CR and no blank line.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn from_field_bytes(fields: &[u8]) -> Option<Self> {
+        let whole_lines = fields.is_empty()
+            || (fields.ends_with(b"\n")
+                && !fields.starts_with(b"\n")
+                && memchr::memmem::find(fields, b"\n\n").is_none());
+        if !whole_lines || memchr::memchr(b'\r', fields).is_some() {
+            return None;
+        }
+        Some(Self {
+            buf: BytesMut::from(fields),
+        })
+    }
+
     fn write_field(&mut self, name: &[u8], value: &[u8]) {
         self.buf.reserve(name.len() + value.len() + 1);
         self.buf.put_slice(name);
@@ -548,6 +572,24 @@ mod tests {
             bytes(Event::new().comment("x\n\ndata: y").data("z")),
             ": x\n: \n: data: y\ndata: z\n\n"
         );
+    }
+
+    #[test]
+    fn field_bytes_round_trip_and_refuse_what_would_split_an_event() {
+        let event = Event::new().event("e").unwrap().data("a\nb");
+        let fields = event.field_bytes().to_vec();
+        assert_eq!(fields, b"event: e\ndata: a\ndata: b\n");
+        let rebuilt = Event::from_field_bytes(&fields).unwrap().id("7").unwrap();
+        assert_eq!(bytes(rebuilt), "event: e\ndata: a\ndata: b\nid: 7\n\n");
+        assert!(Event::from_field_bytes(b"").is_some());
+        for bad in [
+            &b"data: a"[..],
+            b"data: a\n\ndata: b\n",
+            b"\ndata: a\n",
+            b"data: a\r\n",
+        ] {
+            assert!(Event::from_field_bytes(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

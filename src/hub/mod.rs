@@ -77,11 +77,16 @@
 //! # Backends
 //!
 //! Storage and delivery sit behind a backend. The in-process one, the default, keeps the
-//! history in memory.
+//! history in memory. With the `redis` feature, [`HubBuilder::build_redis`] keeps it in a
+//! Redis stream shared by several server instances (see the `redis` module); the hub's
+//! API is the same.
 
 mod backend;
 mod error;
 mod fanout;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 mod subscription;
 
 use std::{
@@ -99,6 +104,9 @@ use crate::{EncodedEvent, Event, LastEventId, MAX_LAST_EVENT_ID_LEN};
 
 pub use error::{PublishError, SubscribeError};
 pub use subscription::{Replay, Subscription};
+
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisConfig, RedisSetupError};
 
 use backend::{Backend, Delivery, HistoryLimits, Key, MemoryBackend, Replayed};
 use fanout::{Fanout, Limits};
@@ -337,11 +345,17 @@ impl HubBuilder {
 
     /// Builds the hub, with the in-process backend.
     pub fn build(self) -> Hub {
+        let history = self.config.history;
+        self.build_with(|fanout| Box::new(MemoryBackend::new(fanout, history)))
+    }
+
+    /// Builds the hub with the backend `backend` makes around the hub's fan-out.
+    fn build_with(self, backend: impl FnOnce(Arc<Fanout>) -> Box<dyn Backend>) -> Hub {
         let fanout = Arc::new(Fanout::new(self.config.lag_bound));
-        let backend = MemoryBackend::new(fanout.clone(), self.config.history);
+        let backend = backend(fanout.clone());
         Hub {
             shared: Arc::new(Shared {
-                backend: Box::new(backend),
+                backend,
                 fanout,
                 config: self.config,
                 published: AtomicU64::new(0),

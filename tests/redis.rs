@@ -1,0 +1,379 @@
+//! The hub over Redis Streams, against a real `redis-server` that each test starts on a
+//! free loopback port (with a temporary directory, no persistence) and stops by PID.
+//! Needs Debian's `redis-server`; `.ci/run` installs it. Without it these tests fail.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use axum::{Router, body::Body, routing::get};
+use common::{eventually, get as request, send, serve, within};
+use futures_util::StreamExt;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
+use tower_sse::{
+    Event, LastEventId, SseLayer,
+    hub::{Hub, PublishError, RedisConfig, RedisSetupError, Replay},
+};
+
+/// A `redis-server` of the test's own, stopped when dropped.
+struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("tower-sse-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+        };
+        server.restart().await;
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs: install it (apt-get install redis-server)");
+        self.child = Some(child);
+        // Ready when it answers PING.
+        let client = redis::Client::open(self.url()).unwrap();
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+                if pong.is_ok() {
+                    return;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn config(redis: &RedisServer) -> RedisConfig {
+    RedisConfig::new(redis.url())
+        .key("test:events")
+        .connect_timeout(Duration::from_millis(500))
+        .command_timeout(Duration::from_millis(500))
+}
+
+/// A server whose `/` subscribes to the `topic` query parameters (default `room`).
+async fn instance(hub: &Hub) -> SocketAddr {
+    let hub = hub.clone();
+    let layer = SseLayer::new(move |request: Request<Body>, last: Option<LastEventId>| {
+        let hub = hub.clone();
+        async move {
+            let query = request.uri().query().unwrap_or("").to_owned();
+            let mut topics: Vec<&str> = query
+                .split('&')
+                .filter_map(|pair| pair.strip_prefix("topic="))
+                .collect();
+            if topics.is_empty() {
+                topics.push("room");
+            }
+            hub.subscribe_all(topics, last.as_ref()).await
+        }
+    });
+    serve(
+        Router::new()
+            .route("/", get(|| async { "page" }))
+            .layer(layer),
+    )
+    .await
+}
+
+async fn connect(
+    addr: SocketAddr,
+    uri: &str,
+    last: Option<&str>,
+) -> sse_stream::SseStream<Incoming> {
+    let mut headers = vec![("accept", "text/event-stream")];
+    if let Some(id) = last {
+        headers.push(("last-event-id", id));
+    }
+    let response = send(addr, request(uri, &headers)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    sse_stream::SseStream::new(response.into_body())
+}
+
+/// The next `n` events as (id, data).
+async fn take(events: &mut sse_stream::SseStream<Incoming>, n: usize) -> Vec<(String, String)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let event = within(Duration::from_secs(10), events.next())
+            .await
+            .expect("the stream is open")
+            .unwrap();
+        got.push((event.id.unwrap_or_default(), event.data.unwrap_or_default()));
+    }
+    got
+}
+
+async fn publish_all(
+    hub: &Hub,
+    topic: &str,
+    texts: impl IntoIterator<Item = String>,
+) -> Vec<(String, String)> {
+    let mut sent = Vec::new();
+    for text in texts {
+        let id = hub.publish(topic, Event::new().data(&text)).await.unwrap();
+        sent.push((id.to_string(), text));
+    }
+    sent
+}
+
+#[tokio::test]
+async fn events_published_on_one_instance_reach_subscribers_of_another() {
+    let redis = RedisServer::start().await;
+    let a = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let b = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let (_server_a, server_b) = (instance(&a).await, instance(&b).await);
+
+    let mut on_b = connect(server_b, "/", None).await;
+    eventually(Duration::from_secs(5), "subscribed on B", || {
+        b.subscribers("room") == 1
+    })
+    .await;
+    let sent = publish_all(&a, "room", (0..200).map(|n| format!("message {n}"))).await;
+    assert!(
+        sent[0].0.contains('-'),
+        "ids are Redis stream ids: {}",
+        sent[0].0
+    );
+    assert_eq!(take(&mut on_b, 200).await, sent);
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_another_instance_from_an_id_given_by_the_first() {
+    let redis = RedisServer::start().await;
+    let a = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let b = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let (server_a, server_b) = (instance(&a).await, instance(&b).await);
+
+    let mut on_a = connect(server_a, "/", None).await;
+    eventually(Duration::from_secs(5), "subscribed on A", || {
+        a.subscribers("room") == 1
+    })
+    .await;
+    let first = publish_all(&a, "room", (0..10).map(|n| format!("m{n}"))).await;
+    let seen = take(&mut on_a, 5).await;
+    assert_eq!(seen, first[..5]);
+    drop(on_a); // instance A goes away for this client after 5 events
+
+    let later = publish_all(&a, "room", (10..15).map(|n| format!("m{n}"))).await;
+    let last_seen = seen[4].0.clone();
+    let mut on_b = connect(server_b, "/", Some(&last_seen)).await;
+    let mut expected = first[5..].to_vec();
+    expected.extend(later);
+    assert_eq!(
+        take(&mut on_b, 10).await,
+        expected,
+        "exactly the missed events, once each"
+    );
+
+    // Then live ones.
+    let live = publish_all(&b, "room", ["live".to_owned()]).await;
+    assert_eq!(take(&mut on_b, 1).await, live);
+}
+
+#[tokio::test]
+async fn several_topics_resume_together_across_instances() {
+    let redis = RedisServer::start().await;
+    let a = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let b = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let server_b = instance(&b).await;
+    let mut sent = Vec::new();
+    for n in 0..30 {
+        let topic = ["x", "y", "z"][n % 3];
+        let id = a
+            .publish(topic, Event::new().data(format!("{topic}{n}")))
+            .await
+            .unwrap();
+        sent.push((id.to_string(), format!("{topic}{n}")));
+    }
+    let wanted: Vec<_> = sent[3..]
+        .iter()
+        .filter(|(_, data)| !data.starts_with('y'))
+        .cloned()
+        .collect();
+    let mut events = connect(server_b, "/?topic=x&topic=z", Some(&sent[2].0)).await;
+    assert_eq!(take(&mut events, wanted.len()).await, wanted);
+}
+
+#[tokio::test]
+async fn the_history_bound_and_the_reset_event() {
+    let redis = RedisServer::start().await;
+    let hub = Hub::builder()
+        .build_redis(config(&redis).max_len(100).read_batch(64))
+        .await
+        .unwrap();
+    let server = instance(&hub).await;
+    let sent = publish_all(&hub, "room", (0..3000).map(|n| format!("m{n}"))).await;
+
+    // The first id was trimmed away long ago.
+    let mut events = connect(server, "/", Some(&sent[0].0)).await;
+    let reset = within(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reset.event.as_deref(), Some("reset"));
+    // An id Redis never gave.
+    let mut events = connect(server, "/", Some("99999999999999-0")).await;
+    let reset = within(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reset.event.as_deref(), Some("reset"));
+
+    // A recent id: exactly what follows, over several read batches.
+    let subscription = hub
+        .subscribe("room", LastEventId::new(&sent[2900].0).unwrap().as_ref())
+        .await
+        .unwrap();
+    assert_eq!(subscription.replay(), Replay::Exact(99));
+    let mut events = connect(server, "/", Some(&sent[2900].0)).await;
+    assert_eq!(take(&mut events, 99).await, sent[2901..]);
+}
+
+#[tokio::test]
+async fn redis_restarting_mid_stream() {
+    let mut redis = RedisServer::start().await;
+    let hub = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let other = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let server = instance(&hub).await;
+    let mut events = connect(server, "/", None).await;
+    eventually(Duration::from_secs(5), "subscribed", || {
+        hub.subscribers("room") == 1
+    })
+    .await;
+    let before = publish_all(&other, "room", (0..3).map(|n| format!("before {n}"))).await;
+    assert_eq!(take(&mut events, 3).await, before);
+
+    redis.stop();
+    let err = hub
+        .publish("room", Event::new().data("while down"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PublishError::Backend(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(&redis.url()),
+        "the error names Redis: {err}"
+    );
+
+    redis.restart().await;
+    // The publisher's connection comes back on its own.
+    let start = tokio::time::Instant::now();
+    let first_after = loop {
+        match other.publish("room", Event::new().data("after 0")).await {
+            Ok(id) => break (id.to_string(), "after 0".to_owned()),
+            Err(_) => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "publishing resumed"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let mut after = vec![first_after];
+    after.extend(publish_all(&other, "room", (1..3).map(|n| format!("after {n}"))).await);
+    // The subscriber stayed connected and gets exactly what came after, once each.
+    assert_eq!(take(&mut events, 3).await, after);
+    assert_eq!(hub.subscribers("room"), 1);
+}
+
+#[tokio::test]
+async fn setup_errors_name_the_url() {
+    let err = Hub::builder()
+        .build_redis(RedisConfig::new("http://not-redis"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RedisSetupError::InvalidUrl { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("`http://not-redis` is not a valid Redis URL"),
+        "{err}"
+    );
+
+    // A loopback port with nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let err = within(
+        Duration::from_secs(20),
+        Hub::builder()
+            .build_redis(RedisConfig::new(&url).connect_timeout(Duration::from_millis(300))),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RedisSetupError::Unreachable { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("cannot reach Redis at `{url}`")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn ids_of_your_own_are_refused() {
+    let redis = RedisServer::start().await;
+    let hub = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let err = hub
+        .publish_with_id("room", "mine", Event::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Redis stream ids"), "{err}");
+}
