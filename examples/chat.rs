@@ -5,6 +5,17 @@
 //!
 //! Run with `cargo run --example chat` (env `PORT` overrides 3000) and open the printed
 //! URL.
+//!
+//! With `--redis URL` (or env `REDIS_URL`) and the `redis` feature, the room lives in a
+//! Redis stream, so several instances share it:
+//!
+//! ```sh
+//! redis-server --port 6379 &
+//! PORT=3000 cargo run --features redis --example chat -- --redis redis://127.0.0.1:6379
+//! PORT=3001 cargo run --features redis --example chat -- --redis redis://127.0.0.1:6379
+//! ```
+//!
+//! A message sent on http://127.0.0.1:3000/ shows on http://127.0.0.1:3001/ too.
 
 use std::time::Duration;
 
@@ -34,10 +45,13 @@ async fn main() {
         )
         .init();
 
-    let hub = Hub::builder()
+    let builder = Hub::builder()
         .history(500, 1 << 20)
-        .shutdown_event(Event::new().retry(Duration::from_secs(2)))
-        .build();
+        .shutdown_event(Event::new().retry(Duration::from_secs(2)));
+    let hub = match redis_url() {
+        None => builder.build(),
+        Some(url) => build_redis(builder, url).await,
+    };
     let shutdown = Shutdown::new();
 
     let subscribe = {
@@ -72,6 +86,45 @@ async fn main() {
         })
         .await
         .unwrap();
+}
+
+/// `--redis URL`, or env `REDIS_URL`.
+fn redis_url() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--redis" {
+            return args.next();
+        }
+        if let Some(url) = arg.strip_prefix("--redis=") {
+            return Some(url.to_owned());
+        }
+    }
+    std::env::var("REDIS_URL").ok()
+}
+
+#[cfg(feature = "redis")]
+async fn build_redis(builder: tower_sse::hub::HubBuilder, url: String) -> Hub {
+    let config = tower_sse::hub::RedisConfig::new(&url)
+        .key("tower-sse:chat")
+        .max_len(500);
+    match builder.build_redis(config).await {
+        Ok(hub) => {
+            println!("room shared through Redis at {url}");
+            hub
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+async fn build_redis(_: tower_sse::hub::HubBuilder, _: String) -> Hub {
+    eprintln!(
+        "--redis needs the redis feature: cargo run --features redis --example chat -- --redis URL"
+    );
+    std::process::exit(2);
 }
 
 async fn join(

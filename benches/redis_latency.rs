@@ -1,0 +1,125 @@
+//! Cross-instance delivery latency of the Redis hub: two hubs on one Redis, a subscriber
+//! on B, events published on A; against the in-process hub measured in the same run.
+//!
+//! `cargo bench --features redis --bench redis_latency` starts its own `redis-server`
+//! on a free loopback port (set `REDIS_URL` to use another). Prints p50, p99 and max of
+//! publish-to-receive time, for paced publishing (one event every 200 µs) and a burst.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio_stream::StreamExt;
+use tower_sse::{
+    Event,
+    hub::{Hub, RedisConfig},
+};
+
+const EVENTS: usize = 5_000;
+
+#[tokio::main]
+async fn main() {
+    let (url, mut server) = match std::env::var("REDIS_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let dir = std::env::temp_dir().join(format!("tower-sse-bench-redis-{port}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let child = Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server (apt-get install redis-server), or set REDIS_URL");
+            (format!("redis://127.0.0.1:{port}/"), Some(child))
+        }
+    };
+    let config = || RedisConfig::new(&url).key("bench:latency").max_len(100_000);
+    let a = loop {
+        match Hub::builder().build_redis(config()).await {
+            Ok(hub) => break hub,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let b = Hub::builder().build_redis(config()).await.unwrap();
+    let local = Hub::builder().lag_bound(EVENTS).build();
+
+    println!("{EVENTS} events of 64 bytes; publish-to-receive latency");
+    println!("{:<34} {:>9} {:>9} {:>9}", "", "p50", "p99", "max");
+    for paced in [true, false] {
+        let mode = if paced {
+            "paced, 1 per 200 µs"
+        } else {
+            "burst"
+        };
+        report(
+            &format!("redis, A -> B, {mode}"),
+            measure(&a, &b, paced).await,
+        );
+        report(
+            &format!("in-process, {mode}"),
+            measure(&local, &local, paced).await,
+        );
+    }
+    if let Some(child) = &mut server {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Publishes on `from` while a subscriber of `to` receives; each event's latency.
+async fn measure(from: &Hub, to: &Hub, paced: bool) -> Vec<Duration> {
+    let topic = format!("t{}", Instant::now().elapsed().as_nanos());
+    let mut subscription = to.subscribe(&topic, None).await.unwrap();
+    let start = Instant::now();
+    let publisher = {
+        let from = from.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            let mut sent = Vec::with_capacity(EVENTS);
+            for n in 0..EVENTS {
+                if paced {
+                    let due = start + Duration::from_micros(200 * n as u64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                sent.push(start.elapsed());
+                from.publish(&topic, Event::new().data(format!("{n:064}")))
+                    .await
+                    .unwrap();
+            }
+            sent
+        })
+    };
+    let mut received = Vec::with_capacity(EVENTS);
+    while received.len() < EVENTS {
+        subscription
+            .next()
+            .await
+            .expect("the subscription stays open");
+        received.push(start.elapsed());
+    }
+    let sent = publisher.await.unwrap();
+    received
+        .iter()
+        .zip(&sent)
+        .map(|(r, s)| r.saturating_sub(*s))
+        .collect()
+}
+
+fn report(name: &str, mut latencies: Vec<Duration>) {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    println!(
+        "{name:<34} {:>9.3?} {:>9.3?} {:>9.3?}",
+        at(0.5),
+        at(0.99),
+        latencies[latencies.len() - 1]
+    );
+}
