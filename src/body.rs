@@ -3,6 +3,7 @@
 use std::{
     convert::Infallible,
     pin::Pin,
+    sync::atomic::{AtomicUsize, Ordering},
     task::{Context, Poll, ready},
 };
 
@@ -110,6 +111,41 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
 
 type Frames = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>;
 
+static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many event streams are open in this process: responses made by an
+/// [`Sse`](crate::Sse) service whose body has not been dropped yet.
+///
+/// A stream closes when it ends, fails, is shut down, or when the server drops its
+/// response because the client left. A count that keeps growing under a steady load
+/// means streams are leaking.
+///
+/// # Example
+///
+/// ```
+/// let open = tower_sse::open_streams();
+/// println!("{open} event streams open");
+/// ```
+pub fn open_streams() -> usize {
+    OPEN_STREAMS.load(Ordering::Relaxed)
+}
+
+/// Counts one open stream for as long as it lives.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> Self {
+        OPEN_STREAMS.fetch_add(1, Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        OPEN_STREAMS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pin_project! {
     /// Turns a stream of events into body frames: events that are ready together are
     /// sent in one frame, and a keep-alive is sent when nothing was sent for a while.
@@ -130,6 +166,7 @@ pin_project! {
         #[pin]
         shutdown_notified: Option<OwnedNotified>,
         shutdown_event: Option<Bytes>,
+        _open: OpenStream,
     }
 }
 
@@ -149,6 +186,7 @@ impl EventBody {
             shutdown_notified: config.shutdown.as_ref().map(Shutdown::notified),
             shutdown: config.shutdown.clone(),
             shutdown_event: config.shutdown_event.clone(),
+            _open: OpenStream::new(),
         }
     }
 }

@@ -98,7 +98,7 @@ mod service;
 mod shutdown;
 
 pub use accept::accepts_event_stream;
-pub use body::ResponseBody;
+pub use body::{ResponseBody, open_streams};
 pub use event::{EncodedEvent, Event, EventError};
 pub use factory::{EventItem, MakeEventStream};
 pub use future::ResponseFuture;
