@@ -262,15 +262,25 @@ impl Event {
     }
 
     fn write_field(&mut self, name: &[u8], value: &[u8]) {
-        self.buf.reserve(name.len() + value.len() + 1);
+        self.reserve(name.len() + value.len() + 1);
         self.buf.put_slice(name);
         self.buf.put_slice(value);
         self.buf.put_u8(b'\n');
     }
 
+    /// Makes room for `additional` bytes. The first allocation leaves room for a few
+    /// more fields and the final blank line, so that a typical event (an id, a type and
+    /// its data) is built in one allocation instead of one per field.
+    fn reserve(&mut self, additional: usize) {
+        if self.buf.capacity() - self.buf.len() < additional {
+            let headroom = if self.buf.capacity() == 0 { 48 } else { 0 };
+            self.buf.reserve(additional + headroom);
+        }
+    }
+
     /// Writes `value` as one `prefix` line per line, splitting on CRLF, LF and lone CR.
     fn write_lines(&mut self, prefix: &[u8], mut value: &[u8]) {
-        self.buf.reserve(prefix.len() + value.len() + 1);
+        self.reserve(prefix.len() + value.len() + 1);
         loop {
             match memchr::memchr2(b'\r', b'\n', value) {
                 None => {

@@ -1,0 +1,48 @@
+"""Summarizes benches/compare.sh output: medians (min-max) per figure and the ratio of
+tower-sse to its peer measured in the same runs."""
+import statistics
+import sys
+from collections import defaultdict
+
+rows = defaultdict(list)
+for line in open(sys.argv[1]):
+    fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+    mode = fields["mode"]
+    if mode == "stream":
+        key = (f"stream events/s, {fields['size']} B, {fields['conns']} conn", "events_per_s")
+    elif mode == "fanout":
+        shape = "burst" if fields["pace_us"] == "0" else f"paced {int(fields['pace_us']) // 1000} ms"
+        base = f"fan-out {fields['subs']} subs, {shape}"
+        for metric in ("deliveries_per_s", "p50_ms", "p99_ms", "max_ms", "lost", "server_cpu_s", "client_cpu_s"):
+            rows[(f"{base}: {metric}", fields["impl"])].append(float(fields[metric]))
+        continue
+    elif mode == "idle":
+        key = (f"idle RSS bytes/conn, {fields['conns']} conns", "bytes_per_conn")
+    elif mode == "plain":
+        key = ("pass-through server CPU µs/request", "server_cpu_us_per_request")
+    elif mode == "ceiling":
+        key = (f"raw-socket ceiling events/s, {fields['size']} B", "events_per_s")
+    else:
+        continue
+    rows[(key[0], fields["impl"])].append(float(fields[key[1]]))
+
+def show(values):
+    median = statistics.median(values)
+    fmt = (lambda v: f"{v:,.0f}") if median >= 100 else (lambda v: f"{v:.3f}")
+    return f"{fmt(median)} ({fmt(min(values))}–{fmt(max(values))})"
+
+figures = sorted({name for name, _ in rows})
+print("| figure | tower-sse | peer | ratio |")
+print("| --- | --- | --- | --- |")
+for name in figures:
+    ours = rows.get((name, "tower-sse"))
+    peer_impl = "bare" if name.startswith("pass-through") else "axum"
+    peer = rows.get((name, peer_impl))
+    raw = rows.get((name, "raw"))
+    if raw:
+        print(f"| {name} | | raw: {show(raw)} | |")
+        continue
+    ratio = ""
+    if ours and peer and statistics.median(peer) > 0:
+        ratio = f"{statistics.median(ours) / statistics.median(peer):.2f}"
+    print(f"| {name} | {show(ours) if ours else ''} | {peer_impl}: {show(peer) if peer else ''} | {ratio} |")

@@ -1,0 +1,256 @@
+//! The benchmark server: the same endpoints served by tower-sse or by the peer that
+//! axum users write today, so a load client can measure both in one run.
+//!
+//! `cargo run --release --example bench_server -- --impl tower-sse --addr 127.0.0.1:4000 --workers 1`
+//!
+//! - `--impl tower-sse` (default): `SseLayer` in front of an axum router; the hub.
+//! - `--impl axum`: axum's `Sse` with `KeepAlive`, a `tokio::sync::broadcast` channel and
+//!   `BroadcastStream`, the way axum's docs and users do it.
+//! - `--impl bare`: the same router without any SSE layer (for `/plain`).
+//!
+//! Endpoints (SSE ones need `Accept: text/event-stream`):
+//! - `GET /events?n=N&size=S`: N events, `id:` the sequence number and `data:` S bytes,
+//!   as fast as the client reads, then the end.
+//! - `GET /hub`: a subscription to one topic.
+//! - `POST /publish?n=N&size=S`: publishes N events of S bytes whose data starts with
+//!   the publish time (ns since the UNIX epoch); answers the count once all are handed
+//!   over.
+//! - `GET /plain`: `ok` from the router.
+//! - `GET /stats`: `{"subscribers": K}`.
+//!
+//! TCP settings are as `axum::serve` leaves them.
+
+use std::{
+    convert::Infallible,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Query, State},
+    response::{
+        IntoResponse,
+        sse::{Event as AxumEvent, KeepAlive as AxumKeepAlive, Sse as AxumSse},
+    },
+    routing::{get, post},
+};
+use http::Request;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+use tokio_stream::{StreamExt, wrappers::BroadcastStream};
+use tower_sse::{Event, LastEventId, SseLayer, hub::Hub};
+
+const TOPIC: &str = "bench";
+
+#[derive(Deserialize)]
+struct Shape {
+    n: Option<usize>,
+    size: Option<usize>,
+}
+
+impl Shape {
+    fn get(&self) -> (usize, usize) {
+        (self.n.unwrap_or(1000), self.size.unwrap_or(32))
+    }
+}
+
+/// `size` bytes whose first ones are the time now in nanoseconds.
+fn stamped(size: usize) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let mut data = now.to_string();
+    data.truncate(size);
+    while data.len() < size {
+        data.push('x');
+    }
+    data
+}
+
+fn main() {
+    let mut implementation = "tower-sse".to_owned();
+    let mut addr = "127.0.0.1:4000".to_owned();
+    let mut workers = 1usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--impl" => implementation = args.next().expect("--impl NAME"),
+            "--addr" => addr = args.next().expect("--addr HOST:PORT"),
+            "--workers" => {
+                workers = args
+                    .next()
+                    .and_then(|w| w.parse().ok())
+                    .expect("--workers N")
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let app = match implementation.as_str() {
+            "tower-sse" => tower_sse_app(),
+            "axum" => axum_app(),
+            "bare" => plain_router(),
+            other => panic!("--impl is tower-sse, axum or bare, not {other}"),
+        };
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        println!(
+            "{implementation} on http://{}/ with {workers} workers",
+            listener.local_addr().unwrap()
+        );
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+/// The routes every variant has.
+fn plain_router() -> Router {
+    Router::new().route("/plain", get(|| async { "ok" }))
+}
+
+// ---- tower-sse -------------------------------------------------------------------
+
+fn tower_sse_app() -> Router {
+    let hub = Hub::builder()
+        .history(1024, 16 << 20)
+        .lag_bound(4096)
+        .build();
+    let events = {
+        let hub = hub.clone();
+        move |request: Request<Body>, last: Option<LastEventId>| {
+            let hub = hub.clone();
+            async move {
+                if request.uri().path() == "/hub" {
+                    let subscription = hub
+                        .subscribe(TOPIC, last.as_ref())
+                        .await
+                        .map_err(IntoResponse::into_response)?;
+                    return Ok(Box::pin(subscription) as EventStream);
+                }
+                let Query(shape) = Query::<Shape>::try_from_uri(request.uri())
+                    .map_err(IntoResponse::into_response)?;
+                let (n, size) = shape.get();
+                let payload = "x".repeat(size);
+                let stream = tokio_stream::iter(1..=n).map(move |seq| {
+                    Event::new()
+                        .id(itoa::Buffer::new().format(seq))
+                        .expect("digits are a valid id")
+                        .data(&payload)
+                        .encode()
+                });
+                Ok::<_, axum::response::Response>(Box::pin(stream) as EventStream)
+            }
+        }
+    };
+    Router::new()
+        .route("/plain", get(|| async { "ok" }))
+        .route("/publish", post(publish_hub))
+        .route("/stats", get(stats_hub))
+        .with_state(hub)
+        .layer(SseLayer::new(events).predicate(only_sse_routes))
+}
+
+type EventStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = tower_sse::EncodedEvent> + Send>>;
+
+fn only_sse_routes(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+    method == http::Method::GET
+        && matches!(uri.path(), "/events" | "/hub")
+        && tower_sse::accepts_event_stream(headers)
+}
+
+async fn publish_hub(State(hub): State<Hub>, Query(shape): Query<Shape>) -> String {
+    let (n, size) = shape.get();
+    for _ in 0..n {
+        hub.publish(TOPIC, Event::new().data(stamped(size)))
+            .await
+            .unwrap();
+    }
+    n.to_string()
+}
+
+async fn stats_hub(State(hub): State<Hub>) -> String {
+    format!("{{\"subscribers\": {}}}", hub.subscribers(TOPIC))
+}
+
+// ---- the peer: axum's Sse with broadcast ------------------------------------------
+
+#[derive(Clone)]
+struct Peer {
+    sender: broadcast::Sender<String>,
+    subscribers: Arc<AtomicUsize>,
+    next_id: Arc<AtomicUsize>,
+}
+
+/// Counts a subscriber while its stream lives.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn axum_app() -> Router {
+    let peer = Peer {
+        sender: broadcast::channel(4096).0,
+        subscribers: Arc::default(),
+        next_id: Arc::default(),
+    };
+    Router::new()
+        .route("/plain", get(|| async { "ok" }))
+        .route("/events", get(axum_events))
+        .route("/hub", get(axum_hub))
+        .route("/publish", post(axum_publish))
+        .route("/stats", get(axum_stats))
+        .with_state(peer)
+}
+
+async fn axum_events(Query(shape): Query<Shape>) -> impl IntoResponse {
+    let (n, size) = shape.get();
+    let payload = "x".repeat(size);
+    let stream = tokio_stream::iter(1..=n).map(move |seq| {
+        Ok::<_, Infallible>(AxumEvent::default().id(seq.to_string()).data(&payload))
+    });
+    AxumSse::new(stream).keep_alive(AxumKeepAlive::default())
+}
+
+async fn axum_hub(State(peer): State<Peer>) -> impl IntoResponse {
+    peer.subscribers.fetch_add(1, Ordering::Relaxed);
+    let counted = Counted(peer.subscribers.clone());
+    let stream = BroadcastStream::new(peer.sender.subscribe()).filter_map(move |message| {
+        let _alive = &counted;
+        // A lagging receiver loses events silently: what users write today.
+        let (id, data) = message
+            .ok()?
+            .split_once(' ')
+            .map(|(i, d)| (i.to_owned(), d.to_owned()))?;
+        Some(Ok::<_, Infallible>(AxumEvent::default().id(id).data(data)))
+    });
+    AxumSse::new(stream).keep_alive(AxumKeepAlive::default().interval(Duration::from_secs(15)))
+}
+
+async fn axum_publish(State(peer): State<Peer>, Query(shape): Query<Shape>) -> String {
+    let (n, size) = shape.get();
+    for _ in 0..n {
+        let id = peer.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = peer.sender.send(format!("{id} {}", stamped(size)));
+    }
+    n.to_string()
+}
+
+async fn axum_stats(State(peer): State<Peer>) -> String {
+    format!(
+        "{{\"subscribers\": {}}}",
+        peer.subscribers.load(Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,560 @@
+//! The load client for `bench_server`: raw TCP with a minimal chunked-encoding decoder
+//! and event scanner (no full SSE parser on the hot path), so that the client is not the
+//! bottleneck; it reports its own CPU time next to the server's to show that.
+//!
+//! ```text
+//! load_client stream  --addr A --conns C --n N --size S
+//! load_client fanout  --addr A --subs K --n N --size S [--pace-us U] --server-pid P
+//! load_client idle    --addr A --conns K --server-pid P
+//! load_client plain   --addr A --requests R --conns C --server-pid P
+//! load_client ceiling --conns C --n N --size S
+//! ```
+//!
+//! Each prints one line of `key=value` figures.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+struct Args {
+    mode: String,
+    addr: SocketAddr,
+    conns: usize,
+    n: usize,
+    size: usize,
+    pace_us: u64,
+    requests: usize,
+    server_pid: Option<u32>,
+}
+
+fn args() -> Args {
+    let mut args = std::env::args().skip(1);
+    let mut parsed = Args {
+        mode: args
+            .next()
+            .expect("a mode: stream, fanout, idle, plain or ceiling"),
+        addr: "127.0.0.1:4000".parse().unwrap(),
+        conns: 1,
+        n: 100_000,
+        size: 32,
+        pace_us: 0,
+        requests: 100_000,
+        server_pid: None,
+    };
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--addr" => parsed.addr = value.parse().expect("--addr HOST:PORT"),
+            "--conns" | "--subs" => parsed.conns = value.parse().unwrap(),
+            "--n" => parsed.n = value.parse().unwrap(),
+            "--size" => parsed.size = value.parse().unwrap(),
+            "--pace-us" => parsed.pace_us = value.parse().unwrap(),
+            "--requests" => parsed.requests = value.parse().unwrap(),
+            "--server-pid" => parsed.server_pid = Some(value.parse().unwrap()),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    parsed
+}
+
+/// Utime + stime of a process, in seconds, from /proc.
+fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of stat (utime, stime), counted after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Decodes HTTP/1.1 chunked framing and scans events: counts blank-line ends and, if
+/// asked, the timestamp at the start of each `data: ` line.
+struct Scanner {
+    chunked: bool,
+    /// Bytes left in the current chunk; `None` while reading a chunk-size line.
+    left: Option<usize>,
+    size_line: Vec<u8>,
+    skip_crlf: usize,
+    last: u8,
+    line_start: bool,
+    stamp: Option<u128>,
+    in_stamp: bool,
+    prefix: usize,
+    events: u64,
+    ended: bool,
+    stamps: bool,
+}
+
+impl Scanner {
+    fn new(chunked: bool, stamps: bool) -> Self {
+        Self {
+            chunked,
+            left: None,
+            size_line: Vec::new(),
+            skip_crlf: 0,
+            last: b'\n',
+            line_start: true,
+            stamp: None,
+            in_stamp: false,
+            prefix: 0,
+            events: 0,
+            ended: false,
+            stamps,
+        }
+    }
+
+    /// Feeds body bytes; calls `on_event` with each event's stamp (if any).
+    fn feed(&mut self, mut bytes: &[u8], on_event: &mut impl FnMut(Option<u128>)) {
+        if !self.chunked {
+            self.payload(bytes, on_event);
+            return;
+        }
+        while !bytes.is_empty() && !self.ended {
+            if self.skip_crlf > 0 {
+                let n = self.skip_crlf.min(bytes.len());
+                self.skip_crlf -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            match self.left {
+                None => {
+                    let Some(end) = memchr::memchr(b'\n', bytes) else {
+                        self.size_line.extend_from_slice(bytes);
+                        return;
+                    };
+                    self.size_line.extend_from_slice(&bytes[..end]);
+                    bytes = &bytes[end + 1..];
+                    let text = String::from_utf8_lossy(&self.size_line);
+                    let size = usize::from_str_radix(text.trim(), 16).unwrap_or(0);
+                    self.size_line.clear();
+                    if size == 0 {
+                        self.ended = true;
+                    } else {
+                        self.left = Some(size);
+                    }
+                }
+                Some(left) => {
+                    let n = left.min(bytes.len());
+                    let (chunk, rest) = bytes.split_at(n);
+                    self.payload(chunk, on_event);
+                    bytes = rest;
+                    if n == left {
+                        self.left = None;
+                        self.skip_crlf = 2;
+                    } else {
+                        self.left = Some(left - n);
+                    }
+                }
+            }
+        }
+    }
+
+    fn payload(&mut self, bytes: &[u8], on_event: &mut impl FnMut(Option<u128>)) {
+        if !self.stamps {
+            // Only count blank lines: LF right after LF.
+            let mut prev = self.last;
+            for at in memchr::memchr_iter(b'\n', bytes) {
+                let before = if at == 0 { prev } else { bytes[at - 1] };
+                if before == b'\n' {
+                    self.events += 1;
+                    on_event(None);
+                }
+                prev = b'\n';
+            }
+            if let Some(&last) = bytes.last() {
+                self.last = last;
+            }
+            return;
+        }
+        for &b in bytes {
+            if b == b'\n' {
+                if self.line_start {
+                    self.events += 1;
+                    on_event(self.stamp.take());
+                }
+                self.line_start = true;
+                self.in_stamp = false;
+                self.prefix = 0;
+                continue;
+            }
+            if self.line_start {
+                self.line_start = false;
+                self.prefix = 0;
+            }
+            if self.prefix < 6 {
+                if b == b"data: "[self.prefix] {
+                    self.prefix += 1;
+                    if self.prefix == 6 {
+                        self.in_stamp = true;
+                        self.stamp = Some(0);
+                    }
+                } else {
+                    self.prefix = 7;
+                }
+            } else if self.in_stamp {
+                if b.is_ascii_digit() {
+                    self.stamp = self.stamp.map(|s| s * 10 + u128::from(b - b'0'));
+                } else {
+                    self.in_stamp = false;
+                }
+            }
+        }
+    }
+}
+
+/// Sends a request and reads past the response head; returns the socket and any body
+/// bytes read with the head.
+async fn open(addr: SocketAddr, request: &str) -> (TcpStream, Vec<u8>, bool) {
+    let mut socket = TcpStream::connect(addr).await.expect("connect");
+    socket.set_nodelay(true).unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the head");
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = memchr::memmem::find(&head, b"\r\n\r\n") {
+            let body = head.split_off(end + 4);
+            let text = String::from_utf8_lossy(&head).to_lowercase();
+            assert!(text.starts_with("http/1.1 200"), "{text}");
+            return (socket, body, text.contains("transfer-encoding: chunked"));
+        }
+    }
+}
+
+fn get(path: &str, sse: bool) -> String {
+    let accept = if sse {
+        "accept: text/event-stream\r\n"
+    } else {
+        ""
+    };
+    format!("GET {path} HTTP/1.1\r\nhost: bench\r\n{accept}\r\n")
+}
+
+async fn simple_request(addr: SocketAddr, method: &str, path: &str) -> String {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: bench\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    socket.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or(text)
+}
+
+async fn subscribers(addr: SocketAddr) -> usize {
+    let body = simple_request(addr, "GET", "/stats").await;
+    body.trim_start_matches(|c: char| !c.is_ascii_digit())
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args = args();
+    match args.mode.as_str() {
+        "stream" => stream(&args).await,
+        "fanout" => fanout(&args).await,
+        "idle" => idle(&args).await,
+        "plain" => plain(&args).await,
+        "ceiling" => ceiling(&args).await,
+        other => panic!("unknown mode {other}"),
+    }
+}
+
+/// Events per second over `conns` streams of `n` events each.
+async fn stream(args: &Args) {
+    let path = format!("/events?n={}&size={}", args.n, args.size);
+    let client_cpu = cpu_seconds(None);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.conns {
+        let request = get(&path, true);
+        let addr = args.addr;
+        tasks.push(tokio::spawn(async move {
+            let (mut socket, first, chunked) = open(addr, &request).await;
+            let mut scanner = Scanner::new(chunked, false);
+            let mut noop = |_| {};
+            scanner.feed(&first, &mut noop);
+            let mut buf = vec![0u8; 256 * 1024];
+            while !scanner.ended {
+                let n = socket.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                scanner.feed(&buf[..n], &mut noop);
+            }
+            scanner.events
+        }));
+    }
+    let mut events = 0;
+    for task in tasks {
+        events += task.await.unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let expected = (args.n * args.conns) as u64;
+    println!(
+        "mode=stream conns={} size={} events={events} lost={} seconds={elapsed:.3} events_per_s={:.0} client_cpu_s={:.2}",
+        args.conns,
+        args.size,
+        expected.saturating_sub(events),
+        events as f64 / elapsed,
+        cpu_seconds(None) - client_cpu,
+    );
+}
+
+/// Deliveries per second, latency and loss with `subs` subscribers of the hub.
+async fn fanout(args: &Args) {
+    let subs = args.conns;
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(subs * args.n)));
+    let received = Arc::new(AtomicU64::new(0));
+    let last_at = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..subs {
+        let (mut socket, first, chunked) = open(args.addr, &get("/hub", true)).await;
+        let latencies = latencies.clone();
+        let received = received.clone();
+        let last_at = last_at.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut scanner = Scanner::new(chunked, true);
+            let mut on_event = |stamp: Option<u128>| {
+                if let Some(stamp) = stamp {
+                    // One thread runs the client: the lock is never contended.
+                    latencies
+                        .lock()
+                        .unwrap()
+                        .push(now_ns().saturating_sub(stamp) as u64);
+                    received.fetch_add(1, Ordering::Relaxed);
+                    last_at.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                }
+            };
+            scanner.feed(&first, &mut on_event);
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = socket.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                scanner.feed(&buf[..n], &mut on_event);
+            }
+        }));
+    }
+    while subscribers(args.addr).await < subs {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let server_cpu = cpu_seconds(args.server_pid);
+    let client_cpu = cpu_seconds(None);
+    let published_at = start.elapsed();
+    if args.pace_us == 0 {
+        simple_request(
+            args.addr,
+            "POST",
+            &format!("/publish?n={}&size={}", args.n, args.size),
+        )
+        .await;
+    } else {
+        let mut tick = tokio::time::interval(Duration::from_micros(args.pace_us));
+        for _ in 0..args.n {
+            tick.tick().await;
+            simple_request(
+                args.addr,
+                "POST",
+                &format!("/publish?n=1&size={}", args.size),
+            )
+            .await;
+        }
+    }
+    let expected = (subs * args.n) as u64;
+    // Wait for every delivery, or for deliveries to stop for 3 s.
+    let mut seen = 0;
+    let mut quiet_since = Instant::now();
+    while received.load(Ordering::Relaxed) < expected {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = received.load(Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    let got = received.load(Ordering::Relaxed);
+    let span = Duration::from_nanos(last_at.load(Ordering::Relaxed)).saturating_sub(published_at);
+    let server_cpu = cpu_seconds(args.server_pid) - server_cpu;
+    let client_cpu = cpu_seconds(None) - client_cpu;
+    for task in &tasks {
+        task.abort();
+    }
+    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len().max(1) - 1) as f64 * q) as usize)
+            .map_or(0.0, |ns| *ns as f64 / 1e6)
+    };
+    println!(
+        "mode=fanout subs={subs} n={} pace_us={} delivered={got} lost={} deliveries_per_s={:.0} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} server_cpu_s={server_cpu:.2} client_cpu_s={client_cpu:.2}",
+        args.n,
+        args.pace_us,
+        expected.saturating_sub(got),
+        got as f64 / span.as_secs_f64().max(1e-9),
+        at(0.5),
+        at(0.99),
+        at(1.0),
+    );
+}
+
+/// Server RSS per idle SSE connection.
+async fn idle(args: &Args) {
+    let pid = args.server_pid.expect("--server-pid");
+    let before = rss_kib(pid);
+    let mut sockets = Vec::with_capacity(args.conns);
+    for _ in 0..args.conns {
+        let (socket, _, _) = open(args.addr, &get("/hub", true)).await;
+        sockets.push(socket);
+    }
+    while subscribers(args.addr).await < args.conns {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    println!(
+        "mode=idle conns={} rss_before_kib={before} rss_after_kib={after} bytes_per_conn={:.0}",
+        args.conns,
+        (after.saturating_sub(before) * 1024) as f64 / args.conns as f64
+    );
+    drop(sockets);
+}
+
+/// Server CPU per request on `/plain`.
+async fn plain(args: &Args) {
+    let server_cpu = cpu_seconds(args.server_pid);
+    let start = Instant::now();
+    let per_conn = args.requests / args.conns;
+    let mut tasks = Vec::new();
+    for _ in 0..args.conns {
+        let addr = args.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut socket = TcpStream::connect(addr).await.unwrap();
+            socket.set_nodelay(true).unwrap();
+            let request = get("/plain", false);
+            let mut buf = vec![0u8; 4096];
+            for _ in 0..per_conn {
+                socket.write_all(request.as_bytes()).await.unwrap();
+                let mut got = Vec::new();
+                // The response is small: head and `ok`.
+                loop {
+                    let n = socket.read(&mut buf).await.unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                    if got.ends_with(b"\r\n\r\nok") {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let requests = per_conn * args.conns;
+    let server_cpu = cpu_seconds(args.server_pid) - server_cpu;
+    println!(
+        "mode=plain requests={requests} seconds={elapsed:.3} requests_per_s={:.0} server_cpu_s={server_cpu:.2} server_cpu_us_per_request={:.2}",
+        requests as f64 / elapsed,
+        server_cpu * 1e6 / requests as f64
+    );
+}
+
+/// The ceiling: pre-encoded events written to a loopback socket as fast as possible.
+async fn ceiling(args: &Args) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let event = format!("id: 1000000\ndata: {}\n\n", "x".repeat(args.size));
+    let batch: Vec<u8> = event.repeat(64).into_bytes();
+    let n = args.n;
+    let conns = args.conns;
+    tokio::spawn(async move {
+        for _ in 0..conns {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let batch = batch.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / 64 {
+                    if socket.write_all(&batch).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        tasks.push(tokio::spawn(async move {
+            let mut socket = TcpStream::connect(addr).await.unwrap();
+            let mut scanner = Scanner::new(false, false);
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut noop = |_| {};
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                scanner.feed(&buf[..n], &mut noop);
+            }
+            scanner.events
+        }));
+    }
+    let mut events = 0;
+    for task in tasks {
+        events += task.await.unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!(
+        "mode=ceiling conns={conns} size={} events={events} events_per_s={:.0}",
+        args.size,
+        events as f64 / elapsed
+    );
+}
