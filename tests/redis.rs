@@ -368,6 +368,55 @@ async fn setup_errors_name_the_url() {
 }
 
 #[tokio::test]
+async fn passwords_stay_out_of_errors_and_responses() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://someuser:s3cret@127.0.0.1:{port}/");
+    let err = within(
+        Duration::from_secs(20),
+        Hub::builder()
+            .build_redis(RedisConfig::new(&url).connect_timeout(Duration::from_millis(300))),
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("s3cret") && !text.contains("someuser"), "{text}");
+    assert!(
+        text.contains(&format!("redis://127.0.0.1:{port}/")),
+        "{text}"
+    );
+
+    // A history read that fails answers 503 without Redis's details.
+    let mut redis = RedisServer::start().await;
+    let hub = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let server = instance(&hub).await;
+    redis.stop();
+    let response = send(
+        server,
+        request(
+            "/",
+            &[("accept", "text/event-stream"), ("last-event-id", "1-0")],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = common::body_bytes(response).await;
+    assert_eq!(body, "the event history is unavailable; try again later");
+}
+
+#[tokio::test]
+async fn the_greatest_id_is_unknown_not_an_error() {
+    let redis = RedisServer::start().await;
+    let hub = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let last = LastEventId::new("18446744073709551615-18446744073709551615").unwrap();
+    let subscription = hub.subscribe("room", last.as_ref()).await.unwrap();
+    assert_eq!(subscription.replay(), Replay::Reset);
+}
+
+#[tokio::test]
 async fn ids_of_your_own_are_refused() {
     let redis = RedisServer::start().await;
     let hub = Hub::builder().build_redis(config(&redis)).await.unwrap();

@@ -217,7 +217,15 @@ impl IntoResponse for SubscribeError {
             Self::InvalidTopic => (StatusCode::BAD_REQUEST, None),
             Self::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
         };
-        let mut response = (status, self.to_string()).into_response();
+        // A backend's details (its address, its error) stay in the logs.
+        let reason = match &self {
+            Self::Backend(err) => {
+                tracing::error!(error = %err, "hub backend failed while subscribing");
+                "the event history is unavailable; try again later".to_owned()
+            }
+            _ => self.to_string(),
+        };
+        let mut response = (status, reason).into_response();
         if let Some(after) = retry_after {
             let seconds = after
                 .as_secs()

@@ -24,7 +24,15 @@
 //!   last entry it delivered, so nothing published after Redis is back is missed or sent
 //!   twice. Events published while Redis was down were refused, so there is nothing to
 //!   recover. If Redis lost its data in the restart, clients resuming from older ids get
-//!   the reset event.
+//!   the reset event, and the reader starts again from the new stream's beginning.
+//! - **Ambiguous failures.** A publish that times out (after
+//!   [`RedisConfig::command_timeout`]) may still have been stored by Redis: the error
+//!   says it failed to hear back, not that the event was refused. Retrying may publish the
+//!   event twice, under two ids. On [`Hub::shutdown`](super::Hub::shutdown) the reader
+//!   stops at once: an event published elsewhere at that moment reaches this instance's
+//!   clients when they reconnect (to any instance), not before.
+//! - **Secrets.** Errors and logs name Redis by its URL without user name and password,
+//!   and a failed history read answers clients `503` without Redis's details.
 //! - **Ids.** Ids are Redis's: [`Hub::publish_with_id`](super::Hub::publish_with_id) is
 //!   refused.
 //!
@@ -162,16 +170,30 @@ pub enum RedisSetupError {
         /// What the client said.
         source: RedisError,
     },
+    /// Redis answered with an error: a wrong password, or a key that is not a stream.
+    Refused {
+        /// The URL given.
+        url: String,
+        /// What Redis said.
+        source: RedisError,
+    },
 }
 
 impl fmt::Display for RedisSetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidUrl { url, source } => {
-                write!(f, "`{url}` is not a valid Redis URL: {source}")
+                write!(f, "`{}` is not a valid Redis URL: {source}", redacted(url))
             }
             Self::Unreachable { url, source } => {
-                write!(f, "cannot reach Redis at `{url}`: {source}")
+                write!(f, "cannot reach Redis at `{}`: {source}", redacted(url))
+            }
+            Self::Refused { url, source } => {
+                write!(
+                    f,
+                    "Redis at `{}` refused the hub's setup: {source}",
+                    redacted(url)
+                )
             }
         }
     }
@@ -180,7 +202,9 @@ impl fmt::Display for RedisSetupError {
 impl std::error::Error for RedisSetupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::InvalidUrl { source, .. } | Self::Unreachable { source, .. } => Some(source),
+            Self::InvalidUrl { source, .. }
+            | Self::Unreachable { source, .. }
+            | Self::Refused { source, .. } => Some(source),
         }
     }
 }
@@ -203,9 +227,13 @@ impl HubBuilder {
                 url: config.url.clone(),
                 source,
             })?;
-        let unreachable = |source| RedisSetupError::Unreachable {
-            url: config.url.clone(),
-            source,
+        let unreachable = |source: RedisError| {
+            let url = config.url.clone();
+            if source.is_io_error() || source.is_timeout() || source.is_connection_refusal() {
+                RedisSetupError::Unreachable { url, source }
+            } else {
+                RedisSetupError::Refused { url, source }
+            }
         };
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(config.connect_timeout)
@@ -234,7 +262,7 @@ impl HubBuilder {
             let reader = tokio::spawn(reader::run(client, config.clone(), fanout.clone(), start));
             Box::new(RedisBackend {
                 conn,
-                url: config.url.into(),
+                url: redacted(&config.url).into(),
                 key: config.key.into(),
                 max_len: config.max_len,
                 read_batch: config.read_batch,
@@ -261,6 +289,16 @@ impl Drop for RedisBackend {
     }
 }
 
+/// `url` without its user name and password, for messages and logs.
+pub(super) fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// A Redis stream id, `<ms>-<seq>`, as a key.
 pub(super) fn parse_key(id: &str) -> Option<Key> {
     let (ms, seq) = id.split_once('-')?;
@@ -268,7 +306,9 @@ pub(super) fn parse_key(id: &str) -> Option<Key> {
     if !all_digits(ms) || !all_digits(seq) {
         return None;
     }
-    Some(Key(ms.parse().ok()?, seq.parse().ok()?))
+    let key = Key(ms.parse().ok()?, seq.parse().ok()?);
+    // Redis cannot give the greatest id to an entry, and `(` after it is an error.
+    (key != Key::MAX).then_some(key)
 }
 
 /// An entry read back from the stream, encoded with its id, and its topic; `None` (and
@@ -311,8 +351,13 @@ impl RedisBackend {
     ) -> Result<Replayed, SubscribeError> {
         let mut conn = self.conn.clone();
         let wanted = |entry: &StreamId| -> Option<Delivery> {
-            let (topic, delivery) = decode(entry)?;
-            topics.contains(&topic).then_some(delivery)
+            // Check the topic before decoding: most entries may be other topics'.
+            if let Some(Value::BulkString(topic)) = entry.map.get("t") {
+                if !topics.iter().any(|t| t.as_bytes() == topic.as_slice()) {
+                    return None;
+                }
+            }
+            decode(entry).map(|(_, delivery)| delivery)
         };
         let mut events = Vec::new();
         let Some(after) = after else {
