@@ -219,7 +219,8 @@ async fn axum_events(Query(shape): Query<Shape>) -> impl IntoResponse {
     let (n, size) = shape.get();
     let payload = "x".repeat(size);
     let stream = tokio_stream::iter(1..=n).map(move |seq| {
-        Ok::<_, Infallible>(AxumEvent::default().id(seq.to_string()).data(&payload))
+        let mut id = itoa::Buffer::new();
+        Ok::<_, Infallible>(AxumEvent::default().id(id.format(seq)).data(&payload))
     });
     AxumSse::new(stream).keep_alive(AxumKeepAlive::default())
 }
@@ -230,10 +231,8 @@ async fn axum_hub(State(peer): State<Peer>) -> impl IntoResponse {
     let stream = BroadcastStream::new(peer.sender.subscribe()).filter_map(move |message| {
         let _alive = &counted;
         // A lagging receiver loses events silently: what users write today.
-        let (id, data) = message
-            .ok()?
-            .split_once(' ')
-            .map(|(i, d)| (i.to_owned(), d.to_owned()))?;
+        let message = message.ok()?;
+        let (id, data) = message.split_once(' ')?;
         Some(Ok::<_, Infallible>(AxumEvent::default().id(id).data(data)))
     });
     AxumSse::new(stream).keep_alive(AxumKeepAlive::default().interval(Duration::from_secs(15)))

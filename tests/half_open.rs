@@ -152,8 +152,8 @@ fn in_namespace() {
         let plain_flag = flags.recv().await.unwrap();
 
         // The peer vanishes: nothing sent from now on is delivered or acknowledged.
-        ip(&["link", "set", "lo", "down"]);
         let vanished = Instant::now();
+        ip(&["link", "set", "lo", "down"]);
         while !dropped(&guarded_flag) {
             assert!(
                 vanished.elapsed() < Duration::from_secs(20),

@@ -383,7 +383,10 @@ async fn passwords_stay_out_of_errors_and_responses() {
     .await
     .unwrap_err();
     let text = err.to_string();
-    assert!(!text.contains("s3cret") && !text.contains("someuser"), "{text}");
+    assert!(
+        !text.contains("s3cret") && !text.contains("someuser"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("redis://127.0.0.1:{port}/")),
         "{text}"
