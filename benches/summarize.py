@@ -7,13 +7,15 @@ from collections import defaultdict
 rows = defaultdict(list)
 for line in open(sys.argv[1]):
     fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+    if "mode" not in fields or "impl" not in fields:
+        continue  # build output, the table of an earlier summary
     mode = fields["mode"]
     if mode == "stream":
         key = (f"stream events/s, {fields['size']} B, {fields['conns']} conn", "events_per_s")
     elif mode == "fanout":
         shape = "burst" if fields["pace_us"] == "0" else f"paced {int(fields['pace_us']) // 1000} ms"
         base = f"fan-out {fields['subs']} subs, {shape}"
-        for metric in ("deliveries_per_s", "p50_ms", "p99_ms", "max_ms", "lost", "server_cpu_s", "client_cpu_s"):
+        for metric in ("publish_per_s", "deliveries_per_s", "p50_ms", "p99_ms", "max_ms", "lost", "server_cpu_s", "client_cpu_s"):
             rows[(f"{base}: {metric}", fields["impl"])].append(float(fields[metric]))
         continue
     elif mode == "idle":
