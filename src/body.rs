@@ -21,6 +21,29 @@ use crate::{BoxError, EventItem, KeepAlive, Shutdown, config::Config};
 pin_project! {
     /// The response body of [`Sse`](crate::Sse): the inner service's body, an event
     /// stream, or a response of the factory's own.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::Request;
+    /// use http_body_util::{BodyExt, Empty};
+    /// use tower::ServiceExt;
+    /// use tower_sse::{Event, LastEventId, ResponseBody, Sse};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let inner = tower::service_fn(|_: Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(Empty::<bytes::Bytes>::new()))
+    /// });
+    /// let events = |_: Request<()>, _: Option<LastEventId>| async {
+    ///     Ok::<_, std::convert::Infallible>(tokio_stream::once(Event::new().data("hi")))
+    /// };
+    /// let request = Request::get("/").header("accept", "text/event-stream").body(()).unwrap();
+    /// let body: ResponseBody<Empty<bytes::Bytes>> =
+    ///     Sse::new(inner, events).oneshot(request).await.unwrap().into_body();
+    /// assert_eq!(body.collect().await.unwrap().to_bytes(), "data: hi\n\n");
+    /// # }
+    /// ```
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,

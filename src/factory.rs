@@ -89,6 +89,19 @@ where
 /// event) and is logged with `tracing` at the `error` level.
 ///
 /// This trait is sealed: it cannot be implemented outside this crate.
+///
+/// # Example
+///
+/// ```
+/// use std::io;
+/// use tower_sse::{Event, EventItem};
+///
+/// fn assert_item<T: EventItem>(_: T) {}
+/// assert_item(Event::new().data("an event"));
+/// assert_item(Event::new().data("encoded once").encode());
+/// assert_item(Ok::<_, io::Error>(Event::new()));
+/// assert_item(Err::<Event, _>(io::Error::other("ends the stream, logged")));
+/// ```
 pub trait EventItem: sealed::Sealed {
     #[doc(hidden)]
     fn into_frame(self) -> Result<Bytes, BoxError>;

@@ -21,6 +21,28 @@ use crate::{BoxError, EventItem, ResponseBody, body::EventBody, config::Config};
 pin_project! {
     /// The response future of [`Sse`](crate::Sse): the inner service's response, or the
     /// event stream's.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::Request;
+    /// use tower::{Service, ServiceExt};
+    /// use tower_sse::{Event, LastEventId, ResponseFuture, Sse};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let inner = tower::service_fn(|_: Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("page")))
+    /// });
+    /// let events = |_: Request<()>, _: Option<LastEventId>| async {
+    ///     Ok::<_, std::convert::Infallible>(tokio_stream::once(Event::new().data("hi")))
+    /// };
+    /// let mut service = Sse::new(inner, events);
+    /// let future = service.ready().await.unwrap().call(Request::get("/").body(()).unwrap());
+    /// let response = future.await.unwrap(); // a `ResponseFuture`
+    /// assert_eq!(response.headers()["vary"], "accept");
+    /// # }
+    /// ```
     pub struct ResponseFuture<I, M> {
         #[pin]
         kind: Kind<I, M>,

@@ -153,6 +153,16 @@ enum Source {
 
 /// Why a `Last-Event-ID` was refused. Its `Display` is the reason the layer sends with
 /// its `400 Bad Request`.
+///
+/// # Example
+///
+/// ```
+/// let err = tower_sse::LastEventId::new(&"9".repeat(2000)).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "the last event id is 2000 bytes long; at most 1024 bytes are accepted",
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LastEventIdError(Reason);
 

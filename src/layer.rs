@@ -74,6 +74,21 @@ impl<F, P> SseLayer<F, P> {
     }
 
     /// Sends no keep-alives.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_sse::SseLayer;
+    /// # let events = |_: http::Request<()>, _: Option<tower_sse::LastEventId>| async {
+    /// #     Ok::<_, std::convert::Infallible>(tokio_stream::empty::<tower_sse::Event>())
+    /// # };
+    /// let layer = SseLayer::new(events)
+    ///     .without_keep_alive()
+    ///     .x_accel_buffering(false)
+    ///     .max_frame_size(16 * 1024)
+    ///     .last_event_id_query(true);
+    /// # drop(layer);
+    /// ```
     pub fn without_keep_alive(mut self) -> Self {
         Arc::make_mut(&mut self.config).keep_alive = None;
         self

@@ -69,6 +69,18 @@ impl<S, F, P> Sse<S, F, P> {
     }
 
     /// The inner service.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let events = |_: http::Request<()>, _: Option<tower_sse::LastEventId>| async {
+    /// #     Ok::<_, std::convert::Infallible>(tokio_stream::empty::<tower_sse::Event>())
+    /// # };
+    /// let mut service = tower_sse::Sse::new("inner", events);
+    /// assert_eq!(*service.get_ref(), "inner");
+    /// *service.get_mut() = "changed";
+    /// assert_eq!(service.into_inner(), "changed");
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }

@@ -8,6 +8,20 @@ use http::{HeaderValue, StatusCode, header::RETRY_AFTER};
 use crate::{BoxError, EventError};
 
 /// Why [`Hub::publish`](super::Hub::publish) refused an event. Nothing was stored or sent.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tower_sse::{Event, hub::{Hub, PublishError}};
+///
+/// let hub = Hub::new();
+/// let err = hub.publish("", Event::new()).await.unwrap_err();
+/// assert!(matches!(err, PublishError::InvalidTopic));
+/// assert_eq!(err.to_string(), "topic names are 1 to 256 bytes");
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum PublishError {

@@ -119,6 +119,17 @@ pub const MAX_TOPICS_PER_SUBSCRIPTION: usize = 64;
 
 /// What to do with a subscriber that falls more than [`HubBuilder::lag_bound`] events
 /// behind.
+///
+/// # Example
+///
+/// ```
+/// use tower_sse::{Event, hub::{Hub, LagPolicy}};
+///
+/// let notice = Event::new().event("lagged")?.data("some messages were skipped").encode();
+/// let hub = Hub::builder().lag_policy(LagPolicy::Skip(Some(notice))).build();
+/// # drop(hub);
+/// # Ok::<(), tower_sse::EventError>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub enum LagPolicy {
@@ -132,6 +143,28 @@ pub enum LagPolicy {
 }
 
 /// A change in a hub's subscribers, given to [`HubBuilder::on_subscriber`].
+///
+/// # Example
+///
+/// ```
+/// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+/// use tower_sse::hub::{Hub, SubscriberChange};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let joined = Arc::new(AtomicUsize::new(0));
+/// let count = joined.clone();
+/// let hub = Hub::builder()
+///     .on_subscriber(move |change| {
+///         if let SubscriberChange::Joined { .. } = change {
+///             count.fetch_add(1, Ordering::Relaxed);
+///         }
+///     })
+///     .build();
+/// let _subscription = hub.subscribe("news", None).await.unwrap();
+/// assert_eq!(joined.load(Ordering::Relaxed), 1);
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SubscriberChange<'a> {
@@ -148,6 +181,24 @@ pub enum SubscriberChange<'a> {
 }
 
 /// Counters of a hub's activity, from [`Hub::stats`].
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tower_sse::{Event, hub::Hub};
+///
+/// let hub = Hub::new();
+/// let subscription = hub.subscribe("news", None).await.unwrap();
+/// hub.publish("news", Event::new().data("x")).await.unwrap();
+/// let stats = hub.stats();
+/// assert_eq!((stats.subscribers, stats.topics, stats.published), (1, 1, 1));
+/// drop(subscription);
+/// assert_eq!(hub.stats().subscribers, 0);
+/// assert_eq!(hub.subscribers("news"), 0);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HubStats {
@@ -164,6 +215,20 @@ pub struct HubStats {
 }
 
 /// The id the hub gave a published event: what the client sends back as `Last-Event-ID`.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tower_sse::{Event, hub::Hub};
+///
+/// let hub = Hub::new();
+/// let id = hub.publish("news", Event::new().data("x")).await.unwrap();
+/// assert_eq!(id.as_str(), "1");
+/// assert_eq!(id.to_string(), "1");
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EventId(Arc<str>);
 
@@ -382,6 +447,22 @@ struct Shared {
 }
 
 /// A handle to a broadcast hub; clones share the hub. See the [module docs](self).
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tokio_stream::StreamExt;
+/// use tower_sse::{Event, hub::Hub};
+///
+/// let hub = Hub::new(); // or Hub::builder()...build()
+/// let mut subscription = hub.clone().subscribe("news", None).await.unwrap();
+/// hub.publish("news", Event::new().data("hello")).await.unwrap();
+/// let event = subscription.next().await.unwrap();
+/// assert_eq!(event.as_bytes(), &b"data: hello\nid: 1\n\n"[..]);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Hub {
     shared: Arc<Shared>,
@@ -543,6 +624,27 @@ impl Hub {
     ///
     /// As [`subscribe`](Hub::subscribe); also [`SubscribeError::InvalidTopic`] for no
     /// topics at all.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::{Event, LastEventId, hub::Hub};
+    ///
+    /// let hub = Hub::new();
+    /// for (topic, text) in [("a", "a1"), ("b", "b2"), ("c", "c3"), ("a", "a4")] {
+    ///     hub.publish(topic, Event::new().data(text)).await.unwrap();
+    /// }
+    /// // A client that saw event 1 resumes both of its topics at once.
+    /// let last = LastEventId::new("1").unwrap();
+    /// let subscription = hub.subscribe_all(["a", "b"], last.as_ref()).await.unwrap();
+    /// let replayed: Vec<_> = subscription.take(2).collect().await;
+    /// assert_eq!(replayed[0].as_bytes(), &b"data: b2\nid: 2\n\n"[..]);
+    /// assert_eq!(replayed[1].as_bytes(), &b"data: a4\nid: 4\n\n"[..]);
+    /// # }
+    /// ```
     pub async fn subscribe_all<I, T>(
         &self,
         topics: I,

@@ -20,6 +20,22 @@ use super::{
 };
 
 /// How a subscription's start relates to the client's `Last-Event-ID`.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tower_sse::{Event, LastEventId, hub::{Hub, Replay}};
+///
+/// let hub = Hub::new();
+/// hub.publish("t", Event::new().data("x")).await.unwrap();
+/// let from = |id: &str| LastEventId::new(id).unwrap();
+/// assert_eq!(hub.subscribe("t", None).await.unwrap().replay(), Replay::Live);
+/// assert_eq!(hub.subscribe("t", from("1").as_ref()).await.unwrap().replay(), Replay::Exact(0));
+/// assert_eq!(hub.subscribe("t", from("nope").as_ref()).await.unwrap().replay(), Replay::Reset);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Replay {
@@ -51,6 +67,22 @@ struct Live {
 /// It ends when the hub shuts down (after the hub's shutdown event), when its maximum
 /// lifetime is reached, or, under the default [`LagPolicy`], when the client falls too
 /// far behind; in each case the client reconnects and resumes from its `Last-Event-ID`.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tokio_stream::StreamExt;
+/// use tower_sse::{Event, hub::Hub};
+///
+/// let hub = Hub::new();
+/// let mut subscription = hub.subscribe("news", None).await.unwrap();
+/// assert_eq!(&*subscription.topics()[0], "news");
+/// hub.publish("news", Event::new().data("hi")).await.unwrap();
+/// assert_eq!(subscription.next().await.unwrap().as_bytes(), &b"data: hi\nid: 1\n\n"[..]);
+/// # }
+/// ```
 pub struct Subscription {
     pending: VecDeque<EncodedEvent>,
     live: Vec<Live>,

@@ -153,6 +153,21 @@ impl RedisConfig {
 }
 
 /// Why [`HubBuilder::build_redis`] could not start the hub.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tower_sse::hub::{Hub, RedisConfig, RedisSetupError};
+///
+/// let err = Hub::builder()
+///     .build_redis(RedisConfig::new("not a url"))
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err, RedisSetupError::InvalidUrl { .. }));
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RedisSetupError {
