@@ -132,7 +132,47 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
     }
 }
 
-type Frames = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>;
+type Frames = Pin<Box<dyn Stream<Item = Result<Piece, BoxError>> + Send>>;
+
+/// One item of an event stream on its way into a body frame.
+///
+/// Public only so that the sealed [`EventItem`] can name it; not reachable from outside
+/// the crate.
+#[derive(Debug)]
+pub enum Piece {
+    /// An event not encoded yet: copied straight into a batch, or encoded to be sent
+    /// alone.
+    Event(crate::Event),
+    /// Encoded bytes, possibly shared with other streams.
+    Encoded(Bytes),
+}
+
+impl Piece {
+    fn len(&self) -> usize {
+        match self {
+            Self::Event(event) => event.encoded_len(),
+            Self::Encoded(bytes) => bytes.len(),
+        }
+    }
+
+    fn write_to(&self, dst: &mut BytesMut) {
+        match self {
+            Self::Event(event) => event.encode_into(dst),
+            Self::Encoded(bytes) => dst.extend_from_slice(bytes),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Event(event) => event.encode().into_bytes(),
+            Self::Encoded(bytes) => bytes,
+        }
+    }
+}
+
+/// Events at least this large are sent as frames of their own rather than copied into a
+/// batch: copying them would cost more than the write it saves.
+const COPY_LIMIT: usize = 512;
 
 static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
 
@@ -178,12 +218,19 @@ pin_project! {
         // Sent before the stream's first event: the `retry:` field.
         first: Option<Bytes>,
         keep_alive: Option<KeepAlive>,
-        // When the last frame was sent; the keep-alive is due `interval` after it.
+        // When the body last went idle after sending; the keep-alive is due `interval`
+        // after it. Read from the clock once per burst, not once per frame.
         last_sent: Instant,
+        // Whether a frame was sent since `last_sent` was read.
+        sent: bool,
         // Made on the first idle poll, then reset; never made without a keep-alive.
         #[pin]
         timer: Option<Sleep>,
         max_frame_size: usize,
+        // An event read but not sent yet: it did not fit in the last frame.
+        held: Option<Bytes>,
+        // The size of the last batch, to size the next one in one allocation.
+        batch_hint: u32,
         shutdown: Option<Shutdown>,
         // Registered when the body is made, so a trigger after that wakes it.
         #[pin]
@@ -204,8 +251,11 @@ impl EventBody {
             first: config.retry.clone(),
             keep_alive: config.keep_alive.clone(),
             last_sent: Instant::now(),
+            sent: false,
             timer: None,
             max_frame_size: config.max_frame_size,
+            held: None,
+            batch_hint: 0,
             shutdown_notified: config.shutdown.as_ref().map(Shutdown::notified),
             shutdown: config.shutdown.clone(),
             shutdown_event: config.shutdown_event.clone(),
@@ -230,6 +280,7 @@ impl Body for EventBody {
             // Stop reading the stream; what it had not yielded yet is left for the
             // client to resume from its Last-Event-ID.
             *this.frames = None;
+            *this.held = None;
             this.timer.set(None);
             this.shutdown_notified.set(None);
             if let Some(last) = this.shutdown_event.take() {
@@ -240,35 +291,40 @@ impl Body for EventBody {
             return Poll::Ready(None);
         };
 
-        // Gather what is ready, up to the frame bound.
-        let mut single: Option<Bytes> = None;
+        // Gather what is ready, up to the frame bound. Small events are copied into one
+        // batch; a large one is sent as a frame of its own, without copying it.
+        let mut first: Option<Piece> = this.held.take().map(Piece::Encoded);
         let mut batch: Option<BytesMut> = None;
         let mut ended = false;
-        loop {
+        let max = *this.max_frame_size;
+        while !first
+            .as_ref()
+            .is_some_and(|first| first.len() >= COPY_LIMIT)
+        {
             match frames.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(bytes))) => {
-                    let size = match (&mut batch, single.take()) {
-                        (None, None) => {
-                            let size = bytes.len();
-                            single = Some(bytes);
-                            size
-                        }
-                        (None, Some(previous)) => {
-                            let mut joined = BytesMut::with_capacity(previous.len() + bytes.len());
-                            joined.extend_from_slice(&previous);
-                            joined.extend_from_slice(&bytes);
-                            let size = joined.len();
-                            batch = Some(joined);
-                            size
-                        }
-                        (Some(joined), _) => {
-                            joined.extend_from_slice(&bytes);
-                            joined.len()
-                        }
+                Poll::Ready(Some(Ok(piece))) => {
+                    let Some(head) = first.as_ref() else {
+                        first = Some(piece);
+                        continue;
                     };
-                    if size >= *this.max_frame_size {
+                    let size = batch.as_ref().map_or(head.len(), BytesMut::len);
+                    let len = piece.len();
+                    if len >= COPY_LIMIT || size + len > max {
+                        *this.held = Some(piece.into_bytes());
                         break;
                     }
+                    let joined = batch.get_or_insert_with(|| {
+                        // A power of two at most the bound, so that the batch is
+                        // allocated once and never grows past the bound.
+                        let capacity = (*this.batch_hint as usize)
+                            .max(size + len)
+                            .checked_next_power_of_two()
+                            .map_or(max, |capacity| capacity.min(max));
+                        let mut joined = BytesMut::with_capacity(capacity);
+                        head.write_to(&mut joined);
+                        joined
+                    });
+                    piece.write_to(joined);
                 }
                 Poll::Ready(Some(Err(error))) => {
                     tracing::error!(
@@ -285,14 +341,20 @@ impl Body for EventBody {
                 Poll::Pending => break,
             }
         }
+        let single = match batch {
+            Some(joined) => {
+                // The next batch starts with room for as much as this one held.
+                *this.batch_hint = u32::try_from(joined.len()).unwrap_or(u32::MAX);
+                Some(joined.freeze())
+            }
+            None => first.map(Piece::into_bytes),
+        };
         if ended {
             *this.frames = None;
             this.timer.set(None);
         }
-        if let Some(data) = single.or_else(|| batch.map(BytesMut::freeze)) {
-            if this.keep_alive.is_some() {
-                *this.last_sent = Instant::now();
-            }
+        if let Some(data) = single {
+            *this.sent = true;
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
         if ended {
@@ -311,6 +373,11 @@ impl Body for EventBody {
         let Some(keep_alive) = this.keep_alive.as_ref() else {
             return Poll::Pending;
         };
+        if std::mem::take(this.sent) {
+            // The last frame went out in this poll or the one before it: no time
+            // worth a clock read has passed since.
+            *this.last_sent = Instant::now();
+        }
         loop {
             let due = *this.last_sent + keep_alive.interval;
             let Some(mut timer) = this.timer.as_mut().as_pin_mut() else {
@@ -348,13 +415,13 @@ where
     St: Stream,
     St::Item: EventItem,
 {
-    type Item = Result<Bytes, BoxError>;
+    type Item = Result<Piece, BoxError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.project()
             .stream
             .poll_next(cx)
-            .map(|item| item.map(EventItem::into_frame))
+            .map(|item| item.map(EventItem::into_piece))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -237,6 +237,18 @@ impl Event {
         EncodedEvent(self.buf.freeze())
     }
 
+    /// The length of [`encode`](Event::encode)'s result.
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.buf.len() + 1
+    }
+
+    /// Appends what [`encode`](Event::encode) would return to `dst`, without making it.
+    pub(crate) fn encode_into(&self, dst: &mut BytesMut) {
+        dst.reserve(self.encoded_len());
+        dst.put_slice(&self.buf);
+        dst.put_u8(b'\n');
+    }
+
     /// The fields written so far, without the blank line that ends the event: what a
     /// backend stores, to add the id it assigns before encoding.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]

@@ -3,11 +3,10 @@
 use std::{error::Error as StdError, future::Future};
 
 use axum_core::response::IntoResponse;
-use bytes::Bytes;
 use futures_core::Stream;
 use http::Request;
 
-use crate::{BoxError, EncodedEvent, Event, LastEventId};
+use crate::{BoxError, EncodedEvent, Event, LastEventId, body::Piece};
 
 /// Makes the event stream for a request that [`SseLayer`](crate::SseLayer) diverted.
 ///
@@ -104,7 +103,7 @@ where
 /// ```
 pub trait EventItem: sealed::Sealed {
     #[doc(hidden)]
-    fn into_frame(self) -> Result<Bytes, BoxError>;
+    fn into_piece(self) -> Result<Piece, BoxError>;
 }
 
 mod sealed {
@@ -113,15 +112,15 @@ mod sealed {
 
 impl sealed::Sealed for Event {}
 impl EventItem for Event {
-    fn into_frame(self) -> Result<Bytes, BoxError> {
-        Ok(self.encode().into_bytes())
+    fn into_piece(self) -> Result<Piece, BoxError> {
+        Ok(Piece::Event(self))
     }
 }
 
 impl sealed::Sealed for EncodedEvent {}
 impl EventItem for EncodedEvent {
-    fn into_frame(self) -> Result<Bytes, BoxError> {
-        Ok(self.into_bytes())
+    fn into_piece(self) -> Result<Piece, BoxError> {
+        Ok(Piece::Encoded(self.into_bytes()))
     }
 }
 
@@ -130,9 +129,8 @@ impl<E> EventItem for Result<Event, E>
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
-    fn into_frame(self) -> Result<Bytes, BoxError> {
-        self.map(|event| event.encode().into_bytes())
-            .map_err(Into::into)
+    fn into_piece(self) -> Result<Piece, BoxError> {
+        self.map(Piece::Event).map_err(Into::into)
     }
 }
 
@@ -141,7 +139,8 @@ impl<E> EventItem for Result<EncodedEvent, E>
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
-    fn into_frame(self) -> Result<Bytes, BoxError> {
-        self.map(EncodedEvent::into_bytes).map_err(Into::into)
+    fn into_piece(self) -> Result<Piece, BoxError> {
+        self.map(|event| Piece::Encoded(event.into_bytes()))
+            .map_err(Into::into)
     }
 }

@@ -115,10 +115,11 @@ impl<F, P> SseLayer<F, P> {
 
     /// Bounds the body frame in which events that are ready together are sent.
     ///
-    /// While the stream has events ready, they are gathered into one frame until it
-    /// reaches `bytes`; an event larger than that is sent in a frame of its own. Fewer,
-    /// larger writes save work per event on busy streams. `0` sends each event in its own
-    /// frame.
+    /// While the stream has events ready, small ones are copied into one frame of at
+    /// most `bytes`: fewer, larger writes save work per event on busy streams. An event
+    /// of 512 bytes or more is never copied: it goes out as a frame of its own (hyper
+    /// still writes several frames with one vectored write). `0` sends each event in its
+    /// own frame.
     ///
     /// Default: 64 KiB.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {

@@ -218,6 +218,45 @@ async fn a_lone_event_is_sent_without_a_copy() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn large_events_are_sent_alone_and_never_copied() {
+    let (mut body, tx) = open(|layer| layer).await;
+    let large = event(&"L".repeat(600));
+    let pointer = large.as_bytes().as_ptr();
+    tx.send(event("a")).unwrap();
+    tx.send(event("b")).unwrap();
+    tx.send(large.clone()).unwrap();
+    tx.send(event("c")).unwrap();
+    tx.send(event("d")).unwrap();
+    let start = Instant::now();
+    assert_eq!(next(&mut body, start).await.0, "data: a\n\ndata: b\n\n");
+    let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(frame, large.as_bytes());
+    assert_eq!(frame.as_ptr(), pointer, "the large event's own bytes");
+    assert_eq!(next(&mut body, start).await.0, "data: c\n\ndata: d\n\n");
+}
+
+#[tokio::test(start_paused = true)]
+async fn frames_never_exceed_the_bound_and_lose_nothing() {
+    // Events of 8 to 15 bytes against a 40-byte bound: every event arrives once, in
+    // order, and no frame with more than one event is over the bound.
+    let (mut body, tx) = open(|layer| layer.max_frame_size(40)).await;
+    let mut expected = Vec::new();
+    for n in 0..200u32 {
+        let encoded = event(&"x".repeat((n % 8) as usize));
+        expected.extend_from_slice(encoded.as_bytes());
+        tx.send(encoded).unwrap();
+    }
+    drop(tx);
+    let mut received = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let data = frame.unwrap().into_data().unwrap();
+        assert!(data.len() <= 40, "a frame of {} bytes", data.len());
+        received.extend_from_slice(&data);
+    }
+    assert_eq!(received, expected);
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_body_ends_with_the_stream() {
     let (mut body, tx) = open(|layer| layer).await;
     tx.send(event("last")).unwrap();
