@@ -297,10 +297,7 @@ impl Body for EventBody {
         let mut batch: Option<BytesMut> = None;
         let mut ended = false;
         let max = *this.max_frame_size;
-        while !first
-            .as_ref()
-            .is_some_and(|first| first.len() >= COPY_LIMIT)
-        {
+        while first.as_ref().is_none_or(|first| first.len() < COPY_LIMIT) {
             match frames.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(piece))) => {
                     let Some(head) = first.as_ref() else {
