@@ -50,7 +50,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 #[derive(Clone, Default)]
 #[must_use]
 pub struct Event {
-    buf: BytesMut,
+    // A plain vector, so that an event sized exactly becomes `Bytes` without another
+    // allocation.
+    buf: Vec<u8>,
 }
 
 impl Event {
@@ -110,14 +112,14 @@ impl Event {
         T: serde::Serialize + ?Sized,
     {
         let start = self.buf.len();
-        self.buf.put_slice(b"data: ");
+        self.buf.extend_from_slice(b"data: ");
         let body = self.buf.len();
-        if let Err(err) = serde_json::to_writer((&mut self.buf).writer(), value) {
+        if let Err(err) = serde_json::to_writer(&mut self.buf, value) {
             self.buf.truncate(start);
             return Err(err);
         }
         if memchr::memchr2(b'\r', b'\n', &self.buf[body..]).is_none() {
-            self.buf.put_u8(b'\n');
+            self.buf.push(b'\n');
         } else {
             let json = self.buf.split_off(body);
             self.buf.truncate(start);
@@ -233,8 +235,8 @@ impl Event {
     /// assert_eq!(copy.as_bytes(), &b"data: hi\n\n"[..]);
     /// ```
     pub fn encode(mut self) -> EncodedEvent {
-        self.buf.put_u8(b'\n');
-        EncodedEvent(self.buf.freeze())
+        self.buf.push(b'\n');
+        EncodedEvent(Bytes::from(self.buf))
     }
 
     /// The length of [`encode`](Event::encode)'s result.
@@ -269,47 +271,67 @@ impl Event {
             return None;
         }
         Some(Self {
-            buf: BytesMut::from(fields),
+            buf: fields.to_vec(),
         })
     }
 
+    #[inline]
     fn write_field(&mut self, name: &[u8], value: &[u8]) {
         self.reserve(name.len() + value.len() + 1);
-        self.buf.put_slice(name);
-        self.buf.put_slice(value);
-        self.buf.put_u8(b'\n');
+        self.push_line(name, value);
     }
 
-    /// Makes room for `additional` bytes. The first allocation leaves room for a few
-    /// more fields and the final blank line, so that a typical event (an id, a type and
-    /// its data) is built in one allocation instead of one per field.
+    /// Makes room for `additional` bytes and the blank line [`encode`](Event::encode)
+    /// adds. The first allocation leaves room for a few more short fields, so a typical
+    /// event (an id, a type and its data) is built in one allocation. A large field
+    /// written last (the usual place for data) fills the event exactly, so `encode`
+    /// turns it into `Bytes` without allocating again.
     fn reserve(&mut self, additional: usize) {
-        if self.buf.capacity() - self.buf.len() < additional {
-            let headroom = if self.buf.capacity() == 0 { 48 } else { 0 };
-            self.buf.reserve(additional + headroom);
+        let needed = additional + 1;
+        if self.buf.capacity() - self.buf.len() < needed {
+            let headroom = if self.buf.capacity() == 0 { 64 } else { 0 };
+            self.buf.reserve(needed + headroom);
         }
     }
 
     /// Writes `value` as one `prefix` line per line, splitting on CRLF, LF and lone CR.
-    fn write_lines(&mut self, prefix: &[u8], mut value: &[u8]) {
-        self.reserve(prefix.len() + value.len() + 1);
-        loop {
-            match memchr::memchr2(b'\r', b'\n', value) {
-                None => {
-                    self.write_field(prefix, value);
-                    return;
+    #[inline]
+    fn write_lines(&mut self, prefix: &[u8], value: &[u8]) {
+        let Some(first) = memchr::memchr2(b'\r', b'\n', value) else {
+            self.write_field(prefix, value);
+            return;
+        };
+        // Room for the text and a prefix for every 16 bytes of it: counting the lines
+        // first would cost more than the room; shorter lines grow the buffer once.
+        self.reserve(value.len() + (value.len() / 16 + 2) * (prefix.len() + 1));
+        let mut start = 0;
+        if memchr::memchr(b'\r', &value[first..]).is_none() {
+            // LF only, the usual case: one single-byte search per line.
+            for at in memchr::memchr_iter(b'\n', &value[first..]) {
+                let at = first + at;
+                self.push_line(prefix, &value[start..at]);
+                start = at + 1;
+            }
+        } else {
+            for at in memchr::memchr2_iter(b'\r', b'\n', &value[first..]) {
+                let at = first + at;
+                if at < start {
+                    continue; // the LF of a CRLF
                 }
-                Some(at) => {
-                    self.write_field(prefix, &value[..at]);
-                    let skip = if value[at] == b'\r' && value.get(at + 1) == Some(&b'\n') {
-                        2
-                    } else {
-                        1
-                    };
-                    value = &value[at + skip..];
-                }
+                self.push_line(prefix, &value[start..at]);
+                let crlf = value[at] == b'\r' && value.get(at + 1) == Some(&b'\n');
+                start = at + 1 + usize::from(crlf);
             }
         }
+        self.push_line(prefix, &value[start..]);
+    }
+
+    /// Appends `prefix`, `line` and LF; the caller has made room or accepts growth.
+    #[inline]
+    fn push_line(&mut self, prefix: &[u8], line: &[u8]) {
+        self.buf.extend_from_slice(prefix);
+        self.buf.extend_from_slice(line);
+        self.buf.push(b'\n');
     }
 }
 
@@ -469,6 +491,21 @@ mod tests {
             bytes(Event::new().data("a\nb\rc\r\nd")),
             "data: a\ndata: b\ndata: c\ndata: d\n\n"
         );
+    }
+
+    #[test]
+    fn many_short_lines_and_a_late_cr_take_every_path() {
+        // Lines shorter than the room reserved per line, LF only and then with a CR
+        // after many LFs: each line is one `data:` line, whatever the breaks.
+        for breaks in ["\n", "\r", "\r\n"] {
+            let lines: Vec<String> = (0..100).map(|n| "x".repeat(n % 3)).collect();
+            let mut data = lines.join("\n");
+            data.push_str(breaks);
+            data.push_str("end");
+            let mut expected: String = lines.iter().map(|l| format!("data: {l}\n")).collect();
+            expected.push_str("data: end\n\n");
+            assert_eq!(bytes(Event::new().data(&data)), expected, "{breaks:?}");
+        }
     }
 
     #[test]
