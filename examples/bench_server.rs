@@ -124,48 +124,54 @@ fn tower_sse_app() -> Router {
         .history(1024, 16 << 20)
         .lag_bound(4096)
         .build();
-    let events = {
+    // `/events` yields `Event`s built per request, as most applications do; `/hub`
+    // yields the hub's encoded events. One layer per route, each with its own factory.
+    let events = |request: Request<Body>, _: Option<LastEventId>| async move {
+        let Query(shape) =
+            Query::<Shape>::try_from_uri(request.uri()).map_err(IntoResponse::into_response)?;
+        let (n, size) = shape.get();
+        let payload = "x".repeat(size);
+        let stream = tokio_stream::iter(1..=n).map(move |seq| {
+            Event::new()
+                .id(itoa::Buffer::new().format(seq))
+                .expect("digits are a valid id")
+                .data(&payload)
+        });
+        Ok::<_, axum::response::Response>(stream)
+    };
+    let subscribe = {
         let hub = hub.clone();
-        move |request: Request<Body>, last: Option<LastEventId>| {
+        move |_: Request<Body>, last: Option<LastEventId>| {
             let hub = hub.clone();
             async move {
-                if request.uri().path() == "/hub" {
-                    let subscription = hub
-                        .subscribe(TOPIC, last.as_ref())
-                        .await
-                        .map_err(IntoResponse::into_response)?;
-                    return Ok(Box::pin(subscription) as EventStream);
-                }
-                let Query(shape) = Query::<Shape>::try_from_uri(request.uri())
-                    .map_err(IntoResponse::into_response)?;
-                let (n, size) = shape.get();
-                let payload = "x".repeat(size);
-                let stream = tokio_stream::iter(1..=n).map(move |seq| {
-                    Event::new()
-                        .id(itoa::Buffer::new().format(seq))
-                        .expect("digits are a valid id")
-                        .data(&payload)
-                        .encode()
-                });
-                Ok::<_, axum::response::Response>(Box::pin(stream) as EventStream)
+                hub.subscribe(TOPIC, last.as_ref())
+                    .await
+                    .map_err(IntoResponse::into_response)
             }
         }
     };
     Router::new()
         .route("/plain", get(|| async { "ok" }))
+        .route(
+            "/events",
+            get(not_acceptable).layer(SseLayer::new(events).predicate(only_get)),
+        )
+        .route(
+            "/hub",
+            get(not_acceptable).layer(SseLayer::new(subscribe).predicate(only_get)),
+        )
         .route("/publish", post(publish_hub))
         .route("/stats", get(stats_hub))
         .with_state(hub)
-        .layer(SseLayer::new(events).predicate(only_sse_routes))
 }
 
-type EventStream =
-    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = tower_sse::EncodedEvent> + Send>>;
+/// What `/events` and `/hub` answer a request that does not accept an event stream.
+async fn not_acceptable() -> http::StatusCode {
+    http::StatusCode::NOT_ACCEPTABLE
+}
 
-fn only_sse_routes(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
-    method == http::Method::GET
-        && matches!(uri.path(), "/events" | "/hub")
-        && tower_sse::accepts_event_stream(headers)
+fn only_get(method: &http::Method, _: &http::Uri, headers: &http::HeaderMap) -> bool {
+    method == http::Method::GET && tower_sse::accepts_event_stream(headers)
 }
 
 async fn publish_hub(State(hub): State<Hub>, Query(shape): Query<Shape>) -> String {
