@@ -125,7 +125,7 @@ fn tower_sse_app() -> Router {
         .lag_bound(4096)
         .build();
     // `/events` yields `Event`s built per request, as most applications do; `/hub`
-    // yields the hub's encoded events. One layer per route, each with its own factory.
+    // yields the hub's encoded events: two layers, each with its own factory.
     let events = |request: Request<Body>, _: Option<LastEventId>| async move {
         let Query(shape) =
             Query::<Shape>::try_from_uri(request.uri()).map_err(IntoResponse::into_response)?;
@@ -150,28 +150,30 @@ fn tower_sse_app() -> Router {
             }
         }
     };
+    // The hub's layer is in front of the whole router, so `/plain` passes through it.
     Router::new()
         .route("/plain", get(|| async { "ok" }))
         .route(
             "/events",
-            get(not_acceptable).layer(SseLayer::new(events).predicate(only_get)),
-        )
-        .route(
-            "/hub",
-            get(not_acceptable).layer(SseLayer::new(subscribe).predicate(only_get)),
+            get(not_acceptable).layer(SseLayer::new(events).predicate(sse_get)),
         )
         .route("/publish", post(publish_hub))
         .route("/stats", get(stats_hub))
         .with_state(hub)
+        .layer(SseLayer::new(subscribe).predicate(hub_route))
 }
 
-/// What `/events` and `/hub` answer a request that does not accept an event stream.
+/// What `/events` answers a request that does not accept an event stream.
 async fn not_acceptable() -> http::StatusCode {
     http::StatusCode::NOT_ACCEPTABLE
 }
 
-fn only_get(method: &http::Method, _: &http::Uri, headers: &http::HeaderMap) -> bool {
+fn sse_get(method: &http::Method, _: &http::Uri, headers: &http::HeaderMap) -> bool {
     method == http::Method::GET && tower_sse::accepts_event_stream(headers)
+}
+
+fn hub_route(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+    uri.path() == "/hub" && sse_get(method, uri, headers)
 }
 
 async fn publish_hub(State(hub): State<Hub>, Query(shape): Query<Shape>) -> String {
