@@ -30,7 +30,7 @@ use std::{
 };
 
 use axum::{
-    Router,
+    Router, ServiceExt,
     body::Body,
     extract::{Query, State},
     response::{
@@ -39,11 +39,12 @@ use axum::{
     },
     routing::{get, post},
 };
-use http::Request;
+use http::{Request, Response};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio_stream::{StreamExt, wrappers::BroadcastStream};
-use tower_sse::{Event, LastEventId, SseLayer, hub::Hub};
+use tower::ServiceBuilder;
+use tower_sse::{Event, LastEventId, ResponseBody, SseLayer, hub::Hub};
 
 const TOPIC: &str = "bench";
 
@@ -97,33 +98,64 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let app = match implementation.as_str() {
-            "tower-sse" => tower_sse_app(),
-            "axum" => axum_app(),
-            "bare" => plain_router(),
-            other => panic!("--impl is tower-sse, axum or bare, not {other}"),
-        };
         let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
         println!(
             "{implementation} on http://{}/ with {workers} workers",
             listener.local_addr().unwrap()
         );
-        axum::serve(listener, app).await.unwrap();
+        let (router, hub_layer) = match implementation.as_str() {
+            "tower-sse" | "tower-sse-layered" => tower_sse_app(),
+            "axum" => (axum_app(), None),
+            "bare" => (bare_app(), None),
+            other => panic!("--impl is tower-sse, tower-sse-layered, axum or bare, not {other}"),
+        };
+        match hub_layer {
+            Some(layer) if implementation == "tower-sse" => {
+                // In front of the whole router, the way axum's docs wrap an app in a
+                // middleware that runs before routing.
+                let app = ServiceBuilder::new()
+                    .map_response(|response: Response<ResponseBody<Body>>| response.map(Body::from))
+                    .layer(layer)
+                    .service(router);
+                axum::serve(
+                    listener,
+                    ServiceExt::<Request<Body>>::into_make_service(app),
+                )
+                .await
+                .unwrap();
+            }
+            // With `Router::layer`, which axum applies to every route.
+            Some(layer) => axum::serve(listener, router.layer(layer)).await.unwrap(),
+            None => axum::serve(listener, router).await.unwrap(),
+        }
     });
 }
 
-/// The routes every variant has.
-fn plain_router() -> Router {
-    Router::new().route("/plain", get(|| async { "ok" }))
+/// tower-sse's router without any SSE layer: the same routes and state, for measuring
+/// what the layer costs on `/plain`.
+fn bare_app() -> Router {
+    Router::new()
+        .route("/plain", get(|| async { "ok" }))
+        .route("/events", get(not_acceptable))
+        .route("/publish", post(publish_hub))
+        .route("/stats", get(stats_hub))
+        .with_state(hub())
 }
 
 // ---- tower-sse -------------------------------------------------------------------
 
-fn tower_sse_app() -> Router {
-    let hub = Hub::builder()
+fn hub() -> Hub {
+    Hub::builder()
         .history(1024, 16 << 20)
         .lag_bound(4096)
-        .build();
+        .build()
+}
+
+fn tower_sse_app() -> (
+    Router,
+    Option<SseLayer<HubFactory, fn(&http::Method, &http::Uri, &http::HeaderMap) -> bool>>,
+) {
+    let hub = hub();
     // `/events` yields `Event`s built per request, as most applications do; `/hub`
     // yields the hub's encoded events: two layers, each with its own factory.
     let events = |request: Request<Body>, _: Option<LastEventId>| async move {
@@ -139,19 +171,9 @@ fn tower_sse_app() -> Router {
         });
         Ok::<_, axum::response::Response>(stream)
     };
-    let subscribe = {
-        let hub = hub.clone();
-        move |_: Request<Body>, last: Option<LastEventId>| {
-            let hub = hub.clone();
-            async move {
-                hub.subscribe(TOPIC, last.as_ref())
-                    .await
-                    .map_err(IntoResponse::into_response)
-            }
-        }
-    };
-    // The hub's layer is in front of the whole router, so `/plain` passes through it.
-    Router::new()
+    let subscribe = HubFactory(hub.clone());
+    // The hub's layer goes in front of the whole router, so `/plain` passes through it.
+    let router = Router::new()
         .route("/plain", get(|| async { "ok" }))
         .route(
             "/events",
@@ -159,8 +181,27 @@ fn tower_sse_app() -> Router {
         )
         .route("/publish", post(publish_hub))
         .route("/stats", get(stats_hub))
-        .with_state(hub)
-        .layer(SseLayer::new(subscribe).predicate(hub_route))
+        .with_state(hub);
+    let hub_layer = SseLayer::new(subscribe).predicate(hub_route as fn(&_, &_, &_) -> bool);
+    (router, Some(hub_layer))
+}
+
+/// `/hub`'s factory: a subscription to the topic, resumed from `Last-Event-ID`.
+#[derive(Clone)]
+struct HubFactory(Hub);
+
+impl tower_sse::MakeEventStream<Body> for HubFactory {
+    type Stream = tower_sse::hub::Subscription;
+    type Item = tower_sse::EncodedEvent;
+    type Rejection = tower_sse::hub::SubscribeError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Stream, Self::Rejection>> + Send>,
+    >;
+
+    fn make_event_stream(&mut self, _: Request<Body>, last: Option<LastEventId>) -> Self::Future {
+        let hub = self.0.clone();
+        Box::pin(async move { hub.subscribe(TOPIC, last.as_ref()).await })
+    }
 }
 
 /// What `/events` answers a request that does not accept an event stream.

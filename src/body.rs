@@ -121,6 +121,45 @@ where
     }
 }
 
+/// Hands an axum response body back without boxing it again: a passed-through body is
+/// the inner router's own, and only an event stream is boxed.
+///
+/// This is what serving an axum [`Router`](https://docs.rs/axum/latest/axum/struct.Router.html)
+/// wrapped in [`SseLayer`](crate::SseLayer) from the outside needs, since `axum::serve`
+/// wants responses with axum's body.
+///
+/// # Example
+///
+/// ```
+/// use axum::{Router, body::Body, routing::get};
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_sse::{Event, LastEventId, ResponseBody, SseLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let events = |_: Request<Body>, _: Option<LastEventId>| async {
+///     Ok::<_, std::convert::Infallible>(tokio_stream::once(Event::new().data("hi")))
+/// };
+/// let app = ServiceBuilder::new()
+///     .map_response(|response: Response<ResponseBody<Body>>| response.map(Body::from))
+///     .layer(SseLayer::new(events))
+///     .service(Router::new().route("/", get(|| async { "page" })));
+/// // Serve it with `axum::serve(listener, axum::ServiceExt::<Request<Body>>::into_make_service(app))`.
+/// let response = app.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+/// let page = axum::body::to_bytes(response.into_body(), 64).await.unwrap();
+/// assert_eq!(page, "page");
+/// # }
+/// ```
+impl From<ResponseBody<axum_core::body::Body>> for axum_core::body::Body {
+    fn from(body: ResponseBody<axum_core::body::Body>) -> Self {
+        match body.kind {
+            Kind::Inner { body } | Kind::Other { body } => body,
+            Kind::Events { body } => Self::new(body),
+        }
+    }
+}
+
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self.kind {

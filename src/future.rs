@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use http::{
     HeaderMap, HeaderValue, Response, StatusCode,
+    header::Entry,
     header::{CACHE_CONTROL, CONTENT_TYPE, VARY},
 };
 use pin_project_lite::pin_project;
@@ -51,10 +52,13 @@ pin_project! {
 
 pin_project! {
     #[project = KindProj]
+    // The pass-through future is kept inline, the others are boxed: the future is moved
+    // (and by axum, boxed) on every request, so its size is that of the inner future,
+    // not that of a factory's or a whole response.
     enum Kind<I, M> {
         Inner { #[pin] future: I },
-        Events { #[pin] future: M, config: Arc<Config>, head: bool },
-        Ready { response: Option<Response<Body>> },
+        Events { future: Pin<Box<M>>, config: Arc<Config>, head: bool },
+        Ready { response: Option<Box<Response<Body>>> },
     }
 }
 
@@ -68,7 +72,7 @@ impl<I, M> ResponseFuture<I, M> {
     pub(crate) fn events(future: M, config: Arc<Config>, head: bool) -> Self {
         Self {
             kind: Kind::Events {
-                future,
+                future: Box::pin(future),
                 config,
                 head,
             },
@@ -78,7 +82,7 @@ impl<I, M> ResponseFuture<I, M> {
     pub(crate) fn ready(response: Response<Body>) -> Self {
         Self {
             kind: Kind::Ready {
-                response: Some(response),
+                response: Some(Box::new(response)),
             },
         }
     }
@@ -107,7 +111,7 @@ where
                 future,
                 config,
                 head,
-            } => match ready!(future.poll(cx)) {
+            } => match ready!(future.as_mut().poll(cx)) {
                 Ok(stream) => event_stream_response(stream, config, *head),
                 Err(rejection) => {
                     let mut response = rejection.into_response();
@@ -115,10 +119,10 @@ where
                     response.map(ResponseBody::other)
                 }
             },
-            KindProj::Ready { response } => response
+            KindProj::Ready { response } => (*response
                 .take()
-                .expect("ResponseFuture polled after completion")
-                .map(ResponseBody::other),
+                .expect("ResponseFuture polled after completion"))
+            .map(ResponseBody::other),
         };
         Poll::Ready(Ok(response))
     }
@@ -173,14 +177,22 @@ pub(crate) fn bad_request(reason: String) -> Response<Body> {
 /// Adds `accept` to `Vary`, keeping what is there; nothing if it is listed already or
 /// `Vary` is `*`.
 fn add_vary_accept(headers: &mut HeaderMap) {
-    let listed = headers.get_all(VARY).iter().any(|value| {
-        value.as_bytes().split(|&b| b == b',').any(|item| {
-            let item = item.trim_ascii();
-            item == b"*" || item.eq_ignore_ascii_case(b"accept")
-        })
-    });
-    if !listed {
-        headers.append(VARY, HeaderValue::from_static("accept"));
+    // One lookup: most responses have no `Vary` yet.
+    match headers.entry(VARY) {
+        Entry::Vacant(entry) => {
+            entry.insert(HeaderValue::from_static("accept"));
+        }
+        Entry::Occupied(mut entry) => {
+            let listed = entry.iter().any(|value| {
+                value.as_bytes().split(|&b| b == b',').any(|item| {
+                    let item = item.trim_ascii();
+                    item == b"*" || item.eq_ignore_ascii_case(b"accept")
+                })
+            });
+            if !listed {
+                entry.append(HeaderValue::from_static("accept"));
+            }
+        }
     }
 }
 
