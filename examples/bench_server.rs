@@ -151,10 +151,10 @@ fn hub() -> Hub {
         .build()
 }
 
-fn tower_sse_app() -> (
-    Router,
-    Option<SseLayer<HubFactory, fn(&http::Method, &http::Uri, &http::HeaderMap) -> bool>>,
-) {
+/// A predicate as a plain function pointer, so the layer's type can be named.
+type RoutePredicate = fn(&http::Method, &http::Uri, &http::HeaderMap) -> bool;
+
+fn tower_sse_app() -> (Router, Option<SseLayer<HubFactory, RoutePredicate>>) {
     let hub = hub();
     // `/events` yields `Event`s built per request, as most applications do; `/hub`
     // yields the hub's encoded events: two layers, each with its own factory.
@@ -182,7 +182,7 @@ fn tower_sse_app() -> (
         .route("/publish", post(publish_hub))
         .route("/stats", get(stats_hub))
         .with_state(hub);
-    let hub_layer = SseLayer::new(subscribe).predicate(hub_route as fn(&_, &_, &_) -> bool);
+    let hub_layer = SseLayer::new(subscribe).predicate(hub_route as RoutePredicate);
     (router, Some(hub_layer))
 }
 
