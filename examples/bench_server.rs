@@ -3,10 +3,14 @@
 //!
 //! `cargo run --release --example bench_server -- --impl tower-sse --addr 127.0.0.1:4000 --workers 1`
 //!
-//! - `--impl tower-sse` (default): `SseLayer` in front of an axum router; the hub.
+//! - `--impl tower-sse` (default): `SseLayer` in front of an axum router (wrapping it
+//!   from outside, as axum's docs do for middleware that runs before routing); the hub.
+//! - `--impl tower-sse-layered`: the same, with the hub's layer added by `Router::layer`.
 //! - `--impl axum`: axum's `Sse` with `KeepAlive`, a `tokio::sync::broadcast` channel and
 //!   `BroadcastStream`, the way axum's docs and users do it.
 //! - `--impl bare`: the same router without any SSE layer (for `/plain`).
+//! - `--impl floor`: `/hub` holds a response that never sends anything, without SSE code:
+//!   what hyper, tokio and axum alone keep per open response (for idle memory).
 //!
 //! Endpoints (SSE ones need `Accept: text/event-stream`):
 //! - `GET /events?n=N&size=S`: N events, `id:` the sequence number and `data:` S bytes,
@@ -107,7 +111,10 @@ fn main() {
             "tower-sse" | "tower-sse-layered" => tower_sse_app(),
             "axum" => (axum_app(), None),
             "bare" => (bare_app(), None),
-            other => panic!("--impl is tower-sse, tower-sse-layered, axum or bare, not {other}"),
+            "floor" => return serve_floor(listener).await,
+            other => {
+                panic!("--impl is tower-sse, tower-sse-layered, axum, bare or floor, not {other}")
+            }
         };
         match hub_layer {
             Some(layer) if implementation == "tower-sse" => {
@@ -140,6 +147,43 @@ fn bare_app() -> Router {
         .route("/publish", post(publish_hub))
         .route("/stats", get(stats_hub))
         .with_state(hub())
+}
+
+/// The floor for idle memory: `/hub` answers with a streaming body that never yields,
+/// from a plain service in front of everything (no router, no SSE code), so RSS per
+/// connection is what hyper, tokio and `axum::serve` alone hold for an open response.
+/// `/stats` counts the open ones.
+async fn serve_floor(listener: tokio::net::TcpListener) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let service = tower::service_fn(move |request: Request<Body>| {
+        let open = open.clone();
+        async move {
+            if request.uri().path() == "/stats" {
+                let count = open.load(Ordering::Relaxed);
+                return Ok::<_, Infallible>(
+                    format!("{{\"subscribers\": {count}}}").into_response(),
+                );
+            }
+            open.fetch_add(1, Ordering::Relaxed);
+            let counted = Counted(open);
+            let never =
+                tokio_stream::pending::<Result<bytes::Bytes, Infallible>>().map(move |item| {
+                    let _alive = &counted;
+                    item
+                });
+            Ok((
+                [(http::header::CONTENT_TYPE, "text/event-stream")],
+                Body::from_stream(never),
+            )
+                .into_response())
+        }
+    });
+    axum::serve(
+        listener,
+        ServiceExt::<Request<Body>>::into_make_service(service),
+    )
+    .await
+    .unwrap();
 }
 
 // ---- tower-sse -------------------------------------------------------------------
