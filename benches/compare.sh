@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole comparison of tower-sse with axum's Sse (and the bare router for the
-# pass-through), RUNS times, each measurement against a fresh server, on 127.0.0.1 only.
+# pass-through, the floor for idle memory), RUNS times, each measurement against a fresh
+# server, on 127.0.0.1 only; then the pass-through's instruction count under callgrind.
 # Prints every raw line, then a table of medians (min-max) and ratios.
 #
 #   bash benches/compare.sh            # RUNS=3 WORKERS=1 by default
@@ -37,8 +38,10 @@ ulimit -n 65536 2>/dev/null || true
 for run in $(seq "$RUNS"); do
   for impl in tower-sse axum; do
     for size in 32 1024; do
+      # About half a second of streaming either way: 5M small events, 1M large ones.
+      total=$(( size == 32 ? 5000000 : 1000000 ))
       for conns in 1 32; do
-        measure "$impl" stream --conns "$conns" --n $((1000000 / conns)) --size "$size"
+        measure "$impl" stream --conns "$conns" --n $((total / conns)) --size "$size"
       done
     done
     for subs in 1000 10000; do
@@ -47,11 +50,17 @@ for run in $(seq "$RUNS"); do
     done
     measure "$impl" idle --conns 10000
   done
-  for impl in tower-sse bare; do
+  for impl in tower-sse-layered floor; do
+    measure "$impl" idle --conns 10000
+  done
+  for impl in tower-sse tower-sse-layered bare; do
     measure "$impl" plain --requests 300000 --conns 16
   done
   for size in 32 1024; do
-    echo "impl=raw run=$run $("$B/load_client" ceiling --conns 1 --n 2000000 --size "$size")" | tee -a "$out"
+    n=$(( size == 32 ? 10000000 : 2000000 ))
+    echo "impl=raw run=$run $("$B/load_client" ceiling --conns 1 --n "$n" --size "$size")" | tee -a "$out"
   done
 done
+# Instructions per pass-through request: deterministic, so measured once.
+bash benches/passthrough_instructions.sh | sed 's/^/mode=instructions /' | tee -a "$out"
 python3 benches/summarize.py "$out"

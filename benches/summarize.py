@@ -22,6 +22,8 @@ for line in open(sys.argv[1]):
         key = (f"idle RSS bytes/conn, {fields['conns']} conns", "bytes_per_conn")
     elif mode == "plain":
         key = ("pass-through server CPU µs/request", "server_cpu_us_per_request")
+    elif mode == "instructions":
+        key = ("pass-through user-space instructions/request (callgrind)", "instructions_per_request")
     elif mode == "ceiling":
         key = (f"raw-socket ceiling events/s, {fields['size']} B", "events_per_s")
     else:
@@ -33,18 +35,46 @@ def show(values):
     fmt = (lambda v: f"{v:,.0f}") if median >= 100 else (lambda v: f"{v:.3f}")
     return f"{fmt(median)} ({fmt(min(values))}–{fmt(max(values))})"
 
+def median(name, impl):
+    values = rows.get((name, impl))
+    return statistics.median(values) if values else None
+
+
 figures = sorted({name for name, _ in rows})
 print("| figure | tower-sse | peer | ratio |")
 print("| --- | --- | --- | --- |")
 for name in figures:
-    ours = rows.get((name, "tower-sse"))
-    peer_impl = "bare" if name.startswith("pass-through") else "axum"
-    peer = rows.get((name, peer_impl))
     raw = rows.get((name, "raw"))
     if raw:
         print(f"| {name} | | raw: {show(raw)} | |")
         continue
-    ratio = ""
-    if ours and peer and statistics.median(peer) > 0:
-        ratio = f"{statistics.median(ours) / statistics.median(peer):.2f}"
-    print(f"| {name} | {show(ours) if ours else ''} | {peer_impl}: {show(peer) if peer else ''} | {ratio} |")
+    peer_impl = "bare" if name.startswith("pass-through") else "axum"
+    peer = rows.get((name, peer_impl))
+    # tower-sse wrapping the router from outside, then through `Router::layer`.
+    for impl in ("tower-sse", "tower-sse-layered"):
+        ours = rows.get((name, impl))
+        if not ours and impl != "tower-sse":
+            continue
+        ratio = ""
+        if ours and peer and statistics.median(peer) > 0:
+            ratio = f"{statistics.median(ours) / statistics.median(peer):.2f}"
+        label = name if impl == "tower-sse" else f"{name} (`Router::layer`)"
+        print(f"| {label} | {show(ours) if ours else ''} | {peer_impl}: {show(peer) if peer else ''} | {ratio} |")
+    floor = rows.get((name, "floor"))
+    if floor:
+        print(f"| {name}: floor (no SSE code) | | floor: {show(floor)} | |")
+        ours, theirs, base = median(name, "tower-sse"), median(name, "axum"), statistics.median(floor)
+        if ours and theirs and theirs > base:
+            print(f"| {name}: above the floor | {ours - base:,.0f} | axum: {theirs - base:,.0f} | {(ours - base) / (theirs - base):.2f} |")
+
+print()
+print("| stream figure | tower-sse / raw ceiling | axum / raw ceiling |")
+print("| --- | --- | --- |")
+for name in figures:
+    if not name.startswith("stream events/s"):
+        continue
+    size = name.split(", ")[1]
+    ceiling = median(f"raw-socket ceiling events/s, {size}", "raw")
+    ours, theirs = median(name, "tower-sse"), median(name, "axum")
+    if ceiling and ours and theirs:
+        print(f"| {name} | {ours / ceiling:.0%} | {theirs / ceiling:.0%} |")
