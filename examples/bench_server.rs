@@ -107,8 +107,11 @@ fn main() {
             "{implementation} on http://{}/ with {workers} workers",
             listener.local_addr().unwrap()
         );
-        let (router, hub_layer) = match implementation.as_str() {
-            "tower-sse" | "tower-sse-layered" => tower_sse_app(),
+        let (router, hub) = match implementation.as_str() {
+            "tower-sse" | "tower-sse-layered" => {
+                let (router, hub) = tower_sse_app();
+                (router, Some(hub))
+            }
             "axum" => (axum_app(), None),
             "bare" => (bare_app(), None),
             "floor" => return serve_floor(listener).await,
@@ -116,8 +119,9 @@ fn main() {
                 panic!("--impl is tower-sse, tower-sse-layered, axum, bare or floor, not {other}")
             }
         };
-        match hub_layer {
-            Some(layer) if implementation == "tower-sse" => {
+        match hub {
+            Some(hub) if implementation == "tower-sse" => {
+                let layer = SseLayer::new(HubFactory(hub)).predicate(hub_route as RoutePredicate);
                 // In front of the whole router, the way axum's docs wrap an app in a
                 // middleware that runs before routing.
                 let app = ServiceBuilder::new()
@@ -132,7 +136,15 @@ fn main() {
                 .unwrap();
             }
             // With `Router::layer`, which axum applies to every route.
-            Some(layer) => axum::serve(listener, router.layer(layer)).await.unwrap(),
+            Some(hub) => {
+                // A closure factory here, as most `Router::layer` users write it.
+                let subscribe = move |_: Request<Body>, last: Option<LastEventId>| {
+                    let hub = hub.clone();
+                    async move { hub.subscribe(TOPIC, last.as_ref()).await }
+                };
+                let layer = SseLayer::new(subscribe).predicate(hub_route);
+                axum::serve(listener, router.layer(layer)).await.unwrap()
+            }
             None => axum::serve(listener, router).await.unwrap(),
         }
     });
@@ -198,7 +210,7 @@ fn hub() -> Hub {
 /// A predicate as a plain function pointer, so the layer's type can be named.
 type RoutePredicate = fn(&http::Method, &http::Uri, &http::HeaderMap) -> bool;
 
-fn tower_sse_app() -> (Router, Option<SseLayer<HubFactory, RoutePredicate>>) {
+fn tower_sse_app() -> (Router, Hub) {
     let hub = hub();
     // `/events` yields `Event`s built per request, as most applications do; `/hub`
     // yields the hub's encoded events: two layers, each with its own factory.
@@ -215,8 +227,8 @@ fn tower_sse_app() -> (Router, Option<SseLayer<HubFactory, RoutePredicate>>) {
         });
         Ok::<_, axum::response::Response>(stream)
     };
-    let subscribe = HubFactory(hub.clone());
-    // The hub's layer goes in front of the whole router, so `/plain` passes through it.
+    // The hub's layer goes in front of the whole router (see `main`), so `/plain` passes
+    // through it.
     let router = Router::new()
         .route("/plain", get(|| async { "ok" }))
         .route(
@@ -225,9 +237,8 @@ fn tower_sse_app() -> (Router, Option<SseLayer<HubFactory, RoutePredicate>>) {
         )
         .route("/publish", post(publish_hub))
         .route("/stats", get(stats_hub))
-        .with_state(hub);
-    let hub_layer = SseLayer::new(subscribe).predicate(hub_route as RoutePredicate);
-    (router, Some(hub_layer))
+        .with_state(hub.clone());
+    (router, hub)
 }
 
 /// `/hub`'s factory: a subscription to the topic, resumed from `Last-Event-ID`.

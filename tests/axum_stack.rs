@@ -108,3 +108,55 @@ async fn route_layer_leaves_other_routes_alone() {
     let response = send(addr, get("/nowhere", &[SSE, auth])).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+/// A whole axum app wrapped in the layer from the outside (the way axum's docs add
+/// middleware that runs before routing), served by `axum::serve`: pages, the router's own
+/// 404 and the event stream all come through, each with `Vary: Accept`.
+#[tokio::test]
+async fn a_router_wrapped_from_outside_serves_both_branches() {
+    use axum::{Router, ServiceExt, body::Body, extract::Path, routing::get as route_get};
+    use http::Response;
+    use tower::ServiceBuilder;
+    use tower_sse::{Event, LastEventId, ResponseBody, SseLayer};
+
+    let router = Router::new().route(
+        "/users/{id}",
+        route_get(|Path(id): Path<u32>| async move { format!("user {id}") }),
+    );
+    let events = |request: Request<Body>, _: Option<LastEventId>| async move {
+        let path = request.uri().path().to_owned();
+        Ok::<_, std::convert::Infallible>(tokio_stream::iter([
+            Event::new().data(path),
+            Event::new().data("bye"),
+        ]))
+    };
+    let app = ServiceBuilder::new()
+        .map_response(|response: Response<ResponseBody<Body>>| response.map(Body::from))
+        .layer(SseLayer::new(events))
+        .service(router);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            ServiceExt::<Request<Body>>::into_make_service(app),
+        )
+        .await
+        .unwrap()
+    });
+
+    let page = within(Duration::from_secs(10), send(addr, get("/users/7", &[]))).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["vary"], "accept");
+    assert_eq!(body_bytes(page).await, "user 7");
+
+    let missing = within(Duration::from_secs(10), send(addr, get("/nowhere", &[]))).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers()["vary"], "accept");
+
+    let stream = within(Duration::from_secs(10), send(addr, get("/users/7", &[SSE]))).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    assert_eq!(stream.headers()["vary"], "accept");
+    assert_eq!(body_bytes(stream).await, "data: /users/7\n\ndata: bye\n\n");
+}
