@@ -329,6 +329,50 @@ async fn redis_restarting_mid_stream() {
     assert_eq!(hub.subscribers("room"), 1);
 }
 
+/// Redis comes back empty and the stream restarts with ids below the last one the reader
+/// had read (here written by hand, as another writer or a restore could): the reader
+/// starts again from the stream's beginning instead of waiting for ids above its old
+/// position, so nothing written after the restart is missed.
+#[tokio::test]
+async fn a_stream_that_restarts_below_the_last_id_is_read_from_its_beginning() {
+    let mut redis = RedisServer::start().await;
+    let hub = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let server = instance(&hub).await;
+    let mut events = connect(server, "/", None).await;
+    eventually(Duration::from_secs(5), "subscribed", || {
+        hub.subscribers("room") == 1
+    })
+    .await;
+    let before = publish_all(&hub, "room", ["before".to_owned()]).await;
+    assert_eq!(take(&mut events, 1).await, before);
+    let millis: u64 = before[0].0.split('-').next().unwrap().parse().unwrap();
+    assert!(millis > 1, "a time-based id: {}", before[0].0);
+
+    redis.stop();
+    redis.restart().await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for (id, text) in [("1-1", "low 1"), ("1-2", "low 2")] {
+        let _: String = redis::cmd("XADD")
+            .arg("test:events")
+            .arg(id)
+            .arg("t")
+            .arg("room")
+            .arg("e")
+            .arg(format!("data: {text}\n"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        take(&mut events, 2).await,
+        [
+            ("1-1".to_owned(), "low 1".to_owned()),
+            ("1-2".to_owned(), "low 2".to_owned())
+        ]
+    );
+}
+
 #[tokio::test]
 async fn setup_errors_name_the_url() {
     let err = Hub::builder()
