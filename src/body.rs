@@ -317,12 +317,21 @@ impl Body for EventBody {
         }
         if this.shutdown.as_ref().is_some_and(Shutdown::is_triggered) && this.frames.is_some() {
             // Stop reading the stream; what it had not yielded yet is left for the
-            // client to resume from its Last-Event-ID.
+            // client to resume from its Last-Event-ID. An event it did yield but that
+            // is not sent yet still goes out, before the shutdown event.
             *this.frames = None;
-            *this.held = None;
             this.timer.set(None);
             this.shutdown_notified.set(None);
-            if let Some(last) = this.shutdown_event.take() {
+            let last = match (this.held.take(), this.shutdown_event.take()) {
+                (Some(held), Some(last)) => {
+                    let mut both = BytesMut::with_capacity(held.len() + last.len());
+                    both.extend_from_slice(&held);
+                    both.extend_from_slice(&last);
+                    Some(both.freeze())
+                }
+                (held, last) => held.or(last),
+            };
+            if let Some(last) = last {
                 return Poll::Ready(Some(Ok(Frame::data(last))));
             }
         }
@@ -350,8 +359,8 @@ impl Body for EventBody {
                         break;
                     }
                     let joined = batch.get_or_insert_with(|| {
-                        // A power of two at most the bound, so that the batch is
-                        // allocated once and never grows past the bound.
+                        // A power of two at most the bound: usually the batch is
+                        // allocated once, and it never grows past the bound.
                         let capacity = (*this.batch_hint as usize)
                             .max(size + len)
                             .checked_next_power_of_two()
@@ -410,8 +419,8 @@ impl Body for EventBody {
             return Poll::Pending;
         };
         if std::mem::take(this.sent) {
-            // The last frame went out in this poll or the one before it: no time
-            // worth a clock read has passed since.
+            // A frame went out since the last idle poll: count the quiet time from
+            // now, when the body has nothing more to send (at most one poll late).
             *this.last_sent = Instant::now();
         }
         loop {

@@ -283,9 +283,9 @@ impl Event {
 
     /// Makes room for `additional` bytes and the blank line [`encode`](Event::encode)
     /// adds. The first allocation leaves room for a few more short fields, so a typical
-    /// event (an id, a type and its data) is built in one allocation. A large field
-    /// written last (the usual place for data) fills the event exactly, so `encode`
-    /// turns it into `Bytes` without allocating again.
+    /// event (an id, a type and its data) is built in one allocation. A field more than
+    /// twice the room so far (large data, usually written last) gets exactly the room it
+    /// needs, so `encode` then turns the event into `Bytes` without allocating again.
     fn reserve(&mut self, additional: usize) {
         let needed = additional + 1;
         if self.buf.capacity() - self.buf.len() < needed {

@@ -117,9 +117,9 @@ impl<F, P> SseLayer<F, P> {
     ///
     /// While the stream has events ready, small ones are copied into one frame of at
     /// most `bytes`: fewer, larger writes save work per event on busy streams. An event
-    /// of 512 bytes or more is never copied: it goes out as a frame of its own (hyper
-    /// still writes several frames with one vectored write). `0` sends each event in its
-    /// own frame.
+    /// larger than `bytes`, and any event of 512 bytes or more, is never copied: it goes
+    /// out as a frame of its own (over HTTP/1.1, hyper still writes several frames with
+    /// one vectored write). `0` sends each event in its own frame.
     ///
     /// Default: 64 KiB.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {

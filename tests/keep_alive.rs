@@ -257,6 +257,68 @@ async fn frames_never_exceed_the_bound_and_lose_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_event_read_but_not_sent_goes_out_before_the_shutdown_event() {
+    let shutdown = tower_sse::Shutdown::new();
+    let (mut body, tx) = open(|layer| {
+        layer
+            .graceful_shutdown(shutdown.clone())
+            .shutdown_event(Event::new().event("bye").unwrap().data(""))
+    })
+    .await;
+    // The small event goes out; the large one after it is read and held back for a
+    // frame of its own.
+    let large = event(&"L".repeat(600));
+    tx.send(event("small")).unwrap();
+    tx.send(large.clone()).unwrap();
+    let start = Instant::now();
+    assert_eq!(next(&mut body, start).await.0, "data: small\n\n");
+    shutdown.trigger();
+    let mut expected = large.as_bytes().to_vec();
+    expected.extend_from_slice(b"event: bye\ndata: \n\n");
+    assert_eq!(next(&mut body, start).await.0, expected);
+    assert!(body.frame().await.is_none());
+}
+
+#[tokio::test]
+async fn event_items_are_batched_within_the_bound_too() {
+    // The same as above with `Event` items, which are copied into the frame without
+    // being encoded on their own first.
+    let events: Vec<Event> = (0..200u32)
+        .map(|n| Event::new().data("x".repeat((n % 8) as usize)))
+        .collect();
+    let expected: Vec<u8> = events
+        .iter()
+        .flat_map(|event| event.clone().encode().as_bytes().to_vec())
+        .collect();
+    let layer = SseLayer::new(move |_: Request<()>, _: Option<LastEventId>| {
+        let events = events.clone();
+        async move { Ok::<_, Infallible>(tokio_stream::iter(events)) }
+    })
+    .max_frame_size(40);
+    let inner = service_fn(|_: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("inner"))))
+    });
+    let request = Request::get("/")
+        .header("accept", "text/event-stream")
+        .body(())
+        .unwrap();
+    let response = tower::Layer::layer(&layer, inner)
+        .oneshot(request)
+        .await
+        .unwrap();
+    let mut body = Box::pin(response.into_body());
+    let (mut received, mut frames) = (Vec::new(), 0);
+    while let Some(frame) = body.frame().await {
+        let data = frame.unwrap().into_data().unwrap();
+        assert!(data.len() <= 40, "a frame of {} bytes", data.len());
+        received.extend_from_slice(&data);
+        frames += 1;
+    }
+    assert_eq!(received, expected);
+    assert!(frames < 200, "events were batched: {frames} frames");
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_body_ends_with_the_stream() {
     let (mut body, tx) = open(|layer| layer).await;
     tx.send(event("last")).unwrap();
