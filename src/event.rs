@@ -55,6 +55,9 @@ pub struct Event {
     buf: Vec<u8>,
 }
 
+/// Lines up to this long are copied as one fixed-size block (see `write_lines`).
+const SHORT: usize = 32;
+
 impl Event {
     /// Creates an empty event.
     ///
@@ -295,7 +298,7 @@ impl Event {
     }
 
     /// Writes `value` as one `prefix` line per line, splitting on CRLF, LF and lone CR.
-    #[inline]
+    #[inline(always)]
     fn write_lines(&mut self, prefix: &[u8], value: &[u8]) {
         let Some(first) = memchr::memchr2(b'\r', b'\n', value) else {
             self.write_field(prefix, value);
@@ -303,13 +306,29 @@ impl Event {
         };
         // Room for the text and a prefix for every 16 bytes of it: counting the lines
         // first would cost more than the room; shorter lines grow the buffer once.
-        self.reserve(value.len() + (value.len() / 16 + 2) * (prefix.len() + 1));
+        // (And `SHORT` bytes of slack for the copy of short lines below.)
+        self.reserve(value.len() + (value.len() / 16 + 2) * (prefix.len() + 1) + SHORT);
         let mut start = 0;
         if memchr::memchr(b'\r', &value[first..]).is_none() {
             // LF only, the usual case: one single-byte search per line.
             for at in memchr::memchr_iter(b'\n', &value[first..]) {
                 let at = first + at;
-                self.push_line(prefix, &value[start..at]);
+                let line = &value[start..at];
+                match value.get(start..start + SHORT) {
+                    // A short line is copied as a whole block of fixed size (no call
+                    // to `memcpy`), then cut to its length.
+                    Some(block)
+                        if line.len() <= SHORT
+                            && self.buf.capacity() - self.buf.len() > prefix.len() + SHORT =>
+                    {
+                        self.buf.extend_from_slice(prefix);
+                        let end = self.buf.len() + line.len();
+                        self.buf.extend_from_slice(block);
+                        self.buf.truncate(end);
+                        self.buf.push(b'\n');
+                    }
+                    _ => self.push_line(prefix, line),
+                }
                 start = at + 1;
             }
         } else {
@@ -327,7 +346,7 @@ impl Event {
     }
 
     /// Appends `prefix`, `line` and LF; the caller has made room or accepts growth.
-    #[inline]
+    #[inline(always)]
     fn push_line(&mut self, prefix: &[u8], line: &[u8]) {
         self.buf.extend_from_slice(prefix);
         self.buf.extend_from_slice(line);
@@ -505,6 +524,25 @@ mod tests {
             let mut expected: String = lines.iter().map(|l| format!("data: {l}\n")).collect();
             expected.push_str("data: end\n\n");
             assert_eq!(bytes(Event::new().data(&data)), expected, "{breaks:?}");
+        }
+    }
+
+    #[test]
+    fn lines_around_the_short_block_size_are_exact() {
+        // Lines of 0 to 40 bytes, each followed by more text or at the very end.
+        for len in 0..=40 {
+            for tail in ["", "\nafter", "\nx", &"\n".repeat(3)] {
+                let line: String = (0..len)
+                    .map(|n| char::from(b'a' + (n % 26) as u8))
+                    .collect();
+                let data = format!("{line}\n{line}{tail}");
+                let expected: String = data.split('\n').map(|l| format!("data: {l}\n")).collect();
+                assert_eq!(
+                    bytes(Event::new().data(&data)),
+                    format!("{expected}\n"),
+                    "{len} {tail:?}"
+                );
+            }
         }
     }
 
