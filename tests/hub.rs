@@ -604,6 +604,67 @@ async fn a_multi_topic_stream_misses_nothing_under_concurrent_publishing() {
     );
 }
 
+/// Tokio's cooperative budget can make a topic's channel answer "pending" although it
+/// holds an event. When that happens in the middle of a merge, the earlier event on the
+/// starved topic must still come first: here the budget is left at exactly one read, so
+/// the merge reads the first topic's event and is refused the second's.
+#[tokio::test(flavor = "current_thread")]
+async fn a_merge_starved_by_the_cooperative_budget_keeps_the_order() {
+    use std::{future::Future, pin::pin, task::Poll};
+
+    // Both orders of publishing, so that whichever topic the merge reads first holds
+    // the later event in one of the two rounds.
+    for (first, second) in [("a", "b"), ("b", "a")] {
+        let hub = Hub::builder().build();
+        let mut subscription = hub.subscribe_all(["a", "b"], None).await.unwrap();
+        let early = hub
+            .publish(first, Event::new().data("early"))
+            .await
+            .unwrap();
+        let late = hub
+            .publish(second, Event::new().data("late"))
+            .await
+            .unwrap();
+        // Something to spend the budget on: each read of a ready channel costs one unit.
+        let (spend, mut budget) = tokio::sync::broadcast::channel(1024);
+        for _ in 0..1024 {
+            spend.send(()).unwrap();
+        }
+        tokio::task::yield_now().await; // a fresh budget for the next poll of this task
+        let mut squeezed = false;
+        let mut ids = Vec::new();
+        while ids.len() < 2 {
+            let event = std::future::poll_fn(|cx| {
+                if !squeezed {
+                    squeezed = true;
+                    // Tokio's budget is 128 reads a poll: leave exactly one.
+                    for _ in 0..127 {
+                        assert!(pin!(budget.recv()).poll(cx).is_ready());
+                    }
+                }
+                match subscription.poll_next_unpin(cx) {
+                    Poll::Ready(event) => Poll::Ready(event),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await
+            .unwrap();
+            let text = String::from_utf8(event.into_bytes().to_vec()).unwrap();
+            ids.push(
+                text.lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        assert_eq!(
+            ids,
+            [early.to_string(), late.to_string()],
+            "published {first} then {second}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn ids_that_could_not_come_back_are_refused() {
     let hub = Hub::builder().history(1, 1 << 20).build();

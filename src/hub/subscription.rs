@@ -228,6 +228,20 @@ impl Stream for Subscription {
             }
         }
 
+        // A topic can answer "pending" while it holds an event, because the task's
+        // cooperative budget ran out: it may hold one earlier than every head. Wait
+        // for the runtime to poll again (the budget asked it to) instead of sending
+        // a later event first.
+        if this.live.len() > 1
+            && !tokio::task::coop::has_budget_remaining()
+            && this
+                .live
+                .iter()
+                .any(|live| live.head.is_none() && !live.closed)
+        {
+            return Poll::Pending;
+        }
+
         // Send the earliest head. Every topic without one has a waker registered.
         let earliest = this
             .live
