@@ -119,34 +119,31 @@ fn main() {
                 panic!("--impl is tower-sse, tower-sse-layered, axum, bare or floor, not {other}")
             }
         };
-        match hub {
-            Some(hub) if implementation == "tower-sse" => {
-                let layer = SseLayer::new(HubFactory(hub)).predicate(hub_route as RoutePredicate);
-                // In front of the whole router, the way axum's docs wrap an app in a
-                // middleware that runs before routing.
-                let app = ServiceBuilder::new()
-                    .map_response(|response: Response<ResponseBody<Body>>| response.map(Body::from))
-                    .layer(layer)
-                    .service(router);
-                axum::serve(
-                    listener,
-                    ServiceExt::<Request<Body>>::into_make_service(app),
-                )
-                .await
-                .unwrap();
-            }
+        let Some(hub) = hub else {
+            return axum::serve(listener, router).await.unwrap();
+        };
+        // `/hub`'s factory: a subscription to the topic, resumed from `Last-Event-ID`.
+        let subscribe = move |_: Request<Body>, last: Option<LastEventId>| {
+            let hub = hub.clone();
+            async move { hub.subscribe(TOPIC, last.as_ref()).await }
+        };
+        let layer = SseLayer::new(subscribe).predicate(hub_route);
+        if implementation == "tower-sse-layered" {
             // With `Router::layer`, which axum applies to every route.
-            Some(hub) => {
-                // A closure factory here, as most `Router::layer` users write it.
-                let subscribe = move |_: Request<Body>, last: Option<LastEventId>| {
-                    let hub = hub.clone();
-                    async move { hub.subscribe(TOPIC, last.as_ref()).await }
-                };
-                let layer = SseLayer::new(subscribe).predicate(hub_route);
-                axum::serve(listener, router.layer(layer)).await.unwrap()
-            }
-            None => axum::serve(listener, router).await.unwrap(),
+            return axum::serve(listener, router.layer(layer)).await.unwrap();
         }
+        // In front of the whole router, the way axum's docs wrap an app in a middleware
+        // that runs before routing.
+        let app = ServiceBuilder::new()
+            .map_response(|response: Response<ResponseBody<Body>>| response.map(Body::from))
+            .layer(layer)
+            .service(router);
+        axum::serve(
+            listener,
+            ServiceExt::<Request<Body>>::into_make_service(app),
+        )
+        .await
+        .unwrap();
     });
 }
 
@@ -207,9 +204,6 @@ fn hub() -> Hub {
         .build()
 }
 
-/// A predicate as a plain function pointer, so the layer's type can be named.
-type RoutePredicate = fn(&http::Method, &http::Uri, &http::HeaderMap) -> bool;
-
 fn tower_sse_app() -> (Router, Hub) {
     let hub = hub();
     // `/events` yields `Event`s built per request, as most applications do; `/hub`
@@ -239,24 +233,6 @@ fn tower_sse_app() -> (Router, Hub) {
         .route("/stats", get(stats_hub))
         .with_state(hub.clone());
     (router, hub)
-}
-
-/// `/hub`'s factory: a subscription to the topic, resumed from `Last-Event-ID`.
-#[derive(Clone)]
-struct HubFactory(Hub);
-
-impl tower_sse::MakeEventStream<Body> for HubFactory {
-    type Stream = tower_sse::hub::Subscription;
-    type Item = tower_sse::EncodedEvent;
-    type Rejection = tower_sse::hub::SubscribeError;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Self::Stream, Self::Rejection>> + Send>,
-    >;
-
-    fn make_event_stream(&mut self, _: Request<Body>, last: Option<LastEventId>) -> Self::Future {
-        let hub = self.0.clone();
-        Box::pin(async move { hub.subscribe(TOPIC, last.as_ref()).await })
-    }
 }
 
 /// What `/events` answers a request that does not accept an event stream.
