@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # User-space instructions per `GET /plain` request, counted by callgrind, for the bare
 # router, the router with tower-sse's layer in front of it (`tower-sse`) and with the
-# layer added by `Router::layer` (`tower-sse-layered`): a count that does not move with the
-# machine's load, unlike CPU time. Kernel work (most of a request) is not counted and is
+# layer added by `Router::layer` (`tower-sse-layered`), and tower-http's
+# `RequestBodyLimitLayer` added the same way (`limit-layered`, a reference for what
+# `Router::layer` costs any layer that wraps the response body): a count that does not
+# move with the machine's load, unlike CPU time. Kernel work (most of a request) is not counted and is
 # the same for all.
 #
 #   bash benches/passthrough_instructions.sh        # REQUESTS=20000 by default
@@ -14,7 +16,7 @@ cargo build --release --example bench_server --example load_client >&2
 B=target/release/examples
 ADDR=127.0.0.1:4298
 dir="$(mktemp -d)"
-for impl in bare tower-sse tower-sse-layered bare tower-sse tower-sse-layered; do
+for impl in bare tower-sse tower-sse-layered limit-layered bare tower-sse tower-sse-layered limit-layered; do
   valgrind --tool=callgrind --callgrind-out-file="$dir/out.%p" \
     "$B/bench_server" --impl "$impl" --addr "$ADDR" --workers 1 >/dev/null 2>"$dir/valgrind.err" &
   pid=$!

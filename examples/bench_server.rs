@@ -9,6 +9,9 @@
 //! - `--impl axum`: axum's `Sse` with `KeepAlive`, a `tokio::sync::broadcast` channel and
 //!   `BroadcastStream`, the way axum's docs and users do it.
 //! - `--impl bare`: the same router without any SSE layer (for `/plain`).
+//! - `--impl limit-layered`: the bare router with tower-http's `RequestBodyLimitLayer`
+//!   added by `Router::layer`: what a tower-http layer that wraps the response body costs
+//!   on `/plain` that way (a reference for `tower-sse-layered`).
 //! - `--impl floor`: `/hub` holds a response that never sends anything, without SSE code:
 //!   what hyper, tokio and axum alone keep per open response (for idle memory).
 //!
@@ -114,9 +117,15 @@ fn main() {
             }
             "axum" => (axum_app(), None),
             "bare" => (bare_app(), None),
+            "limit-layered" => (
+                bare_app().layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20)),
+                None,
+            ),
             "floor" => return serve_floor(listener).await,
             other => {
-                panic!("--impl is tower-sse, tower-sse-layered, axum, bare or floor, not {other}")
+                panic!(
+                    "--impl is tower-sse, tower-sse-layered, axum, bare, limit-layered or floor, not {other}"
+                )
             }
         };
         let Some(hub) = hub else {
