@@ -53,9 +53,6 @@ for run in $(seq "$RUNS"); do
   for impl in tower-sse-layered floor; do
     measure "$impl" idle --conns 10000
   done
-  for impl in tower-sse tower-sse-layered bare; do
-    measure "$impl" plain --requests 300000 --conns 16
-  done
   for size in 32 1024; do
     n=$(( size == 32 ? 10000000 : 2000000 ))
     echo "impl=raw run=$run $("$B/load_client" ceiling --conns 1 --n "$n" --size "$size")" | tee -a "$out"
@@ -63,4 +60,9 @@ for run in $(seq "$RUNS"); do
 done
 # Instructions per pass-through request: deterministic, so measured once.
 bash benches/passthrough_instructions.sh | sed 's/^/mode=instructions /' | tee -a "$out"
+# Pass-through CPU: each layer against the bare router running beside it, interleaved
+# (`bare` against itself first: the spread of the method).
+for impl in bare tower-sse tower-sse-layered limit-layered; do
+  IMPL="$impl" bash benches/passthrough_cpu.sh | tail -n 1 | sed 's/^/mode=plain_ab /' | tee -a "$out"
+done
 python3 benches/summarize.py "$out"

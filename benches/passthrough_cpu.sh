@@ -4,13 +4,14 @@
 # times (the order alternating each round). Interleaving short slices makes the drift of a
 # shared machine hit both alike; CPU is each server's scheduler runtime summed over its
 # threads (`se.sum_exec_runtime` in /proc/PID/task/*/sched, nanosecond resolution), not
-# the 10 ms ticks of /proc/PID/stat.
+# the 10 ms ticks of /proc/PID/stat. Both servers are pinned to CPU 0 and the load client
+# to CPU 1, so neither server gets a core the other does not.
 #
-#   bash benches/passthrough_cpu.sh             # ROUNDS=100 SLICE=20000 IMPL=tower-sse by default
+#   bash benches/passthrough_cpu.sh             # ROUNDS=300 SLICE=20000 IMPL=tower-sse by default
 #   IMPL=bare bash benches/passthrough_cpu.sh   # the bare router against itself: the null spread
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS="${ROUNDS:-100}"
+ROUNDS="${ROUNDS:-300}"
 SLICE="${SLICE:-20000}"
 IMPL="${IMPL:-tower-sse}"
 ls /proc/$$/task/*/sched >/dev/null 2>&1 ||
@@ -22,7 +23,7 @@ OURS_ADDR=127.0.0.1:4296
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 start() { # impl addr
-  "$B/bench_server" --impl "$1" --addr "$2" --workers 1 >/dev/null &
+  taskset -c 0 "$B/bench_server" --impl "$1" --addr "$2" --workers 1 >/dev/null &
   pids+=($!)
   local port="${2##*:}"
   for _ in $(seq 100); do
@@ -32,12 +33,12 @@ start() { # impl addr
   echo "server $1 did not start" >&2; exit 1
 }
 cpu_ms() { # pid -> milliseconds of CPU over all its threads
-  cat /proc/"$1"/task/*/sched | awk '/se.sum_exec_runtime/ {s += $3} END {printf "%.6f", s}'
+  cat /proc/"$1"/task/*/sched 2>/dev/null | awk '/se.sum_exec_runtime/ {s += $3} END {printf "%.6f", s}'
 }
 slice() { # pid addr -> CPU ms for SLICE requests
   local before after
   before=$(cpu_ms "$1")
-  "$B/load_client" plain --requests "$SLICE" --conns 16 --addr "$2" >/dev/null
+  taskset -c 1 "$B/load_client" plain --requests "$SLICE" --conns 16 --addr "$2" >/dev/null
   after=$(cpu_ms "$1")
   python3 -c "print($after - $before)"
 }

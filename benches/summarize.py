@@ -5,11 +5,15 @@ import sys
 from collections import defaultdict
 
 rows = defaultdict(list)
+interleaved = []  # benches/passthrough_cpu.sh summaries
 for line in open(sys.argv[1]):
     fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
     if "mode" not in fields or "impl" not in fields:
         continue  # build output, the table of an earlier summary
     mode = fields["mode"]
+    if mode == "plain_ab":
+        interleaved.append(fields)
+        continue
     if mode == "stream":
         key = (f"stream events/s, {fields['size']} B, {fields['conns']} conn", "events_per_s")
     elif mode == "fanout":
@@ -51,14 +55,16 @@ for name in figures:
     peer_impl = "bare" if name.startswith("pass-through") else "axum"
     peer = rows.get((name, peer_impl))
     # tower-sse wrapping the router from outside, then through `Router::layer`.
-    for impl in ("tower-sse", "tower-sse-layered"):
+    labels = {"tower-sse-layered": "`Router::layer`",
+              "limit-layered": "tower-http's `RequestBodyLimitLayer` by `Router::layer`"}
+    for impl in ("tower-sse", "tower-sse-layered", "limit-layered"):
         ours = rows.get((name, impl))
         if not ours and impl != "tower-sse":
             continue
         ratio = ""
         if ours and peer and statistics.median(peer) > 0:
             ratio = f"{statistics.median(ours) / statistics.median(peer):.2f}"
-        label = name if impl == "tower-sse" else f"{name} (`Router::layer`)"
+        label = name if impl == "tower-sse" else f"{name} ({labels[impl]})"
         print(f"| {label} | {show(ours) if ours else ''} | {peer_impl}: {show(peer) if peer else ''} | {ratio} |")
     floor = rows.get((name, "floor"))
     if floor:
@@ -67,14 +73,23 @@ for name in figures:
         if ours and theirs and theirs > base:
             print(f"| {name}: above the floor | {ours - base:,.0f} | axum: {theirs - base:,.0f} | {(ours - base) / (theirs - base):.2f} |")
 
-print()
-print("| stream figure | tower-sse / raw ceiling | axum / raw ceiling |")
-print("| --- | --- | --- |")
-for name in figures:
-    if not name.startswith("stream events/s"):
-        continue
+streams = [name for name in figures if name.startswith("stream events/s")]
+if streams:
+    print()
+    print("| stream figure | tower-sse / raw ceiling | axum / raw ceiling |")
+    print("| --- | --- | --- |")
+for name in streams:
     size = name.split(", ")[1]
     ceiling = median(f"raw-socket ceiling events/s, {size}", "raw")
     ours, theirs = median(name, "tower-sse"), median(name, "axum")
     if ceiling and ours and theirs:
         print(f"| {name} | {ours / ceiling:.0%} | {theirs / ceiling:.0%} |")
+
+if interleaved:
+    print()
+    print("| pass-through CPU per request against the bare router beside it | ratio of totals (95% interval) | median per-round ratio (min–max) | rounds |")
+    print("| --- | --- | --- | --- |")
+    for fields in interleaved:
+        low, high = fields["total_ratio_95"].split("..")
+        print(f"| {fields['impl']} | {fields['total_ratio']} ({low}–{high}) | "
+              f"{fields['median_ratio']} ({fields['min']}–{fields['max']}) | {fields['rounds']} |")
