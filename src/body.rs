@@ -3,7 +3,10 @@
 use std::{
     convert::Infallible,
     pin::Pin,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll, ready},
 };
 
@@ -16,7 +19,7 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-use crate::{BoxError, EventItem, KeepAlive, Shutdown, config::Config};
+use crate::{BoxError, EventItem, Shutdown, config::Config};
 
 pin_project! {
     /// The response body of [`Sse`](crate::Sse): the inner service's body, an event
@@ -52,9 +55,10 @@ pin_project! {
 
 pin_project! {
     #[project = KindProj]
+    // An event stream is an `EventBody` in axum's `Body`: one allocation holding the
+    // body's state and the user's stream, and nothing to box again for axum.
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Events { #[pin] body: EventBody },
         Other { #[pin] body: axum_core::body::Body },
     }
 }
@@ -63,12 +67,6 @@ impl<B> ResponseBody<B> {
     pub(crate) fn inner(body: B) -> Self {
         Self {
             kind: Kind::Inner { body },
-        }
-    }
-
-    pub(crate) fn events(body: EventBody) -> Self {
-        Self {
-            kind: Kind::Events { body },
         }
     }
 
@@ -95,9 +93,6 @@ where
             KindProj::Inner { body } => body
                 .poll_frame(cx)
                 .map(|frame| frame.map(|result| result.map_err(Into::into))),
-            KindProj::Events { body } => body
-                .poll_frame(cx)
-                .map(|frame| frame.map(|result| result.map_err(|never| match never {}))),
             KindProj::Other { body } => body
                 .poll_frame(cx)
                 .map(|frame| frame.map(|result| result.map_err(Into::into))),
@@ -107,7 +102,6 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Inner { body } => body.is_end_stream(),
-            Kind::Events { body } => body.is_end_stream(),
             Kind::Other { body } => body.is_end_stream(),
         }
     }
@@ -115,7 +109,6 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
-            Kind::Events { body } => body.size_hint(),
             Kind::Other { body } => body.size_hint(),
         }
     }
@@ -155,7 +148,6 @@ impl From<ResponseBody<axum_core::body::Body>> for axum_core::body::Body {
     fn from(body: ResponseBody<axum_core::body::Body>) -> Self {
         match body.kind {
             Kind::Inner { body } | Kind::Other { body } => body,
-            Kind::Events { body } => Self::new(body),
         }
     }
 }
@@ -164,14 +156,11 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self.kind {
             Kind::Inner { .. } => "Inner",
-            Kind::Events { .. } => "Events",
             Kind::Other { .. } => "Other",
         };
         f.debug_struct("ResponseBody").field("kind", &kind).finish()
     }
 }
-
-type Frames = Pin<Box<dyn Stream<Item = Result<Piece, BoxError>> + Send>>;
 
 /// One item of an event stream on its way into a body frame.
 ///
@@ -251,12 +240,16 @@ impl Drop for OpenStream {
 pin_project! {
     /// Turns a stream of events into body frames: events that are ready together are
     /// sent in one frame, and a keep-alive is sent when nothing was sent for a while.
-    pub(crate) struct EventBody {
-        // `None` once the stream has ended or failed; dropping it then frees what it owns.
-        frames: Option<Frames>,
-        // Sent before the stream's first event: the `retry:` field.
-        first: Option<Bytes>,
-        keep_alive: Option<KeepAlive>,
+    pub(crate) struct EventBody<St> {
+        // The user's stream, `None` once it has ended or failed: dropping it then frees
+        // what it owns.
+        #[pin]
+        stream: Option<St>,
+        // The settings, shared with the layer rather than copied into every body (an
+        // idle body is what a connection keeps).
+        config: Arc<Config>,
+        // Whether the `retry:` field is still to be sent, before the first event.
+        retry_pending: bool,
         // When the body last went idle after sending; the keep-alive is due `interval`
         // after it. Read from the clock once per burst, not once per frame.
         last_sent: Instant,
@@ -265,45 +258,42 @@ pin_project! {
         // Made on the first idle poll, then reset; never made without a keep-alive.
         #[pin]
         timer: Option<Sleep>,
-        max_frame_size: usize,
         // An event read but not sent yet: it did not fit in the last frame.
         held: Option<Bytes>,
         // The size of the last batch, to size the next one in one allocation.
         batch_hint: u32,
-        shutdown: Option<Shutdown>,
-        // Registered when the body is made, so a trigger after that wakes it.
-        #[pin]
-        shutdown_notified: Option<OwnedNotified>,
-        shutdown_event: Option<Bytes>,
+        // Registered when the body is made, so a trigger after that wakes it. Boxed: an
+        // idle body is what a connection keeps, and most layers have no shutdown signal.
+        shutdown_notified: Option<Pin<Box<OwnedNotified>>>,
         _open: OpenStream,
     }
 }
 
-impl EventBody {
-    pub(crate) fn new<St>(stream: St, config: &Config) -> Self
-    where
-        St: Stream + Send + 'static,
-        St::Item: EventItem,
-    {
+impl<St> EventBody<St> {
+    pub(crate) fn new(stream: St, config: Arc<Config>) -> Self {
         Self {
-            frames: Some(Box::pin(IntoFrames { stream })),
-            first: config.retry.clone(),
-            keep_alive: config.keep_alive.clone(),
+            stream: Some(stream),
+            retry_pending: config.retry.is_some(),
             last_sent: Instant::now(),
             sent: false,
             timer: None,
-            max_frame_size: config.max_frame_size,
             held: None,
             batch_hint: 0,
-            shutdown_notified: config.shutdown.as_ref().map(Shutdown::notified),
-            shutdown: config.shutdown.clone(),
-            shutdown_event: config.shutdown_event.clone(),
+            shutdown_notified: config
+                .shutdown
+                .as_ref()
+                .map(|shutdown| Box::pin(shutdown.notified())),
+            config,
             _open: OpenStream::new(),
         }
     }
 }
 
-impl Body for EventBody {
+impl<St> Body for EventBody<St>
+where
+    St: Stream,
+    St::Item: EventItem,
+{
     type Data = Bytes;
     type Error = Infallible;
 
@@ -312,17 +302,21 @@ impl Body for EventBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let mut this = self.project();
-        if let Some(first) = this.first.take() {
-            return Poll::Ready(Some(Ok(Frame::data(first))));
+        let config = &**this.config;
+        if std::mem::take(this.retry_pending) {
+            if let Some(retry) = &config.retry {
+                return Poll::Ready(Some(Ok(Frame::data(retry.clone()))));
+            }
         }
-        if this.shutdown.as_ref().is_some_and(Shutdown::is_triggered) && this.frames.is_some() {
+        if config.shutdown.as_ref().is_some_and(Shutdown::is_triggered) && this.stream.is_some() {
             // Stop reading the stream; what it had not yielded yet is left for the
             // client to resume from its Last-Event-ID. An event it did yield but that
-            // is not sent yet still goes out, before the shutdown event.
-            *this.frames = None;
+            // is not sent yet still goes out, before the shutdown event. Only once:
+            // the stream is gone after this.
+            this.stream.set(None);
             this.timer.set(None);
-            this.shutdown_notified.set(None);
-            let last = match (this.held.take(), this.shutdown_event.take()) {
+            *this.shutdown_notified = None;
+            let last = match (this.held.take(), config.shutdown_event.clone()) {
                 (Some(held), Some(last)) => {
                     let mut both = BytesMut::with_capacity(held.len() + last.len());
                     both.extend_from_slice(&held);
@@ -335,7 +329,7 @@ impl Body for EventBody {
                 return Poll::Ready(Some(Ok(Frame::data(last))));
             }
         }
-        let Some(frames) = this.frames.as_mut() else {
+        let Some(mut stream) = this.stream.as_mut().as_pin_mut() else {
             return Poll::Ready(None);
         };
 
@@ -344,9 +338,10 @@ impl Body for EventBody {
         let mut first: Option<Piece> = this.held.take().map(Piece::Encoded);
         let mut batch: Option<BytesMut> = None;
         let mut ended = false;
-        let max = *this.max_frame_size;
+        let max = config.max_frame_size;
         while first.as_ref().is_none_or(|first| first.len() < COPY_LIMIT) {
-            match frames.as_mut().poll_next(cx) {
+            let item = stream.as_mut().poll_next(cx);
+            match item.map(|item| item.map(EventItem::into_piece)) {
                 Poll::Ready(Some(Ok(piece))) => {
                     let Some(head) = first.as_ref() else {
                         first = Some(piece);
@@ -395,7 +390,7 @@ impl Body for EventBody {
             None => first.map(Piece::into_bytes),
         };
         if ended {
-            *this.frames = None;
+            this.stream.set(None);
             this.timer.set(None);
         }
         if let Some(data) = single {
@@ -407,15 +402,15 @@ impl Body for EventBody {
         }
 
         // Idle. Wake up for the shutdown signal...
-        if let Some(notified) = this.shutdown_notified.as_mut().as_pin_mut() {
-            if notified.poll(cx).is_ready() {
-                this.shutdown_notified.set(None);
+        if let Some(notified) = this.shutdown_notified {
+            if notified.as_mut().poll(cx).is_ready() {
+                *this.shutdown_notified = None;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
         }
         // ...and for the keep-alive.
-        let Some(keep_alive) = this.keep_alive.as_ref() else {
+        let Some(keep_alive) = config.keep_alive.as_ref() else {
             return Poll::Pending;
         };
         if std::mem::take(this.sent) {
@@ -443,33 +438,6 @@ impl Body for EventBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.frames.is_none()
-    }
-}
-
-pin_project! {
-    /// The user's stream, its items turned into encoded bytes.
-    struct IntoFrames<St> {
-        #[pin]
-        stream: St,
-    }
-}
-
-impl<St> Stream for IntoFrames<St>
-where
-    St: Stream,
-    St::Item: EventItem,
-{
-    type Item = Result<Piece, BoxError>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.project()
-            .stream
-            .poll_next(cx)
-            .map(|item| item.map(EventItem::into_piece))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.stream.size_hint()
+        !self.retry_pending && self.stream.is_none()
     }
 }

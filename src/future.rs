@@ -112,7 +112,7 @@ where
                 config,
                 head,
             } => match ready!(future.as_mut().poll(cx)) {
-                Ok(stream) => event_stream_response(stream, config, *head),
+                Ok(stream) => event_stream_response(stream, config.clone(), *head),
                 Err(rejection) => {
                     let mut response = rejection.into_response();
                     add_vary_accept(response.headers_mut());
@@ -143,25 +143,26 @@ impl<I, M> std::fmt::Debug for ResponseFuture<I, M> {
 
 fn event_stream_response<St, B>(
     stream: St,
-    config: &Config,
+    config: Arc<Config>,
     head: bool,
 ) -> Response<ResponseBody<B>>
 where
     St: Stream + Send + 'static,
     St::Item: EventItem,
 {
+    let x_accel_buffering = config.x_accel_buffering;
     let body = if head {
         drop(stream);
         ResponseBody::other(Body::empty())
     } else {
-        ResponseBody::events(EventBody::new(stream, config))
+        ResponseBody::other(Body::new(EventBody::new(stream, config)))
     };
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(VARY, HeaderValue::from_static("accept"));
-    if config.x_accel_buffering {
+    if x_accel_buffering {
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
     response
