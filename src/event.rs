@@ -291,9 +291,11 @@ impl Event {
     /// needs, so `encode` then turns the event into `Bytes` without allocating again.
     fn reserve(&mut self, additional: usize) {
         let needed = additional + 1;
-        if self.buf.capacity() - self.buf.len() < needed {
-            let headroom = if self.buf.capacity() == 0 { 64 } else { 0 };
-            self.buf.reserve(needed + headroom);
+        if self.buf.capacity() == 0 {
+            // The first field: allocate straight away, not through `Vec`'s growth path.
+            self.buf = Vec::with_capacity(needed + 64);
+        } else if self.buf.capacity() - self.buf.len() < needed {
+            self.buf.reserve(needed);
         }
     }
 
