@@ -115,7 +115,7 @@ where
 }
 
 /// Hands an axum response body back without boxing it again: a passed-through body is
-/// the inner router's own, and only an event stream is boxed.
+/// the inner router's own, and an event stream is already an axum `Body`.
 ///
 /// This is what serving an axum [`Router`](https://docs.rs/axum/latest/axum/struct.Router.html)
 /// wrapped in [`SseLayer`](crate::SseLayer) from the outside needs, since `axum::serve`
