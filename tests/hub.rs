@@ -9,7 +9,9 @@ use std::{
 };
 
 use axum::{Router, body::Body, routing::get};
-use common::{body_bytes, eventually, get as request, send, serve, within};
+use common::{
+    body_bytes, connect_events, eventually, get as request, hub_app, send, serve, within,
+};
 use futures_util::StreamExt;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
@@ -18,43 +20,6 @@ use tower_sse::{
     Event, LastEventId, SseLayer,
     hub::{Hub, LagPolicy, PublishError, Replay, SubscriberChange, Subscription},
 };
-
-/// An app whose `/` subscribes to the `topic` query parameters (default `room`).
-fn app(hub: &Hub) -> Router {
-    let hub = hub.clone();
-    let subscribe = move |request: Request<Body>, last: Option<LastEventId>| {
-        let hub = hub.clone();
-        async move {
-            let query = request.uri().query().unwrap_or("");
-            let mut topics: Vec<&str> = query
-                .split('&')
-                .filter_map(|pair| pair.strip_prefix("topic="))
-                .collect();
-            if topics.is_empty() {
-                topics.push("room");
-            }
-            hub.subscribe_all(topics, last.as_ref()).await
-        }
-    };
-    Router::new()
-        .route("/", get(|| async { "page" }))
-        .layer(SseLayer::new(subscribe))
-}
-
-/// Opens an event stream and returns a decoder over it.
-async fn connect(
-    addr: std::net::SocketAddr,
-    uri: &str,
-    last_event_id: Option<&str>,
-) -> sse_stream::SseStream<Incoming> {
-    let mut headers = vec![("accept", "text/event-stream")];
-    if let Some(id) = last_event_id {
-        headers.push(("last-event-id", id));
-    }
-    let response = send(addr, request(uri, &headers)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    sse_stream::SseStream::new(response.into_body())
-}
 
 /// The next `n` events: (type, id, data).
 async fn take(
@@ -90,10 +55,10 @@ async fn publish_n(hub: &Hub, topic: &str, range: std::ops::RangeInclusive<u64>)
 #[tokio::test]
 async fn exact_replay_after_last_event_id() {
     let hub = Hub::new();
-    let addr = serve(app(&hub)).await;
+    let addr = serve(hub_app(&hub)).await;
     publish_n(&hub, "room", 1..=10).await;
 
-    let mut events = connect(addr, "/", Some("4")).await;
+    let mut events = connect_events(addr, "/", Some("4")).await;
     let replayed = take(&mut events, 6).await;
     assert_eq!(ids(&replayed), [5, 6, 7, 8, 9, 10]);
     assert_eq!(replayed[0].2.as_deref(), Some("message 5"));
@@ -102,7 +67,7 @@ async fn exact_replay_after_last_event_id() {
     assert_eq!(ids(&take(&mut events, 2).await), [11, 12]);
 
     // Without an id, only live events.
-    let mut fresh = connect(addr, "/", None).await;
+    let mut fresh = connect_events(addr, "/", None).await;
     eventually(Duration::from_secs(5), "second subscriber joined", || {
         hub.subscribers("room") == 2
     })
@@ -115,15 +80,15 @@ async fn exact_replay_after_last_event_id() {
 #[tokio::test]
 async fn replay_across_the_history_boundary() {
     let hub = Hub::builder().history(5, 1 << 20).build();
-    let addr = serve(app(&hub)).await;
+    let addr = serve(hub_app(&hub)).await;
     publish_n(&hub, "room", 1..=10).await;
     // Retained: 6..=10; 5 is the newest that left.
 
-    let mut events = connect(addr, "/", Some("5")).await;
+    let mut events = connect_events(addr, "/", Some("5")).await;
     assert_eq!(ids(&take(&mut events, 5).await), [6, 7, 8, 9, 10]);
 
     for stale in ["4", "1", "not-an-id", "99"] {
-        let mut events = connect(addr, "/", Some(stale)).await;
+        let mut events = connect_events(addr, "/", Some(stale)).await;
         let first = take(&mut events, 1).await;
         assert_eq!(
             first,
@@ -134,7 +99,7 @@ async fn replay_across_the_history_boundary() {
     }
 
     // After a reset, live events follow.
-    let mut events = connect(addr, "/", Some("2")).await;
+    let mut events = connect_events(addr, "/", Some("2")).await;
     assert_eq!(take(&mut events, 1).await[0].0.as_deref(), Some("reset"));
     publish_n(&hub, "room", 11..=11).await;
     assert_eq!(ids(&take(&mut events, 1).await), [11]);
@@ -271,7 +236,7 @@ async fn the_skip_policy_sends_a_notice_and_goes_on() {
 #[tokio::test]
 async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
     let hub = Hub::builder().lag_bound(16).build();
-    let addr = serve(app(&hub)).await;
+    let addr = serve(hub_app(&hub)).await;
 
     // A client that sends its request and never reads a byte.
     let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -281,7 +246,7 @@ async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
     )
     .await
     .unwrap();
-    let mut reader = connect(addr, "/", None).await;
+    let mut reader = connect_events(addr, "/", None).await;
     eventually(Duration::from_secs(5), "both subscribed", || {
         hub.subscribers("room") == 2
     })
@@ -324,7 +289,7 @@ async fn limits_answer_503_with_retry_after() {
         .max_subscribers_per_topic(2)
         .retry_after(Duration::from_secs(7))
         .build();
-    let addr = serve(app(&hub)).await;
+    let addr = serve(hub_app(&hub)).await;
     let sse = [("accept", "text/event-stream")];
 
     let a = send(addr, request("/?topic=a", &sse)).await;
@@ -370,7 +335,7 @@ async fn shutdown_ends_every_stream_and_the_server() {
     let server = {
         let hub = hub.clone();
         tokio::spawn(
-            axum::serve(listener, app(&hub))
+            axum::serve(listener, hub_app(&hub))
                 .with_graceful_shutdown(async move {
                     stop_rx.await.ok();
                     hub.shutdown();
@@ -380,7 +345,7 @@ async fn shutdown_ends_every_stream_and_the_server() {
     };
     let mut clients = Vec::new();
     for uri in ["/", "/", "/?topic=a&topic=b"] {
-        clients.push(connect(addr, uri, None).await);
+        clients.push(connect_events(addr, uri, None).await);
     }
     eventually(Duration::from_secs(5), "all joined", || {
         hub.stats().subscribers == 3
@@ -421,9 +386,9 @@ async fn a_client_that_leaves_is_removed_from_the_counts() {
             log.lock().unwrap().push(entry);
         })
         .build();
-    let addr = serve(app(&hub)).await;
+    let addr = serve(hub_app(&hub)).await;
 
-    let client = connect(addr, "/?topic=news&topic=sport", None).await;
+    let client = connect_events(addr, "/?topic=news&topic=sport", None).await;
     eventually(Duration::from_secs(5), "joined", || {
         hub.stats().subscribers == 1
     })
@@ -448,13 +413,13 @@ async fn a_client_that_leaves_is_removed_from_the_counts() {
 #[tokio::test]
 async fn several_topics_in_one_stream_merge_and_resume_together() {
     let hub = Hub::new();
-    let addr = serve(app(&hub)).await;
+    let addr = serve(hub_app(&hub)).await;
     for (topic, n) in [("a", 1), ("b", 2), ("c", 3), ("a", 4), ("b", 5)] {
         hub.publish(topic, Event::new().data(format!("{topic}{n}")))
             .await
             .unwrap();
     }
-    let mut events = connect(addr, "/?topic=a&topic=b", Some("1")).await;
+    let mut events = connect_events(addr, "/?topic=a&topic=b", Some("1")).await;
     let got = take(&mut events, 3).await;
     let data: Vec<_> = got.iter().map(|e| e.2.clone().unwrap()).collect();
     assert_eq!(data, ["b2", "a4", "b5"]);
@@ -469,11 +434,11 @@ async fn thousands_of_subscribers_receive_every_event_in_order() {
     const CLIENTS: usize = 2000;
     const EVENTS: u64 = 20;
     let hub = Hub::new();
-    let addr = serve(app(&hub)).await;
+    let addr = serve(hub_app(&hub)).await;
 
     let mut readers = Vec::new();
     for _ in 0..CLIENTS {
-        let mut events = connect(addr, "/", None).await;
+        let mut events = connect_events(addr, "/", None).await;
         readers.push(tokio::spawn(async move {
             let got = take(&mut events, EVENTS as usize).await;
             ids(&got)

@@ -12,13 +12,12 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, body::Body, routing::get};
-use common::{eventually, get as request, send, serve, within};
+use common::{connect_events, eventually, get as request, hub_app, send, serve, within};
 use futures_util::StreamExt;
-use http::{Request, StatusCode};
+use http::StatusCode;
 use hyper::body::Incoming;
 use tower_sse::{
-    Event, LastEventId, SseLayer,
+    Event, LastEventId,
     hub::{Hub, PublishError, RedisConfig, RedisSetupError, Replay},
 };
 
@@ -106,41 +105,7 @@ fn config(redis: &RedisServer) -> RedisConfig {
 
 /// A server whose `/` subscribes to the `topic` query parameters (default `room`).
 async fn instance(hub: &Hub) -> SocketAddr {
-    let hub = hub.clone();
-    let layer = SseLayer::new(move |request: Request<Body>, last: Option<LastEventId>| {
-        let hub = hub.clone();
-        async move {
-            let query = request.uri().query().unwrap_or("").to_owned();
-            let mut topics: Vec<&str> = query
-                .split('&')
-                .filter_map(|pair| pair.strip_prefix("topic="))
-                .collect();
-            if topics.is_empty() {
-                topics.push("room");
-            }
-            hub.subscribe_all(topics, last.as_ref()).await
-        }
-    });
-    serve(
-        Router::new()
-            .route("/", get(|| async { "page" }))
-            .layer(layer),
-    )
-    .await
-}
-
-async fn connect(
-    addr: SocketAddr,
-    uri: &str,
-    last: Option<&str>,
-) -> sse_stream::SseStream<Incoming> {
-    let mut headers = vec![("accept", "text/event-stream")];
-    if let Some(id) = last {
-        headers.push(("last-event-id", id));
-    }
-    let response = send(addr, request(uri, &headers)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    sse_stream::SseStream::new(response.into_body())
+    serve(hub_app(hub)).await
 }
 
 /// The next `n` events as (id, data).
@@ -176,7 +141,7 @@ async fn events_published_on_one_instance_reach_subscribers_of_another() {
     let b = Hub::builder().build_redis(config(&redis)).await.unwrap();
     let (_server_a, server_b) = (instance(&a).await, instance(&b).await);
 
-    let mut on_b = connect(server_b, "/", None).await;
+    let mut on_b = connect_events(server_b, "/", None).await;
     eventually(Duration::from_secs(5), "subscribed on B", || {
         b.subscribers("room") == 1
     })
@@ -197,7 +162,7 @@ async fn a_client_resumes_on_another_instance_from_an_id_given_by_the_first() {
     let b = Hub::builder().build_redis(config(&redis)).await.unwrap();
     let (server_a, server_b) = (instance(&a).await, instance(&b).await);
 
-    let mut on_a = connect(server_a, "/", None).await;
+    let mut on_a = connect_events(server_a, "/", None).await;
     eventually(Duration::from_secs(5), "subscribed on A", || {
         a.subscribers("room") == 1
     })
@@ -209,7 +174,7 @@ async fn a_client_resumes_on_another_instance_from_an_id_given_by_the_first() {
 
     let later = publish_all(&a, "room", (10..15).map(|n| format!("m{n}"))).await;
     let last_seen = seen[4].0.clone();
-    let mut on_b = connect(server_b, "/", Some(&last_seen)).await;
+    let mut on_b = connect_events(server_b, "/", Some(&last_seen)).await;
     let mut expected = first[5..].to_vec();
     expected.extend(later);
     assert_eq!(
@@ -243,7 +208,7 @@ async fn several_topics_resume_together_across_instances() {
         .filter(|(_, data)| !data.starts_with('y'))
         .cloned()
         .collect();
-    let mut events = connect(server_b, "/?topic=x&topic=z", Some(&sent[2].0)).await;
+    let mut events = connect_events(server_b, "/?topic=x&topic=z", Some(&sent[2].0)).await;
     assert_eq!(take(&mut events, wanted.len()).await, wanted);
 }
 
@@ -258,14 +223,14 @@ async fn the_history_bound_and_the_reset_event() {
     let sent = publish_all(&hub, "room", (0..3000).map(|n| format!("m{n}"))).await;
 
     // The first id was trimmed away long ago.
-    let mut events = connect(server, "/", Some(&sent[0].0)).await;
+    let mut events = connect_events(server, "/", Some(&sent[0].0)).await;
     let reset = within(Duration::from_secs(5), events.next())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(reset.event.as_deref(), Some("reset"));
     // An id Redis never gave.
-    let mut events = connect(server, "/", Some("99999999999999-0")).await;
+    let mut events = connect_events(server, "/", Some("99999999999999-0")).await;
     let reset = within(Duration::from_secs(5), events.next())
         .await
         .unwrap()
@@ -278,7 +243,7 @@ async fn the_history_bound_and_the_reset_event() {
         .await
         .unwrap();
     assert_eq!(subscription.replay(), Replay::Exact(99));
-    let mut events = connect(server, "/", Some(&sent[2900].0)).await;
+    let mut events = connect_events(server, "/", Some(&sent[2900].0)).await;
     assert_eq!(take(&mut events, 99).await, sent[2901..]);
 }
 
@@ -288,7 +253,7 @@ async fn redis_restarting_mid_stream() {
     let hub = Hub::builder().build_redis(config(&redis)).await.unwrap();
     let other = Hub::builder().build_redis(config(&redis)).await.unwrap();
     let server = instance(&hub).await;
-    let mut events = connect(server, "/", None).await;
+    let mut events = connect_events(server, "/", None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
         hub.subscribers("room") == 1
     })
@@ -338,7 +303,7 @@ async fn a_stream_that_restarts_below_the_last_id_is_read_from_its_beginning() {
     let mut redis = RedisServer::start().await;
     let hub = Hub::builder().build_redis(config(&redis)).await.unwrap();
     let server = instance(&hub).await;
-    let mut events = connect(server, "/", None).await;
+    let mut events = connect_events(server, "/", None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
         hub.subscribers("room") == 1
     })

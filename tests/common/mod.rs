@@ -12,13 +12,14 @@ use std::{
     time::Duration,
 };
 
-use axum::Router;
+use axum::{Router, body::Body, routing::get as route_get};
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+use tower_sse::{LastEventId, SseLayer, hub::Hub};
 
 /// Serves `app` on a fresh loopback port until the test's runtime ends.
 pub async fn serve(app: Router) -> SocketAddr {
@@ -95,4 +96,43 @@ pub async fn within<T>(deadline: Duration, future: impl Future<Output = T>) -> T
     tokio::time::timeout(deadline, future)
         .await
         .expect("finished within the deadline")
+}
+
+/// An app whose `/` subscribes to `hub`'s topics named by the `topic` query parameters
+/// (`room` if there are none), resumed from `Last-Event-ID`; anything else gets `page`.
+pub fn hub_app(hub: &Hub) -> Router {
+    let hub = hub.clone();
+    let subscribe = move |request: Request<Body>, last: Option<LastEventId>| {
+        let hub = hub.clone();
+        async move {
+            let query = request.uri().query().unwrap_or("");
+            let mut topics: Vec<&str> = query
+                .split('&')
+                .filter_map(|pair| pair.strip_prefix("topic="))
+                .collect();
+            if topics.is_empty() {
+                topics.push("room");
+            }
+            hub.subscribe_all(topics, last.as_ref()).await
+        }
+    };
+    Router::new()
+        .route("/", route_get(|| async { "page" }))
+        .layer(SseLayer::new(subscribe))
+}
+
+/// Opens an event stream at `uri` (sending `last_event_id`, if any), checks it is
+/// `200 OK`, and returns an independent decoder over it.
+pub async fn connect_events(
+    addr: SocketAddr,
+    uri: &str,
+    last_event_id: Option<&str>,
+) -> sse_stream::SseStream<Incoming> {
+    let mut headers = vec![("accept", "text/event-stream")];
+    if let Some(id) = last_event_id {
+        headers.push(("last-event-id", id));
+    }
+    let response = send(addr, get(uri, &headers)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    sse_stream::SseStream::new(response.into_body())
 }
