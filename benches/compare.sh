@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole comparison of tower-sse with axum's Sse (and the bare router for the
-# pass-through, the floor for idle memory), RUNS times, each measurement against a fresh
-# server, on 127.0.0.1 only; then the pass-through's instruction count under callgrind.
+# The whole comparison of tower-sse with axum's Sse (and the floor for idle memory), RUNS
+# times, each measurement against a fresh server, on 127.0.0.1 only; then the
+# pass-through against the bare router: instructions under callgrind, and CPU with each
+# layered server beside a bare one, interleaved (benches/passthrough_cpu.sh).
 # Prints every raw line, then a table of medians (min-max) and ratios.
 #
 #   bash benches/compare.sh            # RUNS=3 WORKERS=1 by default

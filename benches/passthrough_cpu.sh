@@ -10,10 +10,12 @@
 #   bash benches/passthrough_cpu.sh             # ROUNDS=300 SLICE=20000 IMPL=tower-sse by default
 #   IMPL=bare bash benches/passthrough_cpu.sh   # the bare router against itself: the null spread
 set -euo pipefail
+shopt -s inherit_errexit # a failure inside $(...) stops the script too
 cd "$(dirname "$0")/.."
 ROUNDS="${ROUNDS:-300}"
 SLICE="${SLICE:-20000}"
 IMPL="${IMPL:-tower-sse}"
+(( SLICE % 16 == 0 )) || { echo "SLICE must be a multiple of 16 (the client's connections)" >&2; exit 1; }
 ls /proc/$$/task/*/sched >/dev/null 2>&1 ||
   { echo "needs /proc/PID/task/*/sched (a kernel with CONFIG_SCHED_DEBUG)" >&2; exit 1; }
 cargo build --release --example bench_server --example load_client >&2
@@ -21,7 +23,7 @@ B=target/release/examples
 BARE_ADDR=127.0.0.1:4297
 OURS_ADDR=127.0.0.1:4296
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 start() { # impl addr
   taskset -c 0 "$B/bench_server" --impl "$1" --addr "$2" --workers 1 >/dev/null &
   pids+=($!)
@@ -33,6 +35,7 @@ start() { # impl addr
   echo "server $1 did not start" >&2; exit 1
 }
 cpu_ms() { # pid -> milliseconds of CPU over all its threads
+  [[ -d /proc/$1 ]] || { echo "server $1 is gone" >&2; exit 1; }
   cat /proc/"$1"/task/*/sched 2>/dev/null | awk '/se.sum_exec_runtime/ {s += $3} END {printf "%.6f", s}'
 }
 slice() { # pid addr -> CPU ms for SLICE requests

@@ -24,8 +24,6 @@ for line in open(sys.argv[1]):
         continue
     elif mode == "idle":
         key = (f"idle RSS bytes/conn, {fields['conns']} conns", "bytes_per_conn")
-    elif mode == "plain":
-        key = ("pass-through server CPU µs/request", "server_cpu_us_per_request")
     elif mode == "instructions":
         key = ("pass-through user-space instructions/request (callgrind)", "instructions_per_request")
     elif mode == "ceiling":
