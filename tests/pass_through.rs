@@ -236,3 +236,34 @@ fn around_an_axum_router_the_body_is_not_boxed_again() {
         "allocations around the router vs. the bare router"
     );
 }
+
+/// An event stream's body is already axum's `Body`: handing it to axum allocates
+/// nothing (it used to be boxed a second time here).
+#[test]
+fn an_event_stream_body_is_not_boxed_again_for_axum() {
+    use axum::body::Body;
+
+    let inner = tower::service_fn(|_: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::from("page")))
+    });
+    let service = tower_sse::SseLayer::new(|_: Request<Body>, _: Option<LastEventId>| async {
+        Ok::<_, Infallible>(tokio_stream::once(Event::new().data("hi")))
+    });
+    let service = tower::Layer::layer(&service, inner);
+    let request = Request::get("/")
+        .header("accept", "text/event-stream")
+        .body(Body::empty())
+        .unwrap();
+    let waker = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let response = match std::pin::pin!(service.oneshot(request)).poll(&mut cx) {
+        Poll::Ready(response) => response.unwrap(),
+        Poll::Pending => panic!("the factory is ready at once"),
+    };
+    assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+    let body = response.into_body();
+    let before = allocations();
+    let body = Body::from(body);
+    assert_eq!(allocations() - before, 0, "allocations of Body::from");
+    drop(body);
+}
