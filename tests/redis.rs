@@ -338,6 +338,26 @@ async fn a_stream_that_restarts_below_the_last_id_is_read_from_its_beginning() {
     );
 }
 
+/// A loopback port with nothing listening.
+fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Building a hub over `url`, where nothing answers, fails: the error.
+async fn build_unreachable(url: &str) -> RedisSetupError {
+    within(
+        Duration::from_secs(20),
+        Hub::builder()
+            .build_redis(RedisConfig::new(url).connect_timeout(Duration::from_millis(300))),
+    )
+    .await
+    .unwrap_err()
+}
+
 #[tokio::test]
 async fn setup_errors_name_the_url() {
     let err = Hub::builder()
@@ -351,20 +371,8 @@ async fn setup_errors_name_the_url() {
         "{err}"
     );
 
-    // A loopback port with nothing listening.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("redis://127.0.0.1:{port}/");
-    let err = within(
-        Duration::from_secs(20),
-        Hub::builder()
-            .build_redis(RedisConfig::new(&url).connect_timeout(Duration::from_millis(300))),
-    )
-    .await
-    .unwrap_err();
+    let url = format!("redis://127.0.0.1:{}/", unused_port());
+    let err = build_unreachable(&url).await;
     assert!(
         matches!(err, RedisSetupError::Unreachable { .. }),
         "{err:?}"
@@ -378,19 +386,9 @@ async fn setup_errors_name_the_url() {
 
 #[tokio::test]
 async fn passwords_stay_out_of_errors_and_responses() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_port();
     let url = format!("redis://someuser:s3cret@127.0.0.1:{port}/");
-    let err = within(
-        Duration::from_secs(20),
-        Hub::builder()
-            .build_redis(RedisConfig::new(&url).connect_timeout(Duration::from_millis(300))),
-    )
-    .await
-    .unwrap_err();
+    let err = build_unreachable(&url).await;
     let text = err.to_string();
     assert!(
         !text.contains("s3cret") && !text.contains("someuser"),
