@@ -58,6 +58,9 @@ pub struct Event {
 /// Lines up to this long are copied as one fixed-size block (see `write_lines`).
 const SHORT: usize = 32;
 
+/// Values up to this length are searched for line breaks without `memchr`.
+const SHORT_SCAN: usize = 64;
+
 impl Event {
     /// Creates an empty event.
     ///
@@ -154,7 +157,7 @@ impl Event {
     /// ```
     pub fn event(mut self, event: impl AsRef<str>) -> Result<Self, EventError> {
         let value = event.as_ref().as_bytes();
-        if let Some(at) = memchr::memchr2(b'\r', b'\n', value) {
+        if let Some(at) = find_line_break(value) {
             return Err(EventError::new(Field::Event, value[at], at));
         }
         self.write_field(b"event: ", value);
@@ -302,7 +305,7 @@ impl Event {
     /// Writes `value` as one `prefix` line per line, splitting on CRLF, LF and lone CR.
     #[inline(always)]
     fn write_lines(&mut self, prefix: &[u8], value: &[u8]) {
-        let Some(first) = memchr::memchr2(b'\r', b'\n', value) else {
+        let Some(first) = find_line_break(value) else {
             self.write_field(prefix, value);
             return;
         };
@@ -353,6 +356,37 @@ impl Event {
         self.buf.extend_from_slice(prefix);
         self.buf.extend_from_slice(line);
         self.buf.push(b'\n');
+    }
+}
+
+/// The position of the first CR or LF in `value`.
+///
+/// Most values (an event type, a short JSON object) are short. For them, one pass over
+/// every byte without an early exit, which the compiler turns into vector compares,
+/// costs less than `memchr`'s dispatch to its vector routine; the exact position is
+/// only looked for when there is a break.
+#[inline(always)]
+fn find_line_break(value: &[u8]) -> Option<usize> {
+    if value.len() > SHORT_SCAN {
+        return memchr::memchr2(b'\r', b'\n', value);
+    }
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    // Whether a word holds a zero byte (exact: no false positives).
+    let zero = |v: u64| v.wrapping_sub(LOW) & !v & HIGH != 0;
+    let mut words = value.chunks_exact(8);
+    let mut any = false;
+    for word in &mut words {
+        let word = u64::from_ne_bytes(word.try_into().unwrap_or_default());
+        any |= zero(word ^ CR) | zero(word ^ LF);
+    }
+    any |= words.remainder().iter().any(|&b| b == b'\r' || b == b'\n');
+    if any {
+        value.iter().position(|&b| b == b'\r' || b == b'\n')
+    } else {
+        None
     }
 }
 
@@ -544,6 +578,36 @@ mod tests {
                     format!("{expected}\n"),
                     "{len} {tail:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn line_breaks_are_found_at_every_position_of_short_and_long_values() {
+        // Bytes next to CR and LF, and with the high bit set, around the word-sized
+        // search for short values and `memchr` for longer ones.
+        let fillers = [b'a', 0x0b, 0x0c, 0x0e, 0x09, 0x00, 0x8a, 0x8d, 0xff];
+        for len in 0..=SHORT_SCAN + 16 {
+            for &filler in &fillers {
+                let mut value = vec![filler; len];
+                assert_eq!(
+                    find_line_break(&value),
+                    None,
+                    "len {len} filler {filler:#x}"
+                );
+                for at in 0..len {
+                    for byte in [b'\r', b'\n'] {
+                        value[at] = byte;
+                        assert_eq!(find_line_break(&value), Some(at), "len {len} at {at}");
+                        // A second break later does not move the first.
+                        if at + 1 < len {
+                            value[len - 1] = b'\n';
+                            assert_eq!(find_line_break(&value), Some(at));
+                            value[len - 1] = filler;
+                        }
+                        value[at] = filler;
+                    }
+                }
             }
         }
     }
