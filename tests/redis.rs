@@ -338,6 +338,37 @@ async fn a_stream_that_restarts_below_the_last_id_is_read_from_its_beginning() {
     );
 }
 
+/// With no `Last-Event-ID`, `subscribe_with_history` replays every retained event of its
+/// topics, in order, over several read batches (the last one short), skipping other
+/// topics' entries.
+#[tokio::test]
+async fn everything_retained_is_replayed_over_several_read_batches() {
+    let redis = RedisServer::start().await;
+    let hub = Hub::builder()
+        .build_redis(config(&redis).read_batch(16))
+        .await
+        .unwrap();
+    let mut expected = Vec::new();
+    for n in 0..50 {
+        let topic = if n % 5 == 0 { "other" } else { "room" };
+        let text = format!("{topic} {n}");
+        let id = hub.publish(topic, Event::new().data(&text)).await.unwrap();
+        if topic == "room" {
+            expected.push(format!("data: {text}\nid: {id}\n\n"));
+        }
+    }
+    let mut subscription = hub.subscribe_with_history(["room"], None).await.unwrap();
+    assert_eq!(subscription.replay(), Replay::Exact(40));
+    let mut replayed = Vec::new();
+    while replayed.len() < expected.len() {
+        let event = within(Duration::from_secs(5), subscription.next())
+            .await
+            .expect("the subscription is open");
+        replayed.push(String::from_utf8(event.as_bytes().to_vec()).unwrap());
+    }
+    assert_eq!(replayed, expected);
+}
+
 /// A loopback port with nothing listening.
 fn unused_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

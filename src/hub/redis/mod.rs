@@ -374,70 +374,83 @@ impl RedisBackend {
             }
             decode(entry).map(|(_, delivery)| delivery)
         };
-        let mut events = Vec::new();
-        let Some(after) = after else {
+        let after_key = match after {
             // Everything retained.
-            let mut start = "-".to_owned();
-            loop {
-                let batch: StreamRangeReply = redis::cmd("XRANGE")
-                    .arg(&*self.key)
-                    .arg(&start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(self.read_batch)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|err| SubscribeError::Backend(self.error("XRANGE", err)))?;
-                events.extend(batch.ids.iter().filter_map(wanted));
-                match batch.ids.last() {
-                    Some(last) if batch.ids.len() == self.read_batch => {
-                        start = format!("({}", last.id)
-                    }
-                    _ => break,
-                }
-            }
-            return Ok(Replayed::Events {
-                after: Key(0, 0),
-                events,
-            });
+            None => Key(0, 0),
+            Some(after) => match parse_key(after) {
+                Some(key) => key,
+                None => return Ok(Replayed::Gap(Gap::UnknownId)),
+            },
         };
-        let Some(after_key) = parse_key(after) else {
-            return Ok(Replayed::Gap(Gap::UnknownId));
-        };
-        let mut from = after.to_owned();
+        let mut events = Vec::new();
+        let mut from = after.map(str::to_owned);
         loop {
-            // In one MULTI/EXEC: is `from` still there, and what follows it. Trimming
-            // removes the oldest entries first, so if `from` is there, nothing after it
-            // has gone.
-            let (present, batch): (StreamRangeReply, StreamRangeReply) = redis::pipe()
-                .atomic()
-                .cmd("XRANGE")
-                .arg(&*self.key)
-                .arg(&from)
-                .arg(&from)
-                .cmd("XRANGE")
-                .arg(&*self.key)
-                .arg(format!("({from}"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(self.read_batch)
-                .query_async(&mut conn)
-                .await
-                .map_err(|err| SubscribeError::Backend(self.error("XRANGE", err)))?;
-            if present.ids.is_empty() {
-                let gap = self.gap_kind(&mut conn, after_key).await?;
-                return Ok(Replayed::Gap(gap));
-            }
-            events.extend(batch.ids.iter().filter_map(wanted));
-            match batch.ids.last() {
-                Some(last) if batch.ids.len() == self.read_batch => from = last.id.clone(),
-                _ => break,
+            match self.range_after(&mut conn, from.as_deref()).await? {
+                Some(batch) => {
+                    events.extend(batch.iter().filter_map(wanted));
+                    match batch.last() {
+                        Some(last) if batch.len() == self.read_batch => {
+                            from = Some(last.id.clone());
+                        }
+                        _ => break,
+                    }
+                }
+                // `from` has been trimmed away: the client's id, or the last entry read.
+                None if after.is_some() => {
+                    let gap = self.gap_kind(&mut conn, after_key).await?;
+                    return Ok(Replayed::Gap(gap));
+                }
+                // Replaying everything retained, and the last entry read has been
+                // trimmed since: everything retained now comes after it.
+                None => from = None,
             }
         }
         Ok(Replayed::Events {
             after: after_key,
             events,
         })
+    }
+
+    /// Up to `read_batch` entries after `from`, or from the oldest when it is `None`;
+    /// `None` if `from` is no longer in the stream.
+    ///
+    /// Whether `from` is still there is asked in the same `MULTI`/`EXEC` as what follows
+    /// it. Trimming removes the oldest entries first, so if `from` is there, nothing after
+    /// it has gone.
+    async fn range_after(
+        &self,
+        conn: &mut ConnectionManager,
+        from: Option<&str>,
+    ) -> Result<Option<Vec<StreamId>>, SubscribeError> {
+        let failed = |err| SubscribeError::Backend(self.error("XRANGE", err));
+        let Some(from) = from else {
+            let batch: StreamRangeReply = redis::cmd("XRANGE")
+                .arg(&*self.key)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(self.read_batch)
+                .query_async(conn)
+                .await
+                .map_err(failed)?;
+            return Ok(Some(batch.ids));
+        };
+        let (present, batch): (StreamRangeReply, StreamRangeReply) = redis::pipe()
+            .atomic()
+            .cmd("XRANGE")
+            .arg(&*self.key)
+            .arg(from)
+            .arg(from)
+            .cmd("XRANGE")
+            .arg(&*self.key)
+            .arg(format!("({from}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(self.read_batch)
+            .query_async(conn)
+            .await
+            .map_err(failed)?;
+        Ok((!present.ids.is_empty()).then_some(batch.ids))
     }
 
     /// Why the client's id is not in the stream: trimmed away, or never there.
