@@ -64,8 +64,15 @@ pub(crate) async fn serve(listener: TcpListener) {
         .layer(SseLayer::new(count))
         .service_fn(hello);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors, usually: say so, and let connections close
+                // before trying again rather than spinning.
+                eprintln!("accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let service = TowerToHyperService::new(service.clone());
         tokio::spawn(async move {
