@@ -385,24 +385,20 @@ impl RedisBackend {
         let mut events = Vec::new();
         let mut from = after.map(str::to_owned);
         loop {
-            match self.range_after(&mut conn, from.as_deref()).await? {
-                Some(batch) => {
-                    events.extend(batch.iter().filter_map(wanted));
-                    match batch.last() {
-                        Some(last) if batch.len() == self.read_batch => {
-                            from = Some(last.id.clone());
-                        }
-                        _ => break,
-                    }
-                }
-                // `from` has been trimmed away: the client's id, or the last entry read.
-                None if after.is_some() => {
-                    let gap = self.gap_kind(&mut conn, after_key).await?;
-                    return Ok(Replayed::Gap(gap));
-                }
-                // Replaying everything retained, and the last entry read has been
-                // trimmed since: everything retained now comes after it.
-                None => from = None,
+            // After a client's id, every batch checks that the entry it continues from is
+            // still there; replaying everything retained, no entry is owed to the client.
+            let Some(batch) = self
+                .range_after(&mut conn, from.as_deref(), after.is_some())
+                .await?
+            else {
+                // Trimmed away: the client's id, or the last entry read.
+                let gap = self.gap_kind(&mut conn, after_key).await?;
+                return Ok(Replayed::Gap(gap));
+            };
+            events.extend(batch.iter().filter_map(wanted));
+            match batch.last() {
+                Some(last) if batch.len() == self.read_batch => from = Some(last.id.clone()),
+                _ => break,
             }
         }
         Ok(Replayed::Events {
@@ -411,28 +407,28 @@ impl RedisBackend {
         })
     }
 
-    /// Up to `read_batch` entries after `from`, or from the oldest when it is `None`;
-    /// `None` if `from` is no longer in the stream.
+    /// Up to `read_batch` entries after `from`, or from the oldest when it is `None`.
     ///
-    /// Whether `from` is still there is asked in the same `MULTI`/`EXEC` as what follows
-    /// it. Trimming removes the oldest entries first, so if `from` is there, nothing after
-    /// it has gone.
+    /// With `check`, `None` if `from` is no longer in the stream. That is asked in the
+    /// same `MULTI`/`EXEC` as what follows it: trimming removes the oldest entries first,
+    /// so if `from` is there, nothing after it has gone.
     async fn range_after(
         &self,
         conn: &mut ConnectionManager,
         from: Option<&str>,
+        check: bool,
     ) -> Result<Option<Vec<StreamId>>, SubscribeError> {
         let failed = |err| SubscribeError::Backend(self.error("XRANGE", err));
-        let Some(from) = from else {
-            let batch: StreamRangeReply = redis::cmd("XRANGE")
-                .arg(&*self.key)
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(self.read_batch)
-                .query_async(conn)
-                .await
-                .map_err(failed)?;
+        let start = from.map_or_else(|| "-".to_owned(), |from| format!("({from}"));
+        let mut range = redis::cmd("XRANGE");
+        range
+            .arg(&*self.key)
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(self.read_batch);
+        let Some(from) = from.filter(|_| check) else {
+            let batch: StreamRangeReply = range.query_async(conn).await.map_err(failed)?;
             return Ok(Some(batch.ids));
         };
         let (present, batch): (StreamRangeReply, StreamRangeReply) = redis::pipe()
@@ -441,12 +437,7 @@ impl RedisBackend {
             .arg(&*self.key)
             .arg(from)
             .arg(from)
-            .cmd("XRANGE")
-            .arg(&*self.key)
-            .arg(format!("({from}"))
-            .arg("+")
-            .arg("COUNT")
-            .arg(self.read_batch)
+            .add_command(range)
             .query_async(conn)
             .await
             .map_err(failed)?;
