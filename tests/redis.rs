@@ -369,6 +369,183 @@ async fn everything_retained_is_replayed_over_several_read_batches() {
     assert_eq!(replayed, expected);
 }
 
+/// A TCP proxy in front of Redis that a test can cut: cutting closes every connection
+/// through it and refuses new ones until it is restored. Redis itself keeps running.
+struct Proxy {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(redis: &RedisServer) -> Self {
+        let target = redis.port;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut up = watch.clone();
+                if !*up.borrow() {
+                    continue; // refused: dropped at once
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = up.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { port, up }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
+
+/// An instance cut off from Redis while others publish more than the stream keeps: the
+/// entries it had not read are trimmed away. Its live client must not silently go on
+/// without them: its stream ends after what it had received (a prefix of what was
+/// published), and resuming from its last id gets the reset event.
+#[tokio::test]
+async fn a_reader_cut_off_while_entries_are_trimmed_ends_its_streams() {
+    let redis = RedisServer::start().await;
+    let proxy = Proxy::start(&redis).await;
+    let publisher = Hub::builder()
+        .build_redis(config(&redis).max_len(100))
+        .await
+        .unwrap();
+    let cut_off = Hub::builder()
+        .build_redis(
+            RedisConfig::new(proxy.url())
+                .key("test:events")
+                .max_len(100)
+                .connect_timeout(Duration::from_millis(500))
+                .command_timeout(Duration::from_millis(500)),
+        )
+        .await
+        .unwrap();
+    let server = instance(&cut_off).await;
+    let mut events = connect_events(server, "/", None).await;
+    eventually(Duration::from_secs(5), "subscribed", || {
+        cut_off.subscribers("room") == 1
+    })
+    .await;
+    let first = publish_all(&publisher, "room", ["first".to_owned()]).await;
+    assert_eq!(take(&mut events, 1).await, first);
+
+    proxy.cut();
+    let sent = publish_all(&publisher, "room", (0..2000).map(|n| format!("m{n}"))).await;
+    proxy.restore();
+
+    let mut received = Vec::new();
+    // Until the stream ends.
+    while let Some(event) = within(Duration::from_secs(10), events.next()).await {
+        let event = event.unwrap();
+        received.push((event.id.unwrap_or_default(), event.data.unwrap_or_default()));
+    }
+    assert_eq!(
+        received,
+        sent[..received.len()],
+        "nothing skipped before the end"
+    );
+    assert!(received.len() < sent.len(), "the stream ended early");
+    eventually(Duration::from_secs(5), "the subscription released", || {
+        cut_off.subscribers("room") == 0
+    })
+    .await;
+
+    // The instance's own connection to Redis comes back too; until it has, resuming
+    // answers 503 (with Retry-After), as an EventSource would retry.
+    let last = received.last().unwrap_or(&first[0]).0.clone();
+    let headers = [
+        ("accept", "text/event-stream"),
+        ("last-event-id", last.as_str()),
+    ];
+    let start = tokio::time::Instant::now();
+    let response = loop {
+        let response = send(server, request("/", &headers)).await;
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+            break response;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "Redis is back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut resumed = sse_stream::SseStream::new(response.into_body());
+    let reset = within(Duration::from_secs(5), resumed.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reset.event.as_deref(), Some("reset"));
+}
+
+/// Cut off while fewer entries are published than the stream keeps: nothing was
+/// trimmed, so the client stays connected and gets every one of them, once each.
+#[tokio::test]
+async fn a_reader_cut_off_briefly_loses_nothing_and_keeps_its_streams() {
+    let redis = RedisServer::start().await;
+    let proxy = Proxy::start(&redis).await;
+    let publisher = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let cut_off = Hub::builder()
+        .build_redis(
+            RedisConfig::new(proxy.url())
+                .key("test:events")
+                .connect_timeout(Duration::from_millis(500))
+                .command_timeout(Duration::from_millis(500)),
+        )
+        .await
+        .unwrap();
+    let server = instance(&cut_off).await;
+    let mut events = connect_events(server, "/", None).await;
+    eventually(Duration::from_secs(5), "subscribed", || {
+        cut_off.subscribers("room") == 1
+    })
+    .await;
+    let first = publish_all(&publisher, "room", ["first".to_owned()]).await;
+    assert_eq!(take(&mut events, 1).await, first);
+
+    proxy.cut();
+    let sent = publish_all(&publisher, "room", (0..50).map(|n| format!("m{n}"))).await;
+    proxy.restore();
+    assert_eq!(take(&mut events, 50).await, sent);
+    assert_eq!(cut_off.subscribers("room"), 1);
+}
+
+/// The longest command timeout still leaves the reader working (it used to overflow
+/// adding the block time, and the reader task died).
+#[tokio::test]
+async fn the_longest_command_timeout_still_delivers() {
+    let redis = RedisServer::start().await;
+    let hub = Hub::builder()
+        .build_redis(config(&redis).command_timeout(Duration::MAX))
+        .await
+        .unwrap();
+    let mut subscription = hub.subscribe("room", None).await.unwrap();
+    let id = hub.publish("room", Event::new().data("x")).await.unwrap();
+    let event = within(Duration::from_secs(5), subscription.next())
+        .await
+        .expect("the subscription is open");
+    assert_eq!(
+        event.as_bytes(),
+        format!("data: x\nid: {id}\n\n").as_bytes()
+    );
+}
+
 /// A loopback port with nothing listening.
 fn unused_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

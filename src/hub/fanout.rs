@@ -131,6 +131,18 @@ impl Fanout {
         }
     }
 
+    /// Ends every current subscription after what it has queued, as if each had fallen
+    /// behind, and returns how many there were. New subscribers join as usual.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn end_subscriptions(&self) -> usize {
+        let mut channels = self.lock();
+        for channel in channels.values_mut() {
+            // As in `close`: receivers see the channel closed; the entry keeps counting.
+            channel.sender = broadcast::channel(self.capacity).0;
+        }
+        self.subscribers.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }

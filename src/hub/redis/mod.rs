@@ -25,6 +25,12 @@
 //!   twice. Events published while Redis was down were refused, so there is nothing to
 //!   recover. If Redis lost its data in the restart, clients resuming from older ids get
 //!   the reset event, and the reader starts again from the new stream's beginning.
+//! - **Cut off while others publish.** If this instance was cut off from Redis (or fell
+//!   behind) while other instances published more than [`RedisConfig::max_len`], the
+//!   entries it had not read are trimmed away. It then ends its subscriptions (logged as
+//!   a warning) instead of going on without them: their clients reconnect with their
+//!   `Last-Event-ID` and get an exact replay, or the reset event. The reader checks this
+//!   after every reconnection and whenever a read comes back full.
 //! - **Ambiguous failures.** A publish that times out (after
 //!   [`RedisConfig::command_timeout`]) may still have been stored by Redis: the error
 //!   says it failed to hear back, not that the event was refused. Retrying may publish the

@@ -2,13 +2,24 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{AsyncConnectionConfig, Client, aio::MultiplexedConnection, streams::StreamReadReply};
+use redis::{
+    AsyncConnectionConfig, Client, RedisResult,
+    aio::MultiplexedConnection,
+    streams::{StreamId, StreamRangeReply, StreamReadReply},
+};
 
 use super::{RedisConfig, decode, parse_key, redacted};
-use crate::hub::fanout::Fanout;
+use crate::hub::{backend::Key, fanout::Fanout};
 
 /// Reads the stream after `last_id` for as long as the hub lives, reconnecting with
 /// backoff when Redis goes away, and hands every entry to `fanout` in stream order.
+///
+/// When entries after `last_id` were trimmed before the reader got to them (it was cut
+/// off from Redis, or fell that far behind), it ends the local subscriptions rather than
+/// go on without them: their clients reconnect with their `Last-Event-ID` and get an
+/// exact replay or the reset event. That is checked after every reconnection and
+/// whenever a read came back full; a gap opened within the one round trip between two
+/// reads that were not full is not seen.
 pub(super) async fn run(
     client: Client,
     config: RedisConfig,
@@ -17,24 +28,37 @@ pub(super) async fn run(
 ) {
     let connection_config = AsyncConnectionConfig::new()
         .set_connection_timeout(config.connect_timeout)
-        .set_response_timeout(config.block + config.command_timeout);
+        .set_response_timeout(config.block.saturating_add(config.command_timeout));
     let block_ms = u64::try_from(config.block.as_millis()).unwrap_or(u64::MAX);
     let mut conn: Option<MultiplexedConnection> = None;
     let mut backoff = Duration::from_millis(50);
     let mut failing = false;
     let url = redacted(&config.url);
-    // After a reconnection, check that the stream did not restart below `last_id`.
-    let mut check_stream = false;
+    // The server's run id: a different one after a reconnection means Redis restarted,
+    // and whatever it lost cannot be told from what was trimmed.
+    let mut run_id: Option<String> = None;
+    let mut restarted = false;
+    // Whether the next read checks that nothing after `last_id` has gone.
+    let mut check = true;
     while !fanout.is_closed() {
-        let connection = match &mut conn {
-            Some(connection) => connection,
-            None => match client
+        if conn.is_none() {
+            let connected = match client
                 .get_multiplexed_async_connection_with_config(&connection_config)
                 .await
             {
-                Ok(connection) => {
-                    check_stream = true;
-                    conn.insert(connection)
+                Ok(mut connection) => server_run_id(&mut connection)
+                    .await
+                    .map(|id| (connection, id)),
+                Err(err) => Err(err),
+            };
+            match connected {
+                Ok((connection, id)) => {
+                    restarted = matches!((&run_id, &id), (Some(old), Some(new)) if old != new);
+                    if id.is_some() {
+                        run_id = id;
+                    }
+                    check = true;
+                    conn = Some(connection);
                 }
                 Err(err) => {
                     if !failing {
@@ -45,52 +69,64 @@ pub(super) async fn run(
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                     continue;
                 }
-            },
-        };
-        if check_stream {
-            // A Redis that lost its data (or a deleted key) gives new entries ids that
-            // may be below `last_id`: reading after `last_id` would then miss them.
-            let newest: Result<redis::streams::StreamRangeReply, _> = redis::cmd("XREVRANGE")
-                .arg(&config.key)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(connection)
-                .await;
-            if let Ok(newest) = newest {
-                check_stream = false;
-                let newest = newest.ids.first().and_then(|entry| parse_key(&entry.id));
-                if newest.is_none_or(|newest| Some(newest) < parse_key(&last_id)) {
-                    tracing::warn!(%url, "the Redis stream restarted below the last entry read; reading it from its beginning");
-                    last_id = "0-0".to_owned();
-                }
             }
         }
-        let reply: Result<Option<StreamReadReply>, _> = redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(config.read_batch)
-            .arg("BLOCK")
-            .arg(block_ms)
-            .arg("STREAMS")
-            .arg(&config.key)
-            .arg(&last_id)
-            .query_async(connection)
-            .await;
-        match reply {
-            Ok(reply) => {
+        let Some(connection) = conn.as_mut() else {
+            continue;
+        };
+        let read = if check {
+            read_checked(connection, &config, &last_id).await
+        } else {
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(config.read_batch)
+                .arg("BLOCK")
+                .arg(block_ms)
+                .arg("STREAMS")
+                .arg(&config.key)
+                .arg(&last_id)
+                .query_async(connection)
+                .await
+                .map(|reply: Option<StreamReadReply>| Read {
+                    continuity: Continuity::Continuous,
+                    entries: entries(reply),
+                })
+        };
+        match read {
+            Ok(Read {
+                continuity,
+                entries,
+            }) => {
                 if failing {
                     tracing::info!(%url, "reading from Redis again");
                     failing = false;
                 }
                 backoff = Duration::from_millis(50);
-                for stream in reply.map(|r| r.keys).unwrap_or_default() {
-                    for entry in &stream.ids {
-                        if let Some((topic, delivery)) = decode(entry) {
-                            fanout.deliver(&topic, delivery);
-                        }
-                        last_id.clone_from(&entry.id);
+                match continuity {
+                    Continuity::Continuous => {}
+                    Continuity::RestartedBelow => {
+                        tracing::warn!(%url, "the Redis stream restarted below the last entry read; reading it from its beginning");
+                        last_id = "0-0".to_owned();
+                        continue;
                     }
+                    // Redis lost its data in the restart: nothing tells what this
+                    // instance missed, and clients resuming from old ids get the reset.
+                    Continuity::Gap if restarted => {}
+                    Continuity::Gap => {
+                        let ended = fanout.end_subscriptions();
+                        tracing::warn!(
+                            %url, after = %last_id, subscribers = ended,
+                            "entries this instance had not read yet were trimmed from the Redis stream; ending its subscriptions so they resume from their Last-Event-ID"
+                        );
+                    }
+                }
+                restarted = false;
+                check = entries.len() >= config.read_batch;
+                for entry in &entries {
+                    if let Some((topic, delivery)) = decode(entry) {
+                        fanout.deliver(&topic, delivery);
+                    }
+                    last_id.clone_from(&entry.id);
                 }
             }
             Err(err) => {
@@ -107,5 +143,143 @@ pub(super) async fn run(
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
+    }
+}
+
+/// Entries read, and whether they follow on from the last one read before.
+struct Read {
+    continuity: Continuity,
+    entries: Vec<StreamId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Continuity {
+    /// Nothing after the last entry read has gone.
+    Continuous,
+    /// The stream now ends below the last entry read: it was deleted or Redis lost its
+    /// data, and new entries may have lower ids.
+    RestartedBelow,
+    /// The last entry read is gone and the oldest one left is newer: entries between
+    /// them may have been trimmed before they were read.
+    Gap,
+}
+
+/// Whether the stream still follows on from `last`: `present` says whether the entry
+/// `last` is still there; `oldest` and `newest` are the stream's ends now.
+fn continuity(last: &str, present: bool, oldest: Option<Key>, newest: Option<Key>) -> Continuity {
+    let last = match parse_key(last) {
+        // Reading from the beginning: nothing was owed before it.
+        Some(Key(0, 0)) | None => return Continuity::Continuous,
+        Some(last) => last,
+    };
+    if present {
+        // Trimming removes the oldest entries first: nothing after `last` has gone.
+        return Continuity::Continuous;
+    }
+    match (oldest, newest) {
+        (_, None) => Continuity::RestartedBelow,
+        (_, Some(newest)) if newest < last => Continuity::RestartedBelow,
+        (Some(oldest), _) if oldest > last => Continuity::Gap,
+        // `last` alone was deleted (`XDEL`): what follows it is still there.
+        _ => Continuity::Continuous,
+    }
+}
+
+/// The entries after `last_id`, without blocking, and in the same `MULTI`/`EXEC`
+/// whether they follow on from it.
+async fn read_checked(
+    connection: &mut MultiplexedConnection,
+    config: &RedisConfig,
+    last_id: &str,
+) -> RedisResult<Read> {
+    let (present, oldest, newest, reply): (
+        StreamRangeReply,
+        StreamRangeReply,
+        StreamRangeReply,
+        Option<StreamReadReply>,
+    ) = redis::pipe()
+        .atomic()
+        .cmd("XRANGE")
+        .arg(&config.key)
+        .arg(last_id)
+        .arg(last_id)
+        .cmd("XRANGE")
+        .arg(&config.key)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .cmd("XREVRANGE")
+        .arg(&config.key)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .cmd("XREAD")
+        .arg("COUNT")
+        .arg(config.read_batch)
+        .arg("STREAMS")
+        .arg(&config.key)
+        .arg(last_id)
+        .query_async(connection)
+        .await?;
+    let end = |reply: &StreamRangeReply| reply.ids.first().and_then(|entry| parse_key(&entry.id));
+    Ok(Read {
+        continuity: continuity(last_id, !present.ids.is_empty(), end(&oldest), end(&newest)),
+        entries: entries(reply),
+    })
+}
+
+fn entries(reply: Option<StreamReadReply>) -> Vec<StreamId> {
+    reply
+        .map(|reply| reply.keys)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|stream| stream.ids)
+        .collect()
+}
+
+/// The server's `run_id`, which changes when Redis restarts; `None` where `INFO` is
+/// not allowed (some managed services rename it), and then a restart is not told apart.
+async fn server_run_id(connection: &mut MultiplexedConnection) -> RedisResult<Option<String>> {
+    let info: String = match redis::cmd("INFO")
+        .arg("server")
+        .query_async(connection)
+        .await
+    {
+        Ok(info) => info,
+        Err(err) if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() => {
+            return Err(err);
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "INFO server refused; Redis restarts are not told apart from trimming");
+            return Ok(None);
+        }
+    };
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix("run_id:"))
+        .map(|id| id.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuity_of_the_stream_after_the_last_entry_read() {
+        use Continuity::*;
+        let k = |ms| Some(Key(ms, 0));
+        // Still there: whatever else was trimmed came before it.
+        assert_eq!(continuity("5-0", true, k(5), k(9)), Continuous);
+        // Reading from the beginning, or an id this crate never reads after.
+        assert_eq!(continuity("0-0", false, k(5), k(9)), Continuous);
+        // Gone, and the oldest entry left is newer: trimmed past it.
+        assert_eq!(continuity("5-0", false, k(7), k(9)), Gap);
+        // Gone, but entries before and after it are there: deleted alone.
+        assert_eq!(continuity("5-0", false, k(3), k(9)), Continuous);
+        // The stream is empty, or ends below it: restarted.
+        assert_eq!(continuity("5-0", false, None, None), RestartedBelow);
+        assert_eq!(continuity("5-0", false, k(1), k(2)), RestartedBelow);
     }
 }
