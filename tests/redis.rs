@@ -9,6 +9,10 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -370,10 +374,12 @@ async fn everything_retained_is_replayed_over_several_read_batches() {
 }
 
 /// A TCP proxy in front of Redis that a test can cut: cutting closes every connection
-/// through it and refuses new ones until it is restored. Redis itself keeps running.
+/// through it, and refuses new ones until it is restored. Redis itself keeps running.
 struct Proxy {
     port: u16,
     up: tokio::sync::watch::Sender<bool>,
+    /// Connections being forwarded now.
+    open: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -382,34 +388,46 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (up, watch) = tokio::sync::watch::channel(true);
+        let open = Arc::new(AtomicUsize::new(0));
+        let counter = open.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let mut up = watch.clone();
                 if !*up.borrow() {
                     continue; // refused: dropped at once
                 }
+                let open = counter.clone();
+                open.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
-                    let Ok(mut server) =
+                    if let Ok(mut server) =
                         tokio::net::TcpStream::connect(("127.0.0.1", target)).await
-                    else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = up.wait_for(|up| !*up) => {}
+                    {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = up.wait_for(|up| !*up) => {}
+                        }
                     }
+                    drop(client);
+                    open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        Self { port, up }
+        Self { port, up, open }
     }
 
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    fn cut(&self) {
+    /// Cuts every connection, and returns once none is left open.
+    async fn cut(&self) {
         self.up.send_replace(false);
+        eventually(
+            Duration::from_secs(5),
+            "the proxy's connections closed",
+            || self.open.load(Ordering::SeqCst) == 0,
+        )
+        .await;
     }
 
     fn restore(&self) {
@@ -419,8 +437,7 @@ impl Proxy {
 
 /// An instance cut off from Redis while others publish more than the stream keeps: the
 /// entries it had not read are trimmed away. Its live client must not silently go on
-/// without them: its stream ends after what it had received (a prefix of what was
-/// published), and resuming from its last id gets the reset event.
+/// without them: its stream ends, and resuming from its last id gets the reset event.
 #[tokio::test]
 async fn a_reader_cut_off_while_entries_are_trimmed_ends_its_streams() {
     let redis = RedisServer::start().await;
@@ -448,7 +465,7 @@ async fn a_reader_cut_off_while_entries_are_trimmed_ends_its_streams() {
     let first = publish_all(&publisher, "room", ["first".to_owned()]).await;
     assert_eq!(take(&mut events, 1).await, first);
 
-    proxy.cut();
+    proxy.cut().await;
     let sent = publish_all(&publisher, "room", (0..2000).map(|n| format!("m{n}"))).await;
     proxy.restore();
 
@@ -458,12 +475,14 @@ async fn a_reader_cut_off_while_entries_are_trimmed_ends_its_streams() {
         let event = event.unwrap();
         received.push((event.id.unwrap_or_default(), event.data.unwrap_or_default()));
     }
+    // Cut off before the first of them was published, it read none: the stream ends
+    // instead of going on with the last hundred or so.
     assert_eq!(
         received,
-        sent[..received.len()],
-        "nothing skipped before the end"
+        [],
+        "the stream ends without skipping to what was kept"
     );
-    assert!(received.len() < sent.len(), "the stream ended early");
+    assert_eq!(sent.len(), 2000);
     eventually(Duration::from_secs(5), "the subscription released", || {
         cut_off.subscribers("room") == 0
     })
@@ -519,11 +538,60 @@ async fn a_reader_cut_off_briefly_loses_nothing_and_keeps_its_streams() {
     let first = publish_all(&publisher, "room", ["first".to_owned()]).await;
     assert_eq!(take(&mut events, 1).await, first);
 
-    proxy.cut();
+    proxy.cut().await;
     let sent = publish_all(&publisher, "room", (0..50).map(|n| format!("m{n}"))).await;
     proxy.restore();
     assert_eq!(take(&mut events, 50).await, sent);
     assert_eq!(cut_off.subscribers("room"), 1);
+}
+
+/// The stream is deleted and written again below the last id read, with Redis running
+/// all along (no restart): the instance cannot tell what its clients missed, so it ends
+/// their streams, and resuming from the old id gets the reset event.
+#[tokio::test]
+async fn a_stream_rewritten_below_without_a_restart_ends_the_streams() {
+    let redis = RedisServer::start().await;
+    let hub = Hub::builder().build_redis(config(&redis)).await.unwrap();
+    let server = instance(&hub).await;
+    let mut events = connect_events(server, "/", None).await;
+    eventually(Duration::from_secs(5), "subscribed", || {
+        hub.subscribers("room") == 1
+    })
+    .await;
+    let first = publish_all(&hub, "room", ["first".to_owned()]).await;
+    assert_eq!(take(&mut events, 1).await, first);
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg("test:events")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("test:events")
+        .arg("1-1")
+        .arg("t")
+        .arg("room")
+        .arg("e")
+        .arg("data: low\n")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Noticed when the read that is waiting then times out and the next one has waited
+    // too: two block times (5 s each) at most.
+    assert!(
+        within(Duration::from_secs(15), events.next())
+            .await
+            .is_none(),
+        "the stream ends"
+    );
+    let mut resumed = connect_events(server, "/", Some(&first[0].0)).await;
+    let reset = within(Duration::from_secs(5), resumed.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reset.event.as_deref(), Some("reset"));
 }
 
 /// The longest command timeout still leaves the reader working (it used to overflow

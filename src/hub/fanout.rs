@@ -131,8 +131,8 @@ impl Fanout {
         }
     }
 
-    /// Ends every current subscription after what it has queued, as if each had fallen
-    /// behind, and returns how many there were. New subscribers join as usual.
+    /// Ends every current subscription after what it has queued, whatever the lag
+    /// policy, and returns how many there were. New subscribers join as usual.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn end_subscriptions(&self) -> usize {
         let mut channels = self.lock();

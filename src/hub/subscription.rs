@@ -66,7 +66,9 @@ struct Live {
 ///
 /// It ends when the hub shuts down (after the hub's shutdown event), when its maximum
 /// lifetime is reached, or, under the default [`LagPolicy`], when the client falls too
-/// far behind; in each case the client reconnects and resumes from its `Last-Event-ID`.
+/// far behind; over Redis, also when this instance finds that entries it had not read
+/// were trimmed away (the `redis` feature's `HubBuilder::build_redis`).
+/// In each case the client reconnects and resumes from its `Last-Event-ID`.
 ///
 /// # Example
 ///

@@ -29,8 +29,11 @@
 //!   behind) while other instances published more than [`RedisConfig::max_len`], the
 //!   entries it had not read are trimmed away. It then ends its subscriptions (logged as
 //!   a warning) instead of going on without them: their clients reconnect with their
-//!   `Last-Event-ID` and get an exact replay, or the reset event. The reader checks this
-//!   after every reconnection and whenever a read comes back full.
+//!   `Last-Event-ID` and get an exact replay, or the reset event. The same happens if the
+//!   stream is deleted or rewritten below what the instance read (without a restart).
+//!   Every read checks this, in the same pipeline. An instance reading from the stream's
+//!   beginning (it was empty when the hub was built) has nothing to check against until
+//!   its first entry.
 //! - **Ambiguous failures.** A publish that times out (after
 //!   [`RedisConfig::command_timeout`]) may still have been stored by Redis: the error
 //!   says it failed to hear back, not that the event was refused. Retrying may publish the

@@ -14,12 +14,16 @@ use crate::hub::{backend::Key, fanout::Fanout};
 /// Reads the stream after `last_id` for as long as the hub lives, reconnecting with
 /// backoff when Redis goes away, and hands every entry to `fanout` in stream order.
 ///
-/// When entries after `last_id` were trimmed before the reader got to them (it was cut
-/// off from Redis, or fell that far behind), it ends the local subscriptions rather than
-/// go on without them: their clients reconnect with their `Last-Event-ID` and get an
-/// exact replay or the reset event. That is checked after every reconnection and
-/// whenever a read came back full; a gap opened within the one round trip between two
-/// reads that were not full is not seen.
+/// Every read also asks whether the stream still follows on from `last_id`. When entries
+/// after it were trimmed before the reader got to them (it was cut off from Redis, or
+/// fell that far behind), or the stream was deleted or rewritten below it, the reader
+/// ends the local subscriptions rather than go on without them or send them entries
+/// twice: their clients reconnect with their `Last-Event-ID` and get an exact replay or
+/// the reset event. After a Redis restart (a new `run_id`) it does not: what Redis lost
+/// cannot be told, the subscriptions stay, and clients that resume from older ids get
+/// the reset event. A reader reading from the stream's beginning (`0-0`: the stream was
+/// empty when the hub was built, or went below it) has no entry to check against, so
+/// entries trimmed before its first read there go unnoticed.
 pub(super) async fn run(
     client: Client,
     config: RedisConfig,
@@ -37,9 +41,11 @@ pub(super) async fn run(
     // The server's run id: a different one after a reconnection means Redis restarted,
     // and whatever it lost cannot be told from what was trimmed.
     let mut run_id: Option<String> = None;
+    // Set when a reconnection finds a new run id, until a read succeeds.
     let mut restarted = false;
-    // Whether the next read checks that nothing after `last_id` has gone.
-    let mut check = true;
+    // The first read on a connection does not wait: a stream that restarted below
+    // `last_id` would keep it waiting for the whole block time before it is noticed.
+    let mut wait = false;
     while !fanout.is_closed() {
         if conn.is_none() {
             let connected = match client
@@ -53,11 +59,11 @@ pub(super) async fn run(
             };
             match connected {
                 Ok((connection, id)) => {
-                    restarted = matches!((&run_id, &id), (Some(old), Some(new)) if old != new);
+                    restarted |= matches!((&run_id, &id), (Some(old), Some(new)) if old != new);
                     if id.is_some() {
                         run_id = id;
                     }
-                    check = true;
+                    wait = false;
                     conn = Some(connection);
                 }
                 Err(err) => {
@@ -74,24 +80,7 @@ pub(super) async fn run(
         let Some(connection) = conn.as_mut() else {
             continue;
         };
-        let read = if check {
-            read_checked(connection, &config, &last_id).await
-        } else {
-            redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(config.read_batch)
-                .arg("BLOCK")
-                .arg(block_ms)
-                .arg("STREAMS")
-                .arg(&config.key)
-                .arg(&last_id)
-                .query_async(connection)
-                .await
-                .map(|reply: Option<StreamReadReply>| Read {
-                    continuity: Continuity::Continuous,
-                    entries: entries(reply),
-                })
-        };
+        let read = read(connection, &config, &last_id, wait.then_some(block_ms)).await;
         match read {
             Ok(Read {
                 continuity,
@@ -102,26 +91,32 @@ pub(super) async fn run(
                     failing = false;
                 }
                 backoff = Duration::from_millis(50);
-                match continuity {
-                    Continuity::Continuous => {}
-                    Continuity::RestartedBelow => {
-                        tracing::warn!(%url, "the Redis stream restarted below the last entry read; reading it from its beginning");
+                wait = true;
+                let was_restarted = std::mem::take(&mut restarted);
+                let ended = match continuity {
+                    Continuity::Continuous => None,
+                    // Redis lost its data in the restart: nothing tells what this
+                    // instance missed, and clients resuming from old ids get the reset.
+                    Continuity::Gap if was_restarted => None,
+                    Continuity::Gap => Some(fanout.end_subscriptions()),
+                    Continuity::RestartedBelow if was_restarted => {
+                        tracing::warn!(%url, "Redis restarted and its stream now ends below the last entry read; reading it from its beginning");
                         last_id = "0-0".to_owned();
                         continue;
                     }
-                    // Redis lost its data in the restart: nothing tells what this
-                    // instance missed, and clients resuming from old ids get the reset.
-                    Continuity::Gap if restarted => {}
-                    Continuity::Gap => {
+                    Continuity::RestartedBelow => {
                         let ended = fanout.end_subscriptions();
-                        tracing::warn!(
-                            %url, after = %last_id, subscribers = ended,
-                            "entries this instance had not read yet were trimmed from the Redis stream; ending its subscriptions so they resume from their Last-Event-ID"
-                        );
+                        tracing::warn!(%url, subscribers = ended, "the Redis stream was deleted or rewritten below the last entry read; ending this instance's subscriptions and reading it from its beginning");
+                        last_id = "0-0".to_owned();
+                        continue;
                     }
+                };
+                if let Some(ended) = ended {
+                    tracing::warn!(
+                        %url, after = %last_id, subscribers = ended,
+                        "entries this instance had not read yet were trimmed from the Redis stream; ending its subscriptions so they resume from their Last-Event-ID"
+                    );
                 }
-                restarted = false;
-                check = entries.len() >= config.read_batch;
                 for entry in &entries {
                     if let Some((topic, delivery)) = decode(entry) {
                         fanout.deliver(&topic, delivery);
@@ -185,20 +180,30 @@ fn continuity(last: &str, present: bool, oldest: Option<Key>, newest: Option<Key
     }
 }
 
-/// The entries after `last_id`, without blocking, and in the same `MULTI`/`EXEC`
+/// The entries after `last_id` (waiting up to `block_ms` for some, if given), and
 /// whether they follow on from it.
-async fn read_checked(
+///
+/// The check and the read go in one pipeline, which Redis runs back to back: the check
+/// sees the stream as the read found it. A read that had to wait is served at the first
+/// new entry, before anything after `last_id` can be trimmed.
+async fn read(
     connection: &mut MultiplexedConnection,
     config: &RedisConfig,
     last_id: &str,
+    block_ms: Option<u64>,
 ) -> RedisResult<Read> {
+    let mut xread = redis::cmd("XREAD");
+    xread.arg("COUNT").arg(config.read_batch);
+    if let Some(block_ms) = block_ms {
+        xread.arg("BLOCK").arg(block_ms);
+    }
+    xread.arg("STREAMS").arg(&config.key).arg(last_id);
     let (present, oldest, newest, reply): (
         StreamRangeReply,
         StreamRangeReply,
         StreamRangeReply,
         Option<StreamReadReply>,
     ) = redis::pipe()
-        .atomic()
         .cmd("XRANGE")
         .arg(&config.key)
         .arg(last_id)
@@ -215,12 +220,7 @@ async fn read_checked(
         .arg("-")
         .arg("COUNT")
         .arg(1)
-        .cmd("XREAD")
-        .arg("COUNT")
-        .arg(config.read_batch)
-        .arg("STREAMS")
-        .arg(&config.key)
-        .arg(last_id)
+        .add_command(xread)
         .query_async(connection)
         .await?;
     let end = |reply: &StreamRangeReply| reply.ids.first().and_then(|entry| parse_key(&entry.id));
