@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use redis::{
-    AsyncConnectionConfig, Client, RedisResult,
+    AsyncConnectionConfig, Client, RedisResult, Value,
     aio::MultiplexedConnection,
     streams::{StreamId, StreamRangeReply, StreamReadReply},
 };
@@ -183,9 +183,11 @@ fn continuity(last: &str, present: bool, oldest: Option<Key>, newest: Option<Key
 /// The entries after `last_id` (waiting up to `block_ms` for some, if given), and
 /// whether they follow on from it.
 ///
-/// The check and the read go in one pipeline, which Redis runs back to back: the check
-/// sees the stream as the read found it. A read that had to wait is served at the first
-/// new entry, before anything after `last_id` can be trimmed.
+/// Whether `last_id` is still there is asked in the same pipeline as the read, which
+/// Redis runs back to back, so it describes the stream as the read found it; a read
+/// that had to wait is served at the first new entry, before anything after `last_id`
+/// can be trimmed. Only when it has gone (rarely) are the stream's ends looked up, just
+/// after.
 async fn read(
     connection: &mut MultiplexedConnection,
     config: &RedisConfig,
@@ -198,34 +200,40 @@ async fn read(
         xread.arg("BLOCK").arg(block_ms);
     }
     xread.arg("STREAMS").arg(&config.key).arg(last_id);
-    let (present, oldest, newest, reply): (
-        StreamRangeReply,
-        StreamRangeReply,
-        StreamRangeReply,
-        Option<StreamReadReply>,
-    ) = redis::pipe()
+    // The entry itself is not wanted: only whether the reply is empty.
+    let (present, reply): (Value, Option<StreamReadReply>) = redis::pipe()
         .cmd("XRANGE")
         .arg(&config.key)
         .arg(last_id)
         .arg(last_id)
-        .cmd("XRANGE")
-        .arg(&config.key)
-        .arg("-")
-        .arg("+")
-        .arg("COUNT")
-        .arg(1)
-        .cmd("XREVRANGE")
-        .arg(&config.key)
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(1)
         .add_command(xread)
         .query_async(connection)
         .await?;
-    let end = |reply: &StreamRangeReply| reply.ids.first().and_then(|entry| parse_key(&entry.id));
+    let present = matches!(present, Value::Array(entries) if !entries.is_empty());
+    let continuity = if present || parse_key(last_id).is_none_or(|key| key == Key(0, 0)) {
+        Continuity::Continuous
+    } else {
+        let (oldest, newest): (StreamRangeReply, StreamRangeReply) = redis::pipe()
+            .cmd("XRANGE")
+            .arg(&config.key)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .cmd("XREVRANGE")
+            .arg(&config.key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(connection)
+            .await?;
+        let end =
+            |reply: &StreamRangeReply| reply.ids.first().and_then(|entry| parse_key(&entry.id));
+        continuity(last_id, false, end(&oldest), end(&newest))
+    };
     Ok(Read {
-        continuity: continuity(last_id, !present.ids.is_empty(), end(&oldest), end(&newest)),
+        continuity,
         entries: entries(reply),
     })
 }
