@@ -155,7 +155,9 @@ enum Continuity {
     /// data, and new entries may have lower ids.
     RestartedBelow,
     /// The last entry read is gone and the oldest one left is newer: entries between
-    /// them may have been trimmed before they were read.
+    /// them may have been trimmed before they were read. (If only the last entry read was
+    /// trimmed, nothing was lost, but that cannot be told apart: the subscriptions end
+    /// needlessly, and resume exactly or with the reset event.)
     Gap,
 }
 
