@@ -268,12 +268,7 @@ impl HubBuilder {
             .await
             .map_err(unreachable)?;
         // Read from the newest entry on: earlier ones are history, for replay.
-        let newest: StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(&config.key)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
+        let newest: StreamRangeReply = newest(&config.key)
             .query_async(&mut conn)
             .await
             .map_err(unreachable)?;
@@ -333,6 +328,25 @@ pub(super) fn parse_key(id: &str) -> Option<Key> {
     let key = Key(ms.parse().ok()?, seq.parse().ok()?);
     // Redis cannot give the greatest id to an entry, and `(` after it is an error.
     (key != Key::MAX).then_some(key)
+}
+
+/// Reads the stream's oldest entry.
+pub(super) fn oldest(key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("XRANGE");
+    cmd.arg(key).arg("-").arg("+").arg("COUNT").arg(1);
+    cmd
+}
+
+/// Reads the stream's newest entry.
+pub(super) fn newest(key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("XREVRANGE");
+    cmd.arg(key).arg("+").arg("-").arg("COUNT").arg(1);
+    cmd
+}
+
+/// The key of the first entry of a range.
+pub(super) fn first_key(range: &StreamRangeReply) -> Option<Key> {
+    range.ids.first().and_then(|entry| parse_key(&entry.id))
 }
 
 /// An entry read back from the stream, encoded with its id, and its topic; `None` (and
@@ -459,17 +473,11 @@ impl RedisBackend {
         conn: &mut ConnectionManager,
         after: Key,
     ) -> Result<Gap, SubscribeError> {
-        let oldest: StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&*self.key)
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(1)
+        let oldest: StreamRangeReply = oldest(&self.key)
             .query_async(conn)
             .await
             .map_err(|err| SubscribeError::Backend(self.error("XRANGE", err)))?;
-        let oldest = oldest.ids.first().and_then(|entry| parse_key(&entry.id));
-        Ok(match oldest {
+        Ok(match first_key(&oldest) {
             Some(oldest) if after < oldest => Gap::Expired,
             _ => Gap::UnknownId,
         })

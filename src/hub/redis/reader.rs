@@ -8,7 +8,7 @@ use redis::{
     streams::{StreamId, StreamRangeReply, StreamReadReply},
 };
 
-use super::{RedisConfig, decode, parse_key, redacted};
+use super::{RedisConfig, decode, first_key, newest, oldest, parse_key, redacted};
 use crate::hub::{backend::Key, fanout::Fanout};
 
 /// Reads the stream after `last_id` for as long as the hub lives, reconnecting with
@@ -161,18 +161,16 @@ enum Continuity {
     Gap,
 }
 
-/// Whether the stream still follows on from `last`: `present` says whether the entry
-/// `last` is still there; `oldest` and `newest` are the stream's ends now.
-fn continuity(last: &str, present: bool, oldest: Option<Key>, newest: Option<Key>) -> Continuity {
-    let last = match parse_key(last) {
-        // Reading from the beginning: nothing was owed before it.
-        Some(Key(0, 0)) | None => return Continuity::Continuous,
-        Some(last) => last,
-    };
-    if present {
-        // Trimming removes the oldest entries first: nothing after `last` has gone.
-        return Continuity::Continuous;
-    }
+/// The last entry read, if entries after it may have gone: not when reading from the
+/// stream's beginning (nothing was owed before it), nor while it is still `present`
+/// (trimming removes the oldest entries first, so nothing after it has gone).
+fn at_risk(last: &str, present: bool) -> Option<Key> {
+    parse_key(last).filter(|&last| last != Key(0, 0) && !present)
+}
+
+/// Whether the stream still follows on from `last`, which has gone; `oldest` and
+/// `newest` are the stream's ends now.
+fn continuity(last: Key, oldest: Option<Key>, newest: Option<Key>) -> Continuity {
     match (oldest, newest) {
         (_, None) => Continuity::RestartedBelow,
         (_, Some(newest)) if newest < last => Continuity::RestartedBelow,
@@ -212,27 +210,16 @@ async fn read(
         .query_async(connection)
         .await?;
     let present = matches!(present, Value::Array(entries) if !entries.is_empty());
-    let continuity = if present || parse_key(last_id).is_none_or(|key| key == Key(0, 0)) {
-        Continuity::Continuous
-    } else {
-        let (oldest, newest): (StreamRangeReply, StreamRangeReply) = redis::pipe()
-            .cmd("XRANGE")
-            .arg(&config.key)
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(1)
-            .cmd("XREVRANGE")
-            .arg(&config.key)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(connection)
-            .await?;
-        let end =
-            |reply: &StreamRangeReply| reply.ids.first().and_then(|entry| parse_key(&entry.id));
-        continuity(last_id, false, end(&oldest), end(&newest))
+    let continuity = match at_risk(last_id, present) {
+        None => Continuity::Continuous,
+        Some(last) => {
+            let (start, end): (StreamRangeReply, StreamRangeReply) = redis::pipe()
+                .add_command(oldest(&config.key))
+                .add_command(newest(&config.key))
+                .query_async(connection)
+                .await?;
+            continuity(last, first_key(&start), first_key(&end))
+        }
     };
     Ok(Read {
         continuity,
@@ -280,16 +267,18 @@ mod tests {
     fn continuity_of_the_stream_after_the_last_entry_read() {
         use Continuity::*;
         let k = |ms| Some(Key(ms, 0));
+        let last = Key(5, 0);
         // Still there: whatever else was trimmed came before it.
-        assert_eq!(continuity("5-0", true, k(5), k(9)), Continuous);
+        assert_eq!(at_risk("5-0", true), None);
         // Reading from the beginning, or an id this crate never reads after.
-        assert_eq!(continuity("0-0", false, k(5), k(9)), Continuous);
+        assert_eq!(at_risk("0-0", false), None);
+        assert_eq!(at_risk("5-0", false), Some(last));
         // Gone, and the oldest entry left is newer: trimmed past it.
-        assert_eq!(continuity("5-0", false, k(7), k(9)), Gap);
+        assert_eq!(continuity(last, k(7), k(9)), Gap);
         // Gone, but entries before and after it are there: deleted alone.
-        assert_eq!(continuity("5-0", false, k(3), k(9)), Continuous);
+        assert_eq!(continuity(last, k(3), k(9)), Continuous);
         // The stream is empty, or ends below it: restarted.
-        assert_eq!(continuity("5-0", false, None, None), RestartedBelow);
-        assert_eq!(continuity("5-0", false, k(1), k(2)), RestartedBelow);
+        assert_eq!(continuity(last, None, None), RestartedBelow);
+        assert_eq!(continuity(last, k(1), k(2)), RestartedBelow);
     }
 }
