@@ -47,24 +47,16 @@ pub(super) async fn run(
     // `last_id` would keep it waiting for the whole block time before it is noticed.
     let mut wait = false;
     while !fanout.is_closed() {
-        if conn.is_none() {
-            let connected = match client
-                .get_multiplexed_async_connection_with_config(&connection_config)
-                .await
-            {
-                Ok(mut connection) => server_run_id(&mut connection)
-                    .await
-                    .map(|id| (connection, id)),
-                Err(err) => Err(err),
-            };
-            match connected {
+        let connection = match &mut conn {
+            Some(connection) => connection,
+            None => match connect(&client, &connection_config).await {
                 Ok((connection, id)) => {
                     restarted |= matches!((&run_id, &id), (Some(old), Some(new)) if old != new);
                     if id.is_some() {
                         run_id = id;
                     }
                     wait = false;
-                    conn = Some(connection);
+                    conn.insert(connection)
                 }
                 Err(err) => {
                     if !failing {
@@ -75,10 +67,7 @@ pub(super) async fn run(
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                     continue;
                 }
-            }
-        }
-        let Some(connection) = conn.as_mut() else {
-            continue;
+            },
         };
         let read = read(connection, &config, &last_id, wait.then_some(block_ms)).await;
         match read {
@@ -92,30 +81,20 @@ pub(super) async fn run(
                 }
                 backoff = Duration::from_millis(50);
                 wait = true;
-                let was_restarted = std::mem::take(&mut restarted);
-                let ended = match continuity {
-                    Continuity::Continuous => None,
-                    // Redis lost its data in the restart: nothing tells what this
-                    // instance missed, and clients resuming from old ids get the reset.
-                    Continuity::Gap if was_restarted => None,
-                    Continuity::Gap => Some(fanout.end_subscriptions()),
-                    Continuity::RestartedBelow if was_restarted => {
-                        tracing::warn!(%url, "Redis restarted and its stream now ends below the last entry read; reading it from its beginning");
-                        last_id = "0-0".to_owned();
-                        continue;
-                    }
-                    Continuity::RestartedBelow => {
-                        let ended = fanout.end_subscriptions();
-                        tracing::warn!(%url, subscribers = ended, "the Redis stream was deleted or rewritten below the last entry read; ending this instance's subscriptions and reading it from its beginning");
-                        last_id = "0-0".to_owned();
-                        continue;
-                    }
-                };
-                if let Some(ended) = ended {
+                // After a restart, what Redis lost cannot be told: the subscriptions
+                // stay, and clients resuming from old ids get the reset event.
+                if continuity != Continuity::Continuous && !restarted {
+                    let ended = fanout.end_subscriptions();
                     tracing::warn!(
-                        %url, after = %last_id, subscribers = ended,
-                        "entries this instance had not read yet were trimmed from the Redis stream; ending its subscriptions so they resume from their Last-Event-ID"
+                        %url, after = %last_id, subscribers = ended, ?continuity,
+                        "entries after the last one this instance read may be gone (trimmed before it read them, or the stream deleted or rewritten); ending its subscriptions so they resume from their Last-Event-ID"
                     );
+                }
+                restarted = false;
+                if continuity == Continuity::RestartedBelow {
+                    tracing::warn!(%url, "the Redis stream now ends below the last entry read; reading it from its beginning");
+                    last_id = "0-0".to_owned();
+                    continue;
                 }
                 for entry in &entries {
                     if let Some((topic, delivery)) = decode(entry) {
@@ -234,6 +213,18 @@ fn entries(reply: Option<StreamReadReply>) -> Vec<StreamId> {
         .into_iter()
         .flat_map(|stream| stream.ids)
         .collect()
+}
+
+/// A connection, and the server's `run_id` (see [`server_run_id`]).
+async fn connect(
+    client: &Client,
+    config: &AsyncConnectionConfig,
+) -> RedisResult<(MultiplexedConnection, Option<String>)> {
+    let mut connection = client
+        .get_multiplexed_async_connection_with_config(config)
+        .await?;
+    let id = server_run_id(&mut connection).await?;
+    Ok((connection, id))
 }
 
 /// The server's `run_id`, which changes when Redis restarts; `None` where `INFO` is
