@@ -121,25 +121,20 @@ impl Fanout {
     pub(crate) fn close(&self, last: Option<Delivery>) {
         let mut channels = self.lock();
         self.closed.store(true, Ordering::SeqCst);
-        for channel in channels.values_mut() {
-            if let Some(last) = &last {
+        if let Some(last) = &last {
+            for channel in channels.values() {
                 let _ = channel.sender.send(last.clone());
             }
-            // Replace the sender so receivers see the channel closed, while the entry
-            // keeps counting the subscribers until they leave.
-            channel.sender = broadcast::channel(1).0;
         }
+        // Nobody joins a closed hub: the new channels need no room.
+        end_all(&mut channels, 1);
     }
 
     /// Ends every current subscription after what it has queued, whatever the lag
     /// policy, and returns how many there were. New subscribers join as usual.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn end_subscriptions(&self) -> usize {
-        let mut channels = self.lock();
-        for channel in channels.values_mut() {
-            // As in `close`: receivers see the channel closed; the entry keeps counting.
-            channel.sender = broadcast::channel(self.capacity).0;
-        }
+        end_all(&mut self.lock(), self.capacity);
         self.subscribers.load(Ordering::SeqCst)
     }
 
@@ -157,5 +152,14 @@ impl Fanout {
 
     pub(crate) fn topics(&self) -> usize {
         self.lock().len()
+    }
+}
+
+/// Replaces every sender with one of a new channel of `capacity`, so current receivers
+/// see their channel closed after what they have queued, while each entry keeps counting
+/// its subscribers until they leave.
+fn end_all(channels: &mut HashMap<Arc<str>, Channel>, capacity: usize) {
+    for channel in channels.values_mut() {
+        channel.sender = broadcast::channel(capacity).0;
     }
 }
