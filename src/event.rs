@@ -418,6 +418,11 @@ impl fmt::Debug for Event {
 pub struct EncodedEvent(Bytes);
 
 impl EncodedEvent {
+    /// Bytes that are already one whole encoded event.
+    pub(crate) fn from_bytes(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
+
     /// The encoded bytes, ending with the blank line.
     pub fn as_bytes(&self) -> &Bytes {
         &self.0

@@ -1,414 +1,215 @@
-//! Where published events are stored, and how they reach the local fan-out.
-//!
-//! The hub talks to its storage through [`Backend`]: it assigns each event its key and id,
-//! keeps the bounded history, hands every event to the [`Fanout`] in key order, and
-//! answers replay queries. [`MemoryBackend`] does all of it in this process under one
-//! lock. A backend shared by several processes (Redis Streams) implements the same trait,
-//! delivering from its reader task instead of from `publish`.
+//! [`Backend`]: where a hub keeps its history and how events reach its subscribers.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    future::Future,
-    pin::Pin,
-    sync::{Arc, Mutex, MutexGuard},
-};
+use std::{future::Future, pin::Pin, sync::Arc};
 
-use crate::{EncodedEvent, Event};
+use crate::Event;
 
-use super::{PublishError, SubscribeError, fanout::Fanout};
+use super::{Delivery, EventId, Position, PublishError, SubscribeError, fanout::Fanout};
 
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future, as [`Backend`]'s methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// An event's place in the hub's total order of events, across all topics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Key(pub(crate) u64, pub(crate) u64);
-
-impl Key {
-    /// After every event: the key of the shutdown event.
-    pub(crate) const MAX: Key = Key(u64::MAX, u64::MAX);
-}
-
-/// An encoded event (its `id:` included) with its key, as the fan-out carries it.
-#[derive(Clone, Debug)]
-pub(crate) struct Delivery {
-    pub(crate) key: Key,
-    pub(crate) event: EncodedEvent,
-}
-
-/// The answer to a replay query.
-#[derive(Debug)]
-pub(crate) enum Replayed {
-    /// Every retained event after the client's last one, in key order; `after` is the key
-    /// of the client's last event.
-    Events { after: Key, events: Vec<Delivery> },
-    /// The id is unknown, or events after it have left the history: an exact replay is
-    /// not possible.
-    Gap(Gap),
-}
-
+/// What a backend's event ids order.
+///
+/// # Example
+///
+/// ```
+/// use tower_sse::hub::IdScope;
+///
+/// assert_ne!(IdScope::Hub, IdScope::Topic);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Gap {
-    UnknownId,
+#[non_exhaustive]
+pub enum IdScope {
+    /// One sequence across all topics: one event's id places a client in every topic,
+    /// so a stream of several topics sends each event's own id.
+    Hub,
+    /// Each topic has its own sequence: a stream of several topics sends a cursor of
+    /// one position per topic as its ids (see [`Hub::subscribe_all`](super::Hub::subscribe_all)).
+    Topic,
+}
+
+/// The answer to [`Backend::replay`].
+///
+/// # Example
+///
+/// ```
+/// use tower_sse::hub::Replayed;
+///
+/// let nothing_missed = Replayed::Events(Vec::new());
+/// assert!(matches!(nothing_missed, Replayed::Events(events) if events.is_empty()));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Replayed {
+    /// Every retained event after the position asked for, in order.
+    Events(Vec<Delivery>),
+    /// Events after the position have left the history: an exact replay is impossible.
     Expired,
+    /// The position is ahead of the history (the storage lost data) or was never given:
+    /// an exact replay is impossible.
+    Unknown,
 }
 
-pub(crate) trait Backend: Send + Sync + 'static {
-    /// Stores `event` in `topic`, with the hub-assigned id when `id` is `None`, delivers
-    /// it to the fan-out and returns its id.
-    fn publish<'a>(
-        &'a self,
-        topic: Arc<str>,
-        id: Option<Arc<str>>,
-        event: Event,
-    ) -> BoxFuture<'a, Result<Arc<str>, PublishError>>;
-
-    /// Stops taking events, sends `last` (if any) to the fan-out and closes it; an event
-    /// published at the same time is either delivered before `last` or refused.
-    fn shutdown(&self, last: Option<Delivery>);
-
-    /// The retained events of `topics` after the event whose id is `after`, or all of
-    /// them for `None`.
-    fn replay<'a>(
-        &'a self,
-        topics: &'a [Arc<str>],
-        after: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>>;
-}
-
-/// How much history each topic keeps.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct HistoryLimits {
-    pub(crate) events: usize,
-    pub(crate) bytes: usize,
-}
-
-struct Stored {
-    key: Key,
-    id: Arc<str>,
-    event: EncodedEvent,
-}
-
-#[derive(Default)]
-struct TopicLog {
-    events: VecDeque<Stored>,
-    bytes: usize,
-    /// The id and key of the newest event that left the history.
-    last_evicted: Option<(Arc<str>, Key)>,
-}
-
-#[derive(Default)]
-struct State {
-    next: u64,
-    topics: HashMap<Arc<str>, TopicLog>,
-    /// Every retained event's id, with its topic and key.
-    index: HashMap<Arc<str>, (Arc<str>, Key)>,
-    /// The id of each topic's newest evicted event, with its key.
-    evicted: HashMap<Arc<str>, Key>,
-}
-
-/// The in-process backend: history in memory, delivery in `publish`.
-pub(crate) struct MemoryBackend {
-    state: Mutex<State>,
+/// The hub's local fan-out, handed to a [`Backend`] when the hub is built: the backend
+/// hands it every event published to a topic this process [watches](Backend::watch).
+///
+/// # Example
+///
+/// ```
+/// use tower_sse::{Event, hub::{Delivery, Feed, Position}};
+///
+/// fn hand_over(feed: &Feed, n: u64) {
+///     let id = n.to_string();
+///     let delivery = Delivery::new(Position::new(n, 0), &id, Event::new().data("x")).unwrap();
+///     feed.deliver("news", delivery); // to this process's subscribers of "news", if any
+/// }
+/// # let _ = hand_over;
+/// ```
+#[derive(Clone)]
+pub struct Feed {
     fanout: Arc<Fanout>,
-    limits: HistoryLimits,
 }
 
-impl MemoryBackend {
-    pub(crate) fn new(fanout: Arc<Fanout>, limits: HistoryLimits) -> Self {
-        Self {
-            state: Mutex::new(State {
-                next: 1,
-                ..State::default()
-            }),
-            fanout,
-            limits,
-        }
+impl Feed {
+    pub(crate) fn new(fanout: Arc<Fanout>) -> Self {
+        Self { fanout }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Sends `delivery` to this process's subscribers of `topic`. Deliveries of one topic
+    /// must come in increasing position, each once.
+    pub fn deliver(&self, topic: &str, delivery: Delivery) {
+        self.fanout.deliver(topic, delivery);
     }
 
-    fn publish_now(
-        &self,
-        topic: Arc<str>,
-        id: Option<Arc<str>>,
-        event: Event,
-    ) -> Result<Arc<str>, PublishError> {
-        let mut state = self.lock();
-        let state = &mut *state;
-        // Checked under the lock that `shutdown` takes: no event slips past it.
-        if self.fanout.is_closed() {
-            return Err(PublishError::ShuttingDown);
-        }
-        let key = Key(state.next, 0);
-        let id = match id {
-            Some(id) => {
-                if state.index.contains_key(&id) || state.evicted.contains_key(&id) {
-                    return Err(PublishError::DuplicateId);
-                }
-                id
-            }
-            None => {
-                let mut digits = itoa::Buffer::new();
-                Arc::from(digits.format(key.0))
-            }
-        };
-        let event = event.id(&*id).map_err(PublishError::InvalidId)?.encode();
-        state.next += 1;
-
-        let log = state.topics.entry(topic.clone()).or_default();
-        log.bytes += event.len();
-        log.events.push_back(Stored {
-            key,
-            id: id.clone(),
-            event: event.clone(),
-        });
-        while log.events.len() > self.limits.events
-            || (log.bytes > self.limits.bytes && !log.events.is_empty())
-        {
-            let Some(old) = log.events.pop_front() else {
-                break;
-            };
-            log.bytes -= old.event.len();
-            state.index.remove(&old.id);
-            if let Some((previous, _)) = &log.last_evicted {
-                state.evicted.remove(previous);
-            }
-            state.evicted.insert(old.id.clone(), old.key);
-            log.last_evicted = Some((old.id, old.key));
-        }
-        if log.events.back().is_some_and(|newest| newest.key == key) {
-            state.index.insert(id.clone(), (topic.clone(), key));
-        }
-        // Delivered under the lock, so deliveries are in key order, and a subscriber
-        // that joined the fan-out before reading the history sees each event in one of
-        // the two (or both, and skips the copy).
-        self.fanout.deliver(&topic, Delivery { key, event });
-        Ok(id)
+    /// Ends the current subscriptions of `topics` after what they have queued: for a
+    /// backend that cannot deliver their events exactly any more. Their clients resume
+    /// from their `Last-Event-ID`, exactly or with the reset event; the topics' other
+    /// subscriptions go on.
+    pub fn end_topics(&self, topics: &[Arc<str>]) -> usize {
+        self.fanout.end_topics(topics)
     }
 
-    fn replay_now(&self, topics: &[Arc<str>], after: Option<&str>) -> Replayed {
-        let state = self.lock();
-        let position = match after {
-            // Everything retained: the client asked for no more than that.
-            None => Some(Key(0, 0)),
-            Some(after) => state
-                .index
-                .get(after)
-                .map(|&(_, key)| key)
-                .or_else(|| state.evicted.get(after).copied()),
-        };
-        let Some(position) = position else {
-            return Replayed::Gap(Gap::UnknownId);
-        };
-        let exact = after.is_some();
-        let after = position;
-        let mut events = Vec::new();
-        for topic in topics {
-            let Some(log) = state.topics.get(topic) else {
-                continue;
-            };
-            let evicted_after = log
-                .last_evicted
-                .as_ref()
-                .is_some_and(|(_, key)| *key > after);
-            if exact && evicted_after {
-                return Replayed::Gap(Gap::Expired);
-            }
-            let start = log.events.partition_point(|stored| stored.key <= after);
-            events.extend(log.events.range(start..).map(|stored| Delivery {
-                key: stored.key,
-                event: stored.event.clone(),
-            }));
-        }
-        if topics.len() > 1 {
-            events.sort_by_key(|delivery| delivery.key);
-        }
-        Replayed::Events { after, events }
+    /// Ends every current subscription, as [`end_topics`](Feed::end_topics) does.
+    pub fn end_all(&self) -> usize {
+        self.fanout.end_subscriptions()
+    }
+
+    /// Whether the hub has shut down.
+    pub fn is_closed(&self) -> bool {
+        self.fanout.is_closed()
     }
 }
 
-impl Backend for MemoryBackend {
-    fn shutdown(&self, last: Option<Delivery>) {
-        let _state = self.lock();
-        self.fanout.close(last);
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed")
+            .field("subscribers", &self.fanout.subscribers())
+            .finish()
     }
+}
 
+/// Storage and delivery behind a [`Hub`](super::Hub): the in-process default, Redis, or
+/// an engine of your own.
+///
+/// A backend stores each published event in its topic's bounded history, gives it an id
+/// and a [`Position`], and hands it to the [`Feed`] of every process that
+/// [watches](Backend::watch) the topic. The hub does the rest: limits, replay merging,
+/// the reset event, lag, lifetime and shutdown.
+///
+/// The contract the hub relies on, for exact resumption:
+///
+/// - positions of a topic increase, and a topic's deliveries come in position order;
+/// - once [`watch`](Backend::watch) has returned position `p`, every event of the topic
+///   after `p` is delivered to the feed (or the topic's subscriptions are ended with
+///   [`Feed::end_topics`]);
+/// - [`replay`](Backend::replay) after `p` returns every retained event after `p`, or
+///   says why it cannot.
+///
+/// # Example
+///
+/// A backend that keeps nothing and delivers in `publish` (see `tests/backend.rs` for
+/// one with a history):
+///
+/// ```
+/// use std::sync::{Mutex, atomic::{AtomicU64, Ordering}};
+/// use tower_sse::{Event, hub::{Backend, BoxFuture, Delivery, EventId, Feed, Hub, IdScope,
+///     Position, PublishError, Replayed, SubscribeError}};
+///
+/// #[derive(Default)]
+/// struct NoHistory { next: AtomicU64, feed: Mutex<Option<Feed>> }
+///
+/// impl Backend for NoHistory {
+///     fn start(&mut self, feed: Feed) { *self.feed.get_mut().unwrap() = Some(feed); }
+///     fn ids(&self) -> IdScope { IdScope::Hub }
+///     fn publish<'a>(&'a self, topic: &'a str, _id: Option<&'a str>, event: Event)
+///         -> BoxFuture<'a, Result<EventId, PublishError>> {
+///         let n = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+///         let id = n.to_string();
+///         let delivery = Delivery::new(Position::new(n, 0), &id, event);
+///         let feed = self.feed.lock().unwrap().clone();
+///         Box::pin(async move {
+///             let delivery = delivery.map_err(PublishError::InvalidId)?;
+///             if let Some(feed) = feed { feed.deliver(topic, delivery); }
+///             Ok(EventId::from(id))
+///         })
+///     }
+///     fn locate(&self, _id: &str) -> Option<Position> { None }
+///     fn watch<'a>(&'a self, _topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+///         let head = Position::new(self.next.load(Ordering::SeqCst), 0);
+///         Box::pin(async move { Ok(head) })
+///     }
+///     fn unwatch(&self, _topic: &str) {}
+///     fn replay<'a>(&'a self, _topic: &'a str, _after: Position, _exact: bool)
+///         -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
+///         Box::pin(async { Ok(Replayed::Unknown) })
+///     }
+/// }
+///
+/// let hub = Hub::builder().build_with(NoHistory::default());
+/// # drop(hub);
+/// ```
+pub trait Backend: Send + Sync + 'static {
+    /// Called once, when the hub is built, with the feed to deliver to.
+    fn start(&mut self, feed: Feed);
+
+    /// Whether ids order events across topics or within a topic only.
+    fn ids(&self) -> IdScope;
+
+    /// Stores `event` in `topic` with `id` (or one the backend assigns, for `None`) and
+    /// returns the id. The hub has checked the topic name and, for `Some`, that the id
+    /// is safe to send in an event and in a header.
     fn publish<'a>(
         &'a self,
-        topic: Arc<str>,
-        id: Option<Arc<str>>,
+        topic: &'a str,
+        id: Option<&'a str>,
         event: Event,
-    ) -> BoxFuture<'a, Result<Arc<str>, PublishError>> {
-        let result = self.publish_now(topic, id, event);
-        Box::pin(std::future::ready(result))
-    }
+    ) -> BoxFuture<'a, Result<EventId, PublishError>>;
 
+    /// The position of the event a client last saw, from its id; `None` if the id is
+    /// not one of this backend's.
+    fn locate(&self, id: &str) -> Option<Position>;
+
+    /// A subscriber of this process follows `topic` from now on: make sure its events
+    /// reach the feed, and return the topic's position at that moment (every later event
+    /// will be delivered). Called once per subscriber and topic, each matched by one
+    /// [`unwatch`](Backend::unwatch).
+    fn watch<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>>;
+
+    /// A subscriber of `topic` left.
+    fn unwatch(&self, topic: &str);
+
+    /// The retained events of `topic` after `after`. With `exact`, say
+    /// [`Replayed::Expired`] or [`Replayed::Unknown`] when events after it are gone;
+    /// without, return whatever is retained.
     fn replay<'a>(
         &'a self,
-        topics: &'a [Arc<str>],
-        after: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
-        let result = self.replay_now(topics, after);
-        Box::pin(std::future::ready(Ok(result)))
-    }
-}
+        topic: &'a str,
+        after: Position,
+        exact: bool,
+    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn backend(events: usize, bytes: usize) -> MemoryBackend {
-        MemoryBackend::new(Arc::new(Fanout::new(16)), HistoryLimits { events, bytes })
-    }
-
-    fn publish(backend: &MemoryBackend, topic: &str, data: &str) -> String {
-        backend
-            .publish_now(topic.into(), None, Event::new().data(data))
-            .unwrap()
-            .to_string()
-    }
-
-    fn replayed_ids(replayed: Replayed) -> Result<Vec<String>, Gap> {
-        match replayed {
-            Replayed::Events { events, .. } => Ok(events
-                .iter()
-                .map(|d| {
-                    let text = std::str::from_utf8(d.event.as_bytes()).unwrap();
-                    text.lines()
-                        .find_map(|line| line.strip_prefix("id: "))
-                        .unwrap()
-                        .to_owned()
-                })
-                .collect()),
-            Replayed::Gap(gap) => Err(gap),
-        }
-    }
-
-    #[test]
-    fn ids_are_sequential_and_replay_is_exact() {
-        let b = backend(100, 1 << 20);
-        let ids: Vec<String> = (0..5).map(|n| publish(&b, "t", &n.to_string())).collect();
-        assert_eq!(ids, ["1", "2", "3", "4", "5"]);
-        assert_eq!(
-            replayed_ids(b.replay_now(&["t".into()], Some("2"))),
-            Ok(vec!["3".into(), "4".into(), "5".into()])
-        );
-        assert_eq!(
-            replayed_ids(b.replay_now(&["t".into()], Some("5"))),
-            Ok(vec![])
-        );
-        assert_eq!(
-            replayed_ids(b.replay_now(&["t".into()], Some("9"))),
-            Err(Gap::UnknownId)
-        );
-        assert_eq!(
-            replayed_ids(b.replay_now(&["t".into()], Some("x"))),
-            Err(Gap::UnknownId)
-        );
-    }
-
-    #[test]
-    fn history_boundary() {
-        let b = backend(3, 1 << 20);
-        for n in 0..6 {
-            publish(&b, "t", &n.to_string());
-        }
-        // Retained: 4, 5, 6. Newest evicted: 3.
-        let t: Vec<Arc<str>> = vec!["t".into()];
-        assert_eq!(
-            replayed_ids(b.replay_now(&t, Some("3"))),
-            Ok(vec!["4".into(), "5".into(), "6".into()])
-        );
-        assert_eq!(
-            replayed_ids(b.replay_now(&t, Some("4"))),
-            Ok(vec!["5".into(), "6".into()])
-        );
-        assert_eq!(
-            replayed_ids(b.replay_now(&t, Some("2"))),
-            Err(Gap::UnknownId)
-        );
-        // Everything retained, for a client with no id that asks for the history.
-        assert_eq!(
-            replayed_ids(b.replay_now(&t, None)),
-            Ok(vec!["4".into(), "5".into(), "6".into()])
-        );
-    }
-
-    #[test]
-    fn expired_in_another_topic_is_a_gap() {
-        let b = backend(2, 1 << 20);
-        publish(&b, "a", "a1"); // 1
-        publish(&b, "b", "b1"); // 2
-        publish(&b, "b", "b2"); // 3
-        publish(&b, "b", "b3"); // 4: evicts 2 from b
-        let both: Vec<Arc<str>> = vec!["a".into(), "b".into()];
-        // The client saw 1; 2 is gone from b's history.
-        assert_eq!(
-            replayed_ids(b.replay_now(&both, Some("1"))),
-            Err(Gap::Expired)
-        );
-        // From 2 (b's newest evicted) all is there.
-        assert_eq!(
-            replayed_ids(b.replay_now(&both, Some("2"))),
-            Ok(vec!["3".into(), "4".into()])
-        );
-    }
-
-    #[test]
-    fn several_topics_merge_in_publish_order() {
-        let b = backend(10, 1 << 20);
-        for (topic, data) in [("a", "1"), ("b", "2"), ("a", "3"), ("c", "4"), ("b", "5")] {
-            publish(&b, topic, data);
-        }
-        let ab: Vec<Arc<str>> = vec!["b".into(), "a".into()];
-        assert_eq!(
-            replayed_ids(b.replay_now(&ab, Some("1"))),
-            Ok(vec!["2".into(), "3".into(), "5".into()])
-        );
-    }
-
-    #[test]
-    fn byte_bound() {
-        // "data: xxxxxxxx\nid: N\n\n" is 22 bytes for one-digit ids.
-        let b = backend(100, 50);
-        for _ in 0..5 {
-            publish(&b, "t", "xxxxxxxx");
-        }
-        let t: Vec<Arc<str>> = vec!["t".into()];
-        assert_eq!(
-            replayed_ids(b.replay_now(&t, Some("3"))),
-            Ok(vec!["4".into(), "5".into()])
-        );
-        assert_eq!(
-            replayed_ids(b.replay_now(&t, Some("2"))),
-            Err(Gap::UnknownId)
-        );
-    }
-
-    #[test]
-    fn user_ids() {
-        let b = backend(10, 1 << 20);
-        let id = b
-            .publish_now("t".into(), Some("msg-a".into()), Event::new().data("a"))
-            .unwrap();
-        assert_eq!(&*id, "msg-a");
-        publish(&b, "t", "b");
-        assert!(matches!(
-            b.publish_now("t".into(), Some("msg-a".into()), Event::new()),
-            Err(PublishError::DuplicateId)
-        ));
-        assert!(matches!(
-            b.publish_now("t".into(), Some("a\nb".into()), Event::new()),
-            Err(PublishError::InvalidId(_))
-        ));
-        let t: Vec<Arc<str>> = vec!["t".into()];
-        assert_eq!(
-            replayed_ids(b.replay_now(&t, Some("msg-a"))),
-            Ok(vec!["2".into()])
-        );
-    }
+    /// The hub is shutting down: refuse events from now on. An event whose publish
+    /// returned before this call has been delivered.
+    fn shutdown(&self) {}
 }

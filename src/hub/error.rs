@@ -7,7 +7,8 @@ use http::{HeaderValue, StatusCode, header::RETRY_AFTER};
 
 use crate::{BoxError, EventError};
 
-/// Why [`Hub::publish`](super::Hub::publish) refused an event. Nothing was stored or sent.
+/// Why [`Hub::publish`](super::Hub::publish) refused an event. Nothing was stored or sent,
+/// except after [`Uncertain`](PublishError::Uncertain).
 ///
 /// # Example
 ///
@@ -45,6 +46,9 @@ pub enum PublishError {
     ShuttingDown,
     /// The backend failed to store the event.
     Backend(BoxError),
+    /// The backend did not confirm the event, and may have stored it: it may reach
+    /// subscribers. Publishing it again may send it twice.
+    Uncertain(BoxError),
 }
 
 impl fmt::Display for PublishError {
@@ -69,6 +73,10 @@ impl fmt::Display for PublishError {
             Self::InvalidTopic => f.write_str("topic names are 1 to 256 bytes"),
             Self::ShuttingDown => f.write_str("the hub is shutting down"),
             Self::Backend(err) => write!(f, "the hub's backend failed to store the event: {err}"),
+            Self::Uncertain(err) => write!(
+                f,
+                "the hub's backend did not confirm the event, which may have been stored: {err}"
+            ),
         }
     }
 }
@@ -77,7 +85,7 @@ impl std::error::Error for PublishError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::InvalidId(err) => Some(err),
-            Self::Backend(err) => Some(&**err),
+            Self::Backend(err) | Self::Uncertain(err) => Some(&**err),
             _ => None,
         }
     }

@@ -7,20 +7,11 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    time::Duration,
 };
 
 use tokio::sync::broadcast;
 
-use super::{SubscribeError, backend::Delivery};
-
-/// The subscriber limits, checked when a subscriber joins.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub(crate) hub: usize,
-    pub(crate) topic: usize,
-    pub(crate) retry_after: Duration,
-}
+use super::{Delivery, SubscribeError, config::Limits};
 
 struct Channel {
     sender: broadcast::Sender<Delivery>,
@@ -130,9 +121,22 @@ impl Fanout {
         end_all(&mut channels, 1);
     }
 
+    /// Ends the current subscriptions of `topics` after what they have queued, and
+    /// returns how many subscribers those topics had. New subscribers join as usual.
+    pub(crate) fn end_topics(&self, topics: &[Arc<str>]) -> usize {
+        let mut channels = self.lock();
+        let mut ended = 0;
+        for topic in topics {
+            if let Some(channel) = channels.get_mut(topic) {
+                channel.sender = broadcast::channel(self.capacity).0;
+                ended += channel.subscribers;
+            }
+        }
+        ended
+    }
+
     /// Ends every current subscription after what it has queued, whatever the lag
     /// policy, and returns how many there were. New subscribers join as usual.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn end_subscriptions(&self) -> usize {
         end_all(&mut self.lock(), self.capacity);
         self.subscribers.load(Ordering::SeqCst)

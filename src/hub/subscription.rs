@@ -4,10 +4,14 @@ use std::{
     collections::VecDeque,
     fmt,
     pin::Pin,
-    sync::{Arc, atomic::Ordering},
-    task::{Context, Poll},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context as TaskContext, Poll},
 };
 
+use bytes::BytesMut;
 use futures_core::Stream;
 use tokio::time::Sleep;
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
@@ -15,9 +19,23 @@ use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use crate::EncodedEvent;
 
 use super::{
-    LagPolicy, Shared, SubscriberChange,
-    backend::{Delivery, Key},
+    Delivery, Position,
+    backend::Backend,
+    config::{Hook, LagPolicy, SubscriberChange},
+    cursor,
+    fanout::Fanout,
 };
+
+/// What every subscription of a hub shares: the fan-out it reads, the backend it
+/// unwatches its topics with, the lag policy, the counters and the hook.
+pub(crate) struct Context {
+    pub(crate) fanout: Arc<Fanout>,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) lag: LagPolicy,
+    pub(crate) on_subscriber: Option<Hook>,
+    pub(crate) lag_disconnects: AtomicU64,
+    pub(crate) lag_skips: AtomicU64,
+}
 
 /// How a subscription's start relates to the client's `Last-Event-ID`.
 ///
@@ -54,6 +72,22 @@ struct Live {
     stream: BroadcastStream<Delivery>,
     head: Option<Delivery>,
     closed: bool,
+    /// Live events up to here were replayed already, or came before the start.
+    through: Position,
+    /// Whether the backend watches the topic for this subscription.
+    watched: bool,
+}
+
+/// An event waiting to be sent, and the topic it belongs to (none for the reset event).
+struct Pending {
+    topic: Option<usize>,
+    delivery: Delivery,
+}
+
+/// The per-topic positions a stream of several topics sends as its ids.
+struct Cursor {
+    hash: u32,
+    positions: Vec<Position>,
 }
 
 /// A hub subscriber: a stream of encoded events that plugs straight into an
@@ -86,22 +120,32 @@ struct Live {
 /// # }
 /// ```
 pub struct Subscription {
-    pending: VecDeque<EncodedEvent>,
+    pending: VecDeque<Pending>,
     live: Vec<Live>,
-    /// Live events up to this key were replayed already.
-    replayed_through: Option<Key>,
+    cursor: Option<Cursor>,
     /// Whether the shutdown event was sent.
     sent_last: bool,
     replay: Replay,
     lifetime: Option<Pin<Box<Sleep>>>,
     done: bool,
     topics: Arc<[Arc<str>]>,
-    shared: Arc<Shared>,
+    context: Arc<Context>,
+}
+
+/// What reading the live feeds found.
+enum Found {
+    /// Nothing more to read now.
+    Settled,
+    /// The subscription must end (lag under [`LagPolicy::Disconnect`], or a topic ended
+    /// by its backend).
+    End,
 }
 
 impl Subscription {
+    /// A subscriber of `topics` that has joined the fan-out (one receiver per topic, in
+    /// order) and watched each topic from `starts`. With `cursor`, ids are cursors.
     pub(super) fn new(
-        shared: Arc<Shared>,
+        context: Arc<Context>,
         topics: Arc<[Arc<str>]>,
         receivers: Vec<tokio::sync::broadcast::Receiver<Delivery>>,
         lifetime: Option<Pin<Box<Sleep>>>,
@@ -112,32 +156,57 @@ impl Subscription {
                 stream: BroadcastStream::new(receiver),
                 head: None,
                 closed: false,
+                through: Position::END,
+                watched: false,
             })
             .collect();
         Self {
             pending: VecDeque::new(),
             live,
-            replayed_through: None,
+            cursor: None,
             sent_last: false,
             replay: Replay::Live,
             lifetime,
             done: false,
             topics,
-            shared,
+            context,
         }
     }
 
-    /// Sets what is sent before the live events, and the key through which live events
-    /// were already replayed.
-    pub(super) fn start_with(
-        &mut self,
-        pending: VecDeque<EncodedEvent>,
-        replayed_through: Key,
-        replay: Replay,
-    ) {
-        self.pending = pending;
-        self.replayed_through = Some(replayed_through);
+    /// Starts topic `index` after `through`: live events up to it are not sent.
+    pub(super) fn start_after(&mut self, index: usize, through: Position) {
+        self.live[index].through = through;
+        self.live[index].watched = true;
+    }
+
+    /// Sends cursors of per-topic positions as ids, starting from each topic's start.
+    pub(super) fn use_cursor(&mut self) {
+        self.cursor = Some(Cursor {
+            hash: cursor::topics_hash(&self.topics),
+            positions: self.live.iter().map(|live| live.through).collect(),
+        });
+    }
+
+    /// Sends `replayed` (each with its topic's index) first, then the live events.
+    pub(super) fn start_with(&mut self, replayed: Vec<(usize, Delivery)>, replay: Replay) {
+        for (topic, delivery) in replayed {
+            let live = &mut self.live[topic];
+            live.through = live.through.max(delivery.position());
+            self.pending.push_back(Pending {
+                topic: Some(topic),
+                delivery,
+            });
+        }
         self.replay = replay;
+    }
+
+    /// Sends the reset event first, then the live events.
+    pub(super) fn start_with_reset(&mut self, reset: EncodedEvent) {
+        self.pending.push_back(Pending {
+            topic: None,
+            delivery: Delivery::without_id(Position::START, reset),
+        });
+        self.replay = Replay::Reset;
     }
 
     /// How the subscription started: live, an exact replay, or a reset.
@@ -152,17 +221,168 @@ impl Subscription {
 
     fn finish(&mut self) -> Poll<Option<EncodedEvent>> {
         self.done = true;
+        self.unwatch();
         self.live.clear();
         self.pending.clear();
         self.lifetime = None;
         Poll::Ready(None)
+    }
+
+    /// Tells the backend that this subscription no longer follows the topics it watched.
+    fn unwatch(&mut self) {
+        for (live, topic) in self.live.iter_mut().zip(self.topics.iter()) {
+            if std::mem::take(&mut live.watched) {
+                self.context.backend.unwatch(topic);
+            }
+        }
+    }
+
+    /// The bytes to send for `pending`: as delivered, or with the cursor as its id.
+    fn encode(&mut self, pending: Pending) -> EncodedEvent {
+        let Some(cursor) = &mut self.cursor else {
+            return pending.delivery.into_event();
+        };
+        if pending.delivery.position() == Position::END {
+            return pending.delivery.into_event();
+        }
+        if let Some(topic) = pending.topic {
+            cursor.positions[topic] = pending.delivery.position();
+        }
+        let id = cursor::encode(cursor.hash, &cursor.positions);
+        let fields = pending.delivery.fields_before_id();
+        let mut bytes = BytesMut::with_capacity(fields.len() + id.len() + 6);
+        bytes.extend_from_slice(&fields);
+        bytes.extend_from_slice(b"id: ");
+        bytes.extend_from_slice(id.as_bytes());
+        bytes.extend_from_slice(b"\n\n");
+        EncodedEvent::from_bytes(bytes.freeze())
+    }
+
+    fn send(&mut self, pending: Pending) -> Poll<Option<EncodedEvent>> {
+        Poll::Ready(Some(self.encode(pending)))
+    }
+
+    /// Applies the lag policy to a subscriber that missed `missed` events.
+    fn lagged(&mut self, missed: u64) -> Result<(), ()> {
+        match &self.context.lag {
+            LagPolicy::Disconnect => {
+                self.context.lag_disconnects.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    topics = ?self.topics, missed,
+                    "hub subscriber fell behind; disconnecting it so it resumes from its Last-Event-ID"
+                );
+                Err(())
+            }
+            LagPolicy::Skip(notice) => {
+                self.context.lag_skips.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    topics = ?self.topics, missed,
+                    "hub subscriber fell behind; skipping the events it missed"
+                );
+                if let Some(notice) = notice {
+                    self.pending.push_back(Pending {
+                        topic: None,
+                        delivery: Delivery::without_id(Position::START, notice.clone()),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads topic `index` until it has a head, is closed or has nothing now; whether
+    /// anything new was read.
+    fn fill_head(&mut self, index: usize, cx: &mut TaskContext<'_>) -> Result<bool, ()> {
+        let mut progressed = false;
+        loop {
+            let live = &mut self.live[index];
+            if live.head.is_some() || live.closed {
+                return Ok(progressed);
+            }
+            match Pin::new(&mut live.stream).poll_next(cx) {
+                Poll::Ready(Some(Ok(delivery))) => {
+                    let position = delivery.position();
+                    // The shutdown event comes through every topic: send it once.
+                    let repeat = position == Position::END && self.sent_last;
+                    if position > live.through && !repeat {
+                        live.head = Some(delivery);
+                        progressed = true;
+                    }
+                }
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
+                    self.lagged(missed)?;
+                    progressed = true;
+                }
+                Poll::Ready(None) => {
+                    live.closed = true;
+                    // Closed while the hub is open: the backend ended the topic.
+                    if !self.context.fanout.is_closed() {
+                        return Err(());
+                    }
+                }
+                Poll::Pending => return Ok(progressed),
+            }
+        }
+    }
+
+    /// Reads the next event of every topic, again and again until a pass finds nothing
+    /// new: deliveries happen in position order, so any event earlier than a head read
+    /// before that last pass was visible during it, and has been read.
+    fn fill_heads(&mut self, cx: &mut TaskContext<'_>) -> Found {
+        loop {
+            let mut progressed = false;
+            for index in 0..self.live.len() {
+                match self.fill_head(index, cx) {
+                    Ok(read) => progressed |= read,
+                    Err(()) => return Found::End,
+                }
+            }
+            if !progressed || !self.pending.is_empty() {
+                return Found::Settled;
+            }
+        }
+    }
+
+    /// Whether a topic may hold an event it could not show because the task's
+    /// cooperative budget ran out: it may be earlier than every head, so wait for the
+    /// runtime to poll again (the budget asked it to) instead of sending a later one.
+    fn out_of_budget(&self) -> bool {
+        self.live.len() > 1
+            && !tokio::task::coop::has_budget_remaining()
+            && self
+                .live
+                .iter()
+                .any(|live| live.head.is_none() && !live.closed)
+    }
+
+    /// Takes the earliest head. Every topic without one has a waker registered.
+    fn take_earliest(&mut self) -> Option<Pending> {
+        let (index, _) = self
+            .live
+            .iter()
+            .enumerate()
+            .filter_map(|(index, live)| live.head.as_ref().map(|head| (index, head.position())))
+            .min_by_key(|&(_, position)| position)?;
+        let delivery = self.live[index].head.take()?;
+        if delivery.position() == Position::END {
+            // The other topics' copies of the shutdown event are dropped; their
+            // channels are closed, so they end without another wake-up.
+            self.sent_last = true;
+            for live in &mut self.live {
+                live.head.take_if(|head| head.position() == Position::END);
+            }
+        }
+        Some(Pending {
+            topic: Some(index),
+            delivery,
+        })
     }
 }
 
 impl Stream for Subscription {
     type Item = EncodedEvent;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<EncodedEvent>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<EncodedEvent>> {
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(None);
@@ -173,94 +393,20 @@ impl Stream for Subscription {
                 return this.finish();
             }
         }
-        if let Some(event) = this.pending.pop_front() {
-            return Poll::Ready(Some(event));
+        if let Some(pending) = this.pending.pop_front() {
+            return this.send(pending);
         }
-
-        // Read the next event of every topic, again and again until a pass finds nothing
-        // new: deliveries happen in key order, so any event earlier than a head read
-        // before that last pass was visible during it, and has been read.
-        loop {
-            let mut progressed = false;
-            for live in &mut this.live {
-                while live.head.is_none() && !live.closed {
-                    match Pin::new(&mut live.stream).poll_next(cx) {
-                        Poll::Ready(Some(Ok(delivery))) => {
-                            let replayed = this.replayed_through.is_some_and(|r| delivery.key <= r);
-                            // The shutdown event comes through every topic: send it once.
-                            let repeat = delivery.key == Key::MAX && this.sent_last;
-                            if !replayed && !repeat {
-                                live.head = Some(delivery);
-                                progressed = true;
-                            }
-                        }
-                        Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
-                            match &this.shared.config.lag {
-                                LagPolicy::Disconnect => {
-                                    this.shared.lag_disconnects.fetch_add(1, Ordering::Relaxed);
-                                    tracing::warn!(
-                                        topics = ?this.topics, missed,
-                                        "hub subscriber fell behind; disconnecting it so it resumes from its Last-Event-ID"
-                                    );
-                                    return this.finish();
-                                }
-                                LagPolicy::Skip(notice) => {
-                                    this.shared.lag_skips.fetch_add(1, Ordering::Relaxed);
-                                    tracing::warn!(
-                                        topics = ?this.topics, missed,
-                                        "hub subscriber fell behind; skipping the events it missed"
-                                    );
-                                    if let Some(notice) = notice {
-                                        this.pending.push_back(notice.clone());
-                                    }
-                                    progressed = true;
-                                }
-                            }
-                        }
-                        Poll::Ready(None) => live.closed = true,
-                        Poll::Pending => break,
-                    }
-                }
-            }
-            if let Some(event) = this.pending.pop_front() {
-                return Poll::Ready(Some(event));
-            }
-            if !progressed {
-                break;
-            }
+        if let Found::End = this.fill_heads(cx) {
+            return this.finish();
         }
-
-        // A topic can answer "pending" while it holds an event, because the task's
-        // cooperative budget ran out: it may hold one earlier than every head. Wait
-        // for the runtime to poll again (the budget asked it to) instead of sending
-        // a later event first.
-        if this.live.len() > 1
-            && !tokio::task::coop::has_budget_remaining()
-            && this
-                .live
-                .iter()
-                .any(|live| live.head.is_none() && !live.closed)
-        {
+        if let Some(pending) = this.pending.pop_front() {
+            return this.send(pending);
+        }
+        if this.out_of_budget() {
             return Poll::Pending;
         }
-
-        // Send the earliest head. Every topic without one has a waker registered.
-        let earliest = this
-            .live
-            .iter_mut()
-            .filter(|live| live.head.is_some())
-            .min_by_key(|live| live.head.as_ref().map(|head| head.key))
-            .and_then(|live| live.head.take());
-        if let Some(delivery) = earliest {
-            if delivery.key == Key::MAX {
-                // The other topics' copies of the shutdown event are dropped; their
-                // channels are closed, so they end without another wake-up.
-                this.sent_last = true;
-                for live in &mut this.live {
-                    live.head.take_if(|head| head.key == Key::MAX);
-                }
-            }
-            return Poll::Ready(Some(delivery.event));
+        if let Some(pending) = this.take_earliest() {
+            return this.send(pending);
         }
         if this.live.iter().all(|live| live.closed) {
             return this.finish();
@@ -271,9 +417,10 @@ impl Stream for Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.shared.fanout.leave(&self.topics);
+        self.unwatch();
+        self.context.fanout.leave(&self.topics);
         tracing::debug!(topics = ?self.topics, "hub subscriber left");
-        if let Some(hook) = &self.shared.config.on_subscriber {
+        if let Some(hook) = &self.context.on_subscriber {
             hook(SubscriberChange::Left {
                 topics: &self.topics,
             });

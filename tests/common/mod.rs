@@ -136,3 +136,26 @@ pub async fn connect_events(
     assert_eq!(response.status(), StatusCode::OK);
     sse_stream::SseStream::new(response.into_body())
 }
+
+/// Whether `program` runs here (`program --version` succeeds). A test that needs an
+/// outside program calls this first and returns when it is `false`, after one line
+/// saying that it did not run and how to get the program. Under `.ci/run`, which installs
+/// every such program and sets `TOWER_SSE_REQUIRE_ALL=1`, a missing program fails the
+/// test instead, so CI never skips.
+pub fn have(program: &str, install: &str) -> bool {
+    let runs = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !runs {
+        let required = std::env::var_os("TOWER_SSE_REQUIRE_ALL").is_some_and(|v| v == "1");
+        assert!(
+            !required,
+            "`{program}` is required (TOWER_SSE_REQUIRE_ALL=1): {install}"
+        );
+        eprintln!("skipped: this test needs `{program}`, which is not installed ({install})");
+    }
+    runs
+}

@@ -1,49 +1,58 @@
-//! The hub over Redis Streams, so that several server instances share topics and replay.
+//! The hub over Redis, on one server or a Redis Cluster, so that several server
+//! instances share topics and replay, and each receives only the topics its clients
+//! follow.
 //!
-//! Every instance of the hub (each server process) publishes with `XADD` to one Redis
-//! stream, and one task per instance reads it with a blocking `XREAD` and fans each entry
-//! out to that instance's subscribers, encoded once per instance. An event's SSE id is
-//! its Redis stream id (`1700000000000-0`), so a `Last-Event-ID` given by one instance is
-//! understood by every other, and a reconnecting client resumes with `XRANGE` after it.
+//! # How it works
+//!
+//! - **History: one Redis stream per topic**, `<prefix>{<topic>}:h`, bounded by
+//!   [`RedisConfig::max_len`] (an approximate `MAXLEN`) and, if set,
+//!   [`RedisConfig::max_age`] (a `MINID` trim, and the stream expires when the topic has
+//!   been quiet that long). The braces are a Redis Cluster hash tag: each topic's stream
+//!   and channel sit on one node, and topics spread over every master.
+//! - **Publishing is one round trip**: a script appends the event to the topic's stream,
+//!   trims it, and announces it on the topic's shard channel (`SPUBLISH`), all at once.
+//! - **Live delivery by interest**: an instance subscribes (`SSUBSCRIBE`) to a topic's
+//!   channel while it has at least one client of that topic, and unsubscribes when the
+//!   last one leaves. It receives nothing of the other topics. Each event is decoded and
+//!   encoded once per instance and shared by its clients.
+//! - **Ids** are the stream ids Redis gives (`1733390000123-0`). A client of one topic
+//!   resumes from its id on any instance. A client of several topics gets a cursor of
+//!   one position per topic as its ids (see [`Hub::subscribe_all`](super::Hub::subscribe_all)).
 //!
 //! # Guarantees
 //!
-//! - **Order.** Redis orders the entries of a stream, so every instance delivers every
-//!   event in the same order, topics included: a stream of several topics resumes exactly
-//!   from one id, as with the in-process hub. This is why the hub uses one Redis stream
-//!   for all its topics rather than one per topic, whose ids would not be comparable.
-//! - **Replay.** A client that resumes from an id still in the stream gets exactly the
-//!   entries after it, none missing and none twice. If the id has been trimmed away (or
-//!   never existed), the client gets the hub's reset event first, as with the in-process
-//!   hub. The history bound, [`RedisConfig::max_len`], is an approximate `MAXLEN` on the
-//!   whole stream, all topics together.
-//! - **Faults.** If Redis is down when the hub is built, [`HubBuilder::build_redis`]
-//!   fails with an error naming the URL. If it goes away later, subscribers stay
-//!   connected; publishing fails with [`PublishError::Backend`](super::PublishError)
-//!   (never a silent loss); and the reader reconnects with backoff and resumes after the
-//!   last entry it delivered, so nothing published after Redis is back is missed or sent
-//!   twice. Events published while Redis was down were refused, so there is nothing to
-//!   recover. If Redis lost its data in the restart, clients resuming from older ids get
-//!   the reset event, and the reader starts again from the new stream's beginning.
-//! - **Cut off while others publish.** If this instance was cut off from Redis (or fell
-//!   behind) while other instances published more than [`RedisConfig::max_len`], the
-//!   entries it had not read are trimmed away. It then ends its subscriptions (logged as
-//!   a warning) instead of going on without them: their clients reconnect with their
-//!   `Last-Event-ID` and get an exact replay, or the reset event. The same happens if the
-//!   stream is deleted or rewritten below what the instance read (without a restart).
-//!   Every read checks this, in the same pipeline. An instance reading from the stream's
-//!   beginning (it was empty when the hub was built) has nothing to check against until
-//!   its first entry.
-//! - **Ambiguous failures.** A publish that times out (after
-//!   [`RedisConfig::command_timeout`]) may still have been stored by Redis: the error
-//!   says it failed to hear back, not that the event was refused. Retrying may publish the
-//!   event twice, under two ids. On [`Hub::shutdown`](super::Hub::shutdown) the reader
-//!   stops at once: an event published elsewhere at that moment reaches this instance's
-//!   clients when they reconnect (to any instance), not before.
-//! - **Secrets.** Errors and logs name Redis by its URL without user name and password,
-//!   and a failed history read answers clients `503` without Redis's details.
-//! - **Ids.** Ids are Redis's: [`Hub::publish_with_id`](super::Hub::publish_with_id) is
-//!   refused.
+//! - **Subscribing.** The instance subscribes to the topic's channel, then reads the
+//!   topic's position, then the client's history: an event published meanwhile is sent
+//!   once, whether it came through the channel, the history, or both.
+//! - **Replay.** A client that resumes from a position gets exactly the entries after it,
+//!   none missing and none twice, if no entry after it has been trimmed (Redis records the
+//!   greatest id it ever deleted from a stream, and the read checks it in the same step).
+//!   Otherwise, or if the position is ahead of the stream (Redis lost data), it gets the
+//!   hub's reset event first.
+//! - **A connection to a node lost** (the node restarted, failed over, or was cut off).
+//!   The instance reconnects with backoff (to the node that serves the topic's slot now,
+//!   in a cluster), subscribes again, and reads each affected topic's history after the
+//!   last event it delivered: clients get the events they missed, once, in order, and
+//!   stay connected. If entries after that event were trimmed meanwhile, or the stream now
+//!   ends below it (the node came back from an older snapshot, or a replica that had not
+//!   received it took over), that topic's streams end with a warning instead, and their
+//!   clients resume from their `Last-Event-ID`: exactly, or with the reset event. Topics
+//!   on other nodes are not touched. New subscribers of a topic whose node is being
+//!   reconnected to wait until it is back (those of a topic new to this instance are
+//!   refused with a `503`).
+//! - **Publishing while Redis is away** fails with [`PublishError::Backend`] (nothing
+//!   stored). A publish whose connection broke is retried once after reconnecting; the
+//!   retry finds the first attempt's entry by a token stored with it, so it never
+//!   stores the event twice. If the retry fails too and the first attempt may have
+//!   reached Redis, the error is [`PublishError::Uncertain`], never a false "not stored".
+//! - **Shutdown.** [`Hub::shutdown`](super::Hub::shutdown) stops the live task at once:
+//!   an event published elsewhere at that moment reaches this instance's clients when
+//!   they reconnect (to any instance).
+//! - **Secrets.** Errors and logs name Redis by its address without user name and
+//!   password, and a failed history read answers clients `503` without Redis's details.
+//! - **Ids** are Redis's: [`Hub::publish_with_id`](super::Hub::publish_with_id) is refused.
+//!
+//! Needs Redis 7.0 or newer (sharded pub/sub and `XINFO STREAM`'s `max-deleted-entry-id`).
 //!
 //! # Example
 //!
@@ -51,32 +60,46 @@
 //! use tower_sse::hub::{Hub, RedisConfig};
 //!
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! // One server:
 //! let hub = Hub::builder()
-//!     .build_redis(RedisConfig::new("redis://127.0.0.1:6379").key("chat:events"))
+//!     .build_redis(RedisConfig::new("redis://127.0.0.1:6379").prefix("chat:"))
 //!     .await?;
+//! // A cluster, from any of its nodes:
+//! let nodes = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"];
+//! let hub = Hub::builder().build_redis(RedisConfig::cluster(nodes)).await?;
 //! # Ok(())
 //! # }
 //! ```
 
-mod reader;
+mod commands;
+mod live;
+mod scripts;
+mod topology;
 
-use std::{fmt, sync::Arc, time::Duration};
-
-use redis::{
-    Client, RedisError, Value,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-    streams::{StreamId, StreamRangeReply},
+use std::{
+    fmt,
+    hash::{BuildHasher, Hasher},
+    sync::Arc,
+    time::Duration,
 };
 
-use crate::{EncodedEvent, Event};
+use redis::{ConnectionInfo, ErrorKind, IntoConnectionInfo, RedisError, Value};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::Event;
+
+use self::{
+    commands::Commands,
+    live::Request,
+    scripts::{BREAK, History, PUBLISH, READ, continuous, id_of, parse_id},
+    topology::{Topology, addr_of},
+};
 use super::{
-    HubBuilder, PublishError, SubscribeError,
-    backend::{Backend, BoxFuture, Delivery, Gap, Key, Replayed},
-    fanout::Fanout,
+    EventId, Position, PublishError, SubscribeError,
+    backend::{Backend, BoxFuture, Feed, IdScope, Replayed},
 };
 
-/// Where and how the hub keeps its events in Redis; every setting but the URL has a
+/// Where and how the hub keeps its topics in Redis; every setting but the nodes has a
 /// default.
 ///
 /// # Example
@@ -86,8 +109,9 @@ use super::{
 /// use tower_sse::hub::RedisConfig;
 ///
 /// let config = RedisConfig::new("redis://127.0.0.1:6379/0")
-///     .key("myapp:sse")
-///     .max_len(100_000)
+///     .prefix("myapp:sse:")
+///     .max_len(1_000)
+///     .max_age(Duration::from_secs(3600))
 ///     .read_batch(512)
 ///     .command_timeout(Duration::from_secs(2));
 /// # drop(config);
@@ -95,47 +119,73 @@ use super::{
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct RedisConfig {
-    url: String,
-    key: String,
+    nodes: Vec<String>,
+    cluster: bool,
+    prefix: String,
     max_len: usize,
+    max_age: Option<Duration>,
     read_batch: usize,
-    block: Duration,
     connect_timeout: Duration,
     command_timeout: Duration,
 }
 
 impl RedisConfig {
-    /// Settings for the Redis at `url` (`redis://[user:password@]host:port[/db]`).
+    /// Settings for the Redis server at `url` (`redis://[user:password@]host:port[/db]`).
     pub fn new(url: impl Into<String>) -> Self {
+        Self::with_nodes(vec![url.into()], false)
+    }
+
+    /// Settings for a Redis Cluster, reached through any of `nodes` (URLs as for
+    /// [`new`](RedisConfig::new); the others are found from the first that answers).
+    pub fn cluster<I>(nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        Self::with_nodes(nodes.into_iter().map(Into::into).collect(), true)
+    }
+
+    fn with_nodes(nodes: Vec<String>, cluster: bool) -> Self {
         Self {
-            url: url.into(),
-            key: "tower-sse:events".into(),
-            max_len: 10_000,
+            nodes,
+            cluster,
+            prefix: "tower-sse:".into(),
+            max_len: 1000,
+            max_age: None,
             read_batch: 256,
-            block: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
             command_timeout: Duration::from_secs(3),
         }
     }
 
-    /// The key of the Redis stream. Hubs that share it share their topics.
+    /// The start of every key and channel name. Hubs that share it share their topics.
+    /// It must not contain `{` or `}`, which would change how a cluster places keys.
     ///
-    /// Default: `tower-sse:events`.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
+    /// Default: `tower-sse:`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
         self
     }
 
-    /// The history bound: the stream is trimmed to about this many entries (`XADD` with
-    /// `MAXLEN ~`), all topics together.
+    /// The history bound of each topic: its stream is trimmed to about this many entries
+    /// (`MAXLEN ~`; Redis may keep up to a hundred more).
     ///
-    /// Default: 10,000.
+    /// Default: 1,000.
     pub fn max_len(mut self, entries: usize) -> Self {
         self.max_len = entries.max(1);
         self
     }
 
-    /// How many entries one `XREAD` or `XRANGE` reads at most.
+    /// How long events stay in a topic's history: older entries are trimmed when the
+    /// topic is published to, and a topic quiet for this long loses its stream.
+    ///
+    /// Default: no age bound.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// How many entries one history read returns at most.
     ///
     /// Default: 256.
     pub fn read_batch(mut self, entries: usize) -> Self {
@@ -143,7 +193,7 @@ impl RedisConfig {
         self
     }
 
-    /// How long connecting to Redis may take.
+    /// How long connecting to a Redis node may take.
     ///
     /// Default: 3 seconds.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -151,8 +201,7 @@ impl RedisConfig {
         self
     }
 
-    /// How long a command may take before it fails (the blocking read waits this long
-    /// on top of its block time).
+    /// How long a command may take before it fails.
     ///
     /// Default: 3 seconds.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
@@ -161,7 +210,8 @@ impl RedisConfig {
     }
 }
 
-/// Why [`HubBuilder::build_redis`] could not start the hub.
+/// Why [`HubBuilder::build_redis`](super::HubBuilder::build_redis) could not start the
+/// hub.
 ///
 /// # Example
 ///
@@ -180,45 +230,45 @@ impl RedisConfig {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RedisSetupError {
-    /// The URL is not a Redis URL.
+    /// A URL is not a Redis URL.
     InvalidUrl {
-        /// The URL given.
+        /// The URL given, without its password.
         url: String,
         /// What the client said.
-        source: RedisError,
+        source: crate::BoxError,
     },
     /// Redis did not answer at the URL.
     Unreachable {
-        /// The URL given.
+        /// The URL given, without its password.
         url: String,
         /// What the client said.
-        source: RedisError,
+        source: crate::BoxError,
     },
-    /// Redis answered with an error: a wrong password, or a key that is not a stream.
+    /// Redis answered with an error: a wrong password, a server older than 7.0, or a
+    /// cluster asked for as one server (or the other way round).
     Refused {
-        /// The URL given.
+        /// The URL given, without its password.
         url: String,
         /// What Redis said.
-        source: RedisError,
+        source: crate::BoxError,
     },
+    /// The settings cannot work: no node, or a prefix with `{` or `}`.
+    InvalidConfig(&'static str),
 }
 
 impl fmt::Display for RedisSetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidUrl { url, source } => {
-                write!(f, "`{}` is not a valid Redis URL: {source}", redacted(url))
+                write!(f, "`{url}` is not a valid Redis URL: {source}")
             }
             Self::Unreachable { url, source } => {
-                write!(f, "cannot reach Redis at `{}`: {source}", redacted(url))
+                write!(f, "cannot reach Redis at `{url}`: {source}")
             }
             Self::Refused { url, source } => {
-                write!(
-                    f,
-                    "Redis at `{}` refused the hub's setup: {source}",
-                    redacted(url)
-                )
+                write!(f, "Redis at `{url}` refused the hub's setup: {source}")
             }
+            Self::InvalidConfig(why) => write!(f, "invalid Redis settings: {why}"),
         }
     }
 }
@@ -228,88 +278,26 @@ impl std::error::Error for RedisSetupError {
         match self {
             Self::InvalidUrl { source, .. }
             | Self::Unreachable { source, .. }
-            | Self::Refused { source, .. } => Some(source),
+            | Self::Refused { source, .. } => Some(&**source),
+            Self::InvalidConfig(_) => None,
         }
     }
 }
 
-impl HubBuilder {
-    /// Builds the hub over Redis Streams, so that every hub built with the same URL and
-    /// [`key`](RedisConfig::key) shares its topics and history. See the
-    /// [`redis`](super::redis) module for what it guarantees.
-    ///
-    /// [`history`](HubBuilder::history) does not apply: the history is the Redis stream,
-    /// bounded by [`RedisConfig::max_len`].
-    ///
-    /// # Errors
-    ///
-    /// A [`RedisSetupError`] naming the URL if it is invalid or Redis does not answer.
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub async fn build_redis(self, config: RedisConfig) -> Result<super::Hub, RedisSetupError> {
-        let client =
-            Client::open(config.url.as_str()).map_err(|source| RedisSetupError::InvalidUrl {
-                url: config.url.clone(),
-                source,
-            })?;
-        let unreachable = |source: RedisError| {
-            let url = config.url.clone();
-            if source.is_io_error() || source.is_timeout() || source.is_connection_refusal() {
-                RedisSetupError::Unreachable { url, source }
-            } else {
-                RedisSetupError::Refused { url, source }
-            }
-        };
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(config.connect_timeout)
-            .set_response_timeout(config.command_timeout)
-            .set_number_of_retries(2)
-            .set_max_delay(1000);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), manager_config)
-            .await
-            .map_err(unreachable)?;
-        // Read from the newest entry on: earlier ones are history, for replay.
-        let newest: StreamRangeReply = newest(&config.key)
-            .query_async(&mut conn)
-            .await
-            .map_err(unreachable)?;
-        let start = newest
-            .ids
-            .first()
-            .map_or_else(|| "0-0".to_owned(), |entry| entry.id.clone());
-
-        Ok(self.build_with(|fanout| {
-            let reader = tokio::spawn(reader::run(client, config.clone(), fanout.clone(), start));
-            Box::new(RedisBackend {
-                conn,
-                url: redacted(&config.url).into(),
-                key: config.key.into(),
-                max_len: config.max_len,
-                read_batch: config.read_batch,
-                fanout,
-                reader: reader.abort_handle(),
-            })
-        }))
-    }
-}
-
-struct RedisBackend {
-    conn: ConnectionManager,
-    url: Arc<str>,
-    key: Arc<str>,
-    max_len: usize,
-    read_batch: usize,
-    fanout: Arc<Fanout>,
-    reader: tokio::task::AbortHandle,
-}
-
-impl Drop for RedisBackend {
-    fn drop(&mut self) {
-        self.reader.abort();
+impl RedisSetupError {
+    fn from_redis(url: &str, source: RedisError) -> Self {
+        let url = redacted(url);
+        let source = Box::new(source);
+        if source.is_io_error() || source.is_timeout() || source.is_connection_refusal() {
+            Self::Unreachable { url, source }
+        } else {
+            Self::Refused { url, source }
+        }
     }
 }
 
 /// `url` without its user name and password, for messages and logs.
-pub(super) fn redacted(url: &str) -> String {
+fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}://{}", &url[..scheme], &url[at + 1..])
@@ -318,179 +306,355 @@ pub(super) fn redacted(url: &str) -> String {
     }
 }
 
-/// A Redis stream id, `<ms>-<seq>`, as a key.
-pub(super) fn parse_key(id: &str) -> Option<Key> {
-    let (ms, seq) = id.split_once('-')?;
-    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(ms) || !all_digits(seq) {
-        return None;
+/// The names of a topic's stream and channel.
+#[derive(Clone, Debug)]
+struct Keys {
+    prefix: Arc<str>,
+}
+
+impl Keys {
+    /// The topic's stream: its history.
+    fn stream(&self, topic: &str) -> String {
+        format!("{}{{{topic}}}:h", self.prefix)
     }
-    let key = Key(ms.parse().ok()?, seq.parse().ok()?);
-    // Redis cannot give the greatest id to an entry, and `(` after it is an error.
-    (key != Key::MAX).then_some(key)
-}
 
-/// Reads the stream's oldest entry.
-pub(super) fn oldest(key: &str) -> redis::Cmd {
-    let mut cmd = redis::cmd("XRANGE");
-    cmd.arg(key).arg("-").arg("+").arg("COUNT").arg(1);
-    cmd
-}
-
-/// Reads the stream's newest entry.
-pub(super) fn newest(key: &str) -> redis::Cmd {
-    let mut cmd = redis::cmd("XREVRANGE");
-    cmd.arg(key).arg("+").arg("-").arg("COUNT").arg(1);
-    cmd
-}
-
-/// The key of the first entry of a range.
-pub(super) fn first_key(range: &StreamRangeReply) -> Option<Key> {
-    range.ids.first().and_then(|entry| parse_key(&entry.id))
-}
-
-/// An entry read back from the stream, encoded with its id, and its topic; `None` (and
-/// logged) for an entry this crate did not write.
-pub(super) fn decode(entry: &StreamId) -> Option<(Arc<str>, Delivery)> {
-    let key = parse_key(&entry.id);
-    let topic = match entry.map.get("t") {
-        Some(Value::BulkString(bytes)) => std::str::from_utf8(bytes).ok(),
-        _ => None,
-    };
-    let event = match entry.map.get("e") {
-        Some(Value::BulkString(bytes)) => Event::from_field_bytes(bytes),
-        _ => None,
-    };
-    match (key, topic, event) {
-        (Some(key), Some(topic), Some(event)) => {
-            let event: EncodedEvent = event.id(&entry.id).ok()?.encode();
-            Some((topic.into(), Delivery { key, event }))
-        }
-        _ => {
-            tracing::error!(id = %entry.id, "skipping a Redis stream entry that is not a tower-sse event");
-            None
-        }
+    /// The topic's shard channel: its live events.
+    fn channel(&self, topic: &str) -> String {
+        format!("{}{{{topic}}}:live", self.prefix)
     }
+
+    /// The topic's break: the position up to which its history cannot be resumed.
+    fn breaks(&self, topic: &str) -> String {
+        format!("{}{{{topic}}}:b", self.prefix)
+    }
+
+    /// The topic a channel name belongs to.
+    fn topic_of<'a>(&self, channel: &'a [u8]) -> Option<&'a str> {
+        let rest = channel.strip_prefix(self.prefix.as_bytes())?;
+        let topic = rest.strip_prefix(b"{")?.strip_suffix(b"}:live")?;
+        std::str::from_utf8(topic).ok()
+    }
+}
+
+/// What the live task and the history reads share.
+#[derive(Debug)]
+struct Settings {
+    keys: Keys,
+    /// The age bound, in ms; `0` for none.
+    max_age_ms: u64,
+    seed: ConnectionInfo,
+    cluster: bool,
+    read_batch: usize,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+/// The hub's backend over Redis; made by
+/// [`HubBuilder::build_redis`](super::HubBuilder::build_redis).
+pub(crate) struct RedisBackend {
+    commands: Commands,
+    settings: Arc<Settings>,
+    max_len: usize,
+    max_age_ms: u64,
+    topology: Topology,
+    requests: mpsc::UnboundedSender<Request>,
+    /// Taken by `start`, which runs the live task.
+    receiver: Option<mpsc::UnboundedReceiver<Request>>,
+    live: Option<tokio::task::AbortHandle>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl RedisBackend {
-    fn error(&self, command: &str, err: RedisError) -> crate::BoxError {
-        format!(
-            "{command} on `{}` at `{}` failed: {err}",
-            self.key, self.url
-        )
-        .into()
+    /// Connects to Redis (checking it answers, and is a cluster if asked to be one).
+    pub(crate) async fn connect(config: RedisConfig) -> Result<Self, RedisSetupError> {
+        if config.prefix.contains(['{', '}']) {
+            return Err(RedisSetupError::InvalidConfig(
+                "the prefix must not contain `{` or `}`",
+            ));
+        }
+        let first = config
+            .nodes
+            .first()
+            .ok_or(RedisSetupError::InvalidConfig("no Redis node given"))?
+            .clone();
+        let mut seeds = Vec::with_capacity(config.nodes.len());
+        for url in &config.nodes {
+            let info = url.as_str().into_connection_info().map_err(|source| {
+                RedisSetupError::InvalidUrl {
+                    url: redacted(url),
+                    source: Box::new(source),
+                }
+            })?;
+            seeds.push(info);
+        }
+        let (commands, topology) = if config.cluster {
+            let mut commands = Commands::cluster(
+                seeds.clone(),
+                config.connect_timeout,
+                config.command_timeout,
+            )
+            .await
+            .map_err(|err| RedisSetupError::from_redis(&first, err))?;
+            let topology = topology::refresh(&mut commands)
+                .await
+                .map_err(|err| RedisSetupError::from_redis(&first, err))?;
+            (commands, topology)
+        } else {
+            let commands = Commands::single(
+                seeds[0].clone(),
+                config.connect_timeout,
+                config.command_timeout,
+            )
+            .await
+            .map_err(|err| RedisSetupError::from_redis(&first, err))?;
+            (commands, Topology::single(addr_of(&seeds[0])))
+        };
+        let settings = Arc::new(Settings {
+            keys: Keys {
+                prefix: config.prefix.into(),
+            },
+            max_age_ms: config
+                .max_age
+                .map_or(0, |age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
+            seed: seeds.swap_remove(0),
+            cluster: config.cluster,
+            read_batch: config.read_batch,
+            connect_timeout: config.connect_timeout,
+            command_timeout: config.command_timeout,
+        });
+        // Loads the scripts (on every master), so that a publish is one `EVALSHA`, and
+        // checks that the server runs them (Redis 7: sharded pub/sub).
+        let mut probe = commands.clone();
+        let loaded = async {
+            PUBLISH.prepare_invoke().load_async(&mut probe).await?;
+            READ.prepare_invoke().load_async(&mut probe).await?;
+            BREAK.prepare_invoke().load_async(&mut probe).await?;
+            let keys = Keys {
+                prefix: "tower-sse:probe:".into(),
+            };
+            read(&mut probe, &keys, "probe", Position::START, 0).await
+        };
+        loaded
+            .await
+            .map_err(|err| RedisSetupError::from_redis(&first, err))?;
+        let (requests, receiver) = mpsc::unbounded_channel();
+        Ok(Self {
+            commands,
+            settings,
+            max_len: config.max_len,
+            max_age_ms: config
+                .max_age
+                .map_or(0, |age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
+            topology,
+            requests,
+            receiver: Some(receiver),
+            live: None,
+            closed: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
-    async fn replay_after(
+    async fn publish_event(&self, topic: &str, event: Event) -> Result<EventId, PublishError> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PublishError::ShuttingDown);
+        }
+        let token = token();
+        let first = self.publish_once(topic, &event, &token, 0).await;
+        let err = match first {
+            Ok(id) => return Ok(id.into()),
+            Err(err) => err,
+        };
+        if !retryable(&err) {
+            return Err(PublishError::Backend(self.error("publish", &err)));
+        }
+        tracing::debug!(error = %err, "publishing to Redis failed; retrying once");
+        // The first attempt may have been stored: look for its token that far back.
+        let window = self
+            .settings
+            .command_timeout
+            .saturating_mul(2)
+            .saturating_add(Duration::from_secs(1));
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        match self.publish_once(topic, &event, &token, window_ms).await {
+            Ok(id) => Ok(id.into()),
+            Err(again) if may_have_been_sent(&err) => Err(PublishError::Uncertain(
+                format!(
+                    "{}; retrying: {}",
+                    self.error("publish", &err),
+                    self.error("publish", &again)
+                )
+                .into(),
+            )),
+            Err(again) => Err(PublishError::Backend(self.error("publish", &again))),
+        }
+    }
+
+    async fn publish_once(
         &self,
-        topics: &[Arc<str>],
-        after: Option<&str>,
+        topic: &str,
+        event: &Event,
+        token: &str,
+        retry_window_ms: u64,
+    ) -> Result<String, RedisError> {
+        let mut conn = self.commands.clone();
+        PUBLISH
+            .key(self.settings.keys.stream(topic))
+            .arg(self.settings.keys.channel(topic))
+            .arg(event.field_bytes())
+            .arg(token)
+            .arg(self.max_len)
+            .arg(self.max_age_ms)
+            .arg(retry_window_ms)
+            .invoke_async(&mut conn)
+            .await
+    }
+
+    async fn replay_topic(
+        &self,
+        topic: &str,
+        after: Position,
+        exact: bool,
     ) -> Result<Replayed, SubscribeError> {
-        let mut conn = self.conn.clone();
-        let wanted = |entry: &StreamId| -> Option<Delivery> {
-            // Check the topic before decoding: most entries may be other topics'.
-            if let Some(Value::BulkString(topic)) = entry.map.get("t") {
-                if !topics.iter().any(|t| t.as_bytes() == topic.as_slice()) {
-                    return None;
+        let mut conn = self.commands.clone();
+        let batch = self.settings.read_batch;
+        let mut events = Vec::new();
+        let mut from = after;
+        loop {
+            let history = read(&mut conn, &self.settings.keys, topic, from, batch)
+                .await
+                .map_err(|err| SubscribeError::Backend(self.error("history read", &err)))?;
+            if exact {
+                if let Some(gap) = gap(&history, from) {
+                    return Ok(gap);
                 }
             }
-            decode(entry).map(|(_, delivery)| delivery)
-        };
-        let after_key = match after {
-            // Everything retained.
-            None => Key(0, 0),
-            Some(after) => match parse_key(after) {
-                Some(key) => key,
-                None => return Ok(Replayed::Gap(Gap::UnknownId)),
-            },
-        };
-        let mut events = Vec::new();
-        let mut from = after.map(str::to_owned);
-        loop {
-            // After a client's id, every batch checks that the entry it continues from is
-            // still there; replaying everything retained, no entry is owed to the client.
-            let Some(batch) = self
-                .range_after(&mut conn, from.as_deref(), after.is_some())
-                .await?
-            else {
-                // Trimmed away: the client's id, or the last entry read.
-                let gap = self.gap_kind(&mut conn, after_key).await?;
-                return Ok(Replayed::Gap(gap));
-            };
-            events.extend(batch.iter().filter_map(wanted));
-            match batch.last() {
-                Some(last) if batch.len() == self.read_batch => from = Some(last.id.clone()),
-                _ => break,
+            let count = history.count;
+            if let Some(last) = history.entries.last() {
+                from = last.delivery.position();
+            }
+            events.extend(
+                history
+                    .entries
+                    .into_iter()
+                    .filter(|entry| entry.previous != Position::END)
+                    .map(|entry| entry.delivery),
+            );
+            if count < batch {
+                return Ok(Replayed::Events(events));
             }
         }
-        Ok(Replayed::Events {
-            after: after_key,
-            events,
-        })
     }
 
-    /// Up to `read_batch` entries after `from`, or from the oldest when it is `None`.
-    ///
-    /// With `check`, `None` if `from` is no longer in the stream. That is asked in the
-    /// same `MULTI`/`EXEC` as what follows it: trimming removes the oldest entries first,
-    /// so if `from` is there, nothing after it has gone.
-    async fn range_after(
-        &self,
-        conn: &mut ConnectionManager,
-        from: Option<&str>,
-        check: bool,
-    ) -> Result<Option<Vec<StreamId>>, SubscribeError> {
-        let failed = |err| SubscribeError::Backend(self.error("XRANGE", err));
-        let start = from.map_or_else(|| "-".to_owned(), |from| format!("({from}"));
-        let mut range = redis::cmd("XRANGE");
-        range
-            .arg(&*self.key)
-            .arg(start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(self.read_batch);
-        let Some(from) = from.filter(|_| check) else {
-            let batch: StreamRangeReply = range.query_async(conn).await.map_err(failed)?;
-            return Ok(Some(batch.ids));
-        };
-        let (present, batch): (StreamRangeReply, StreamRangeReply) = redis::pipe()
-            .atomic()
-            .cmd("XRANGE")
-            .arg(&*self.key)
-            .arg(from)
-            .arg(from)
-            .add_command(range)
-            .query_async(conn)
-            .await
-            .map_err(failed)?;
-        Ok((!present.ids.is_empty()).then_some(batch.ids))
-    }
-
-    /// Why the client's id is not in the stream: trimmed away, or never there.
-    async fn gap_kind(
-        &self,
-        conn: &mut ConnectionManager,
-        after: Key,
-    ) -> Result<Gap, SubscribeError> {
-        let oldest: StreamRangeReply = oldest(&self.key)
-            .query_async(conn)
-            .await
-            .map_err(|err| SubscribeError::Backend(self.error("XRANGE", err)))?;
-        Ok(match first_key(&oldest) {
-            Some(oldest) if after < oldest => Gap::Expired,
-            _ => Gap::UnknownId,
-        })
+    fn error(&self, what: &str, err: &RedisError) -> crate::BoxError {
+        let node = addr_of(&self.settings.seed);
+        format!("{what} on Redis at `{node}` failed: {err}").into()
     }
 }
 
+/// Why the history after `after` is not whole, if it is not: the stream is gone or
+/// ends below `after` (Redis lost data, or the history expired), or the entries read
+/// do not follow on from `after` one by one (trimmed, deleted, or written after a
+/// restore from an older snapshot).
+fn gap(history: &History, after: Position) -> Option<Replayed> {
+    if history.broken_at.is_some_and(|broken| after <= broken) {
+        return Some(Replayed::Unknown);
+    }
+    let Some(last) = history.last else {
+        return (after != Position::START).then_some(Replayed::Unknown);
+    };
+    match history.entries.first() {
+        _ if last < after => Some(Replayed::Unknown),
+        None if last > after => Some(Replayed::Expired),
+        None => None,
+        Some(first) if first.previous < after => Some(Replayed::Unknown),
+        Some(_) if !continuous(after, &history.entries) => Some(Replayed::Expired),
+        Some(_) => None,
+    }
+}
+
+/// Runs [`READ`] on `topic` after `after`, reading up to `count` entries.
+async fn read(
+    conn: &mut Commands,
+    keys: &Keys,
+    topic: &str,
+    after: Position,
+    count: usize,
+) -> Result<History, RedisError> {
+    let reply: Value = READ
+        .key(keys.stream(topic))
+        .key(keys.breaks(topic))
+        .arg(id_of(after))
+        .arg(count)
+        .invoke_async(conn)
+        .await?;
+    History::from_reply(reply).ok_or_else(|| {
+        RedisError::from((
+            ErrorKind::TypeError,
+            "unexpected reply to the history read (is this Redis 7.0 or newer?)",
+        ))
+    })
+}
+
+/// Whether a failed command may have reached Redis: the connection broke or timed out.
+/// (The client reports a command it never wrote to a connection already closed as it
+/// reports one whose reply was lost: both may have been stored.) A refused connection
+/// means it was not sent.
+fn may_have_been_sent(err: &RedisError) -> bool {
+    let connection = err.is_io_error() || err.is_timeout() || err.is_connection_dropped();
+    connection && !err.is_connection_refusal()
+}
+
+/// Whether a failure is one a reconnection or a failover may clear.
+fn retryable(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_cluster_error()
+        || matches!(
+            err.kind(),
+            ErrorKind::BusyLoadingError
+                | ErrorKind::TryAgain
+                | ErrorKind::ClusterDown
+                | ErrorKind::MasterDown
+                | ErrorKind::ReadOnly
+                | ErrorKind::ClusterConnectionNotFound
+        )
+}
+
+/// A token unique to one publish, for its retry to find it.
+fn token() -> String {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish())
+}
+
 impl Backend for RedisBackend {
+    fn start(&mut self, feed: Feed) {
+        let Some(receiver) = self.receiver.take() else {
+            return;
+        };
+        let task = live::Live::new(
+            self.settings.clone(),
+            self.commands.clone(),
+            self.topology.clone(),
+            feed,
+        );
+        self.live = Some(tokio::spawn(task.run(receiver)).abort_handle());
+    }
+
+    fn ids(&self) -> IdScope {
+        IdScope::Topic
+    }
+
     fn publish<'a>(
         &'a self,
-        topic: Arc<str>,
-        id: Option<Arc<str>>,
+        topic: &'a str,
+        id: Option<&'a str>,
         event: Event,
-    ) -> BoxFuture<'a, Result<Arc<str>, PublishError>> {
+    ) -> BoxFuture<'a, Result<EventId, PublishError>> {
         Box::pin(async move {
             if id.is_some() {
                 return Err(PublishError::Backend(
@@ -498,37 +662,133 @@ impl Backend for RedisBackend {
                         .into(),
                 ));
             }
-            if self.fanout.is_closed() {
-                return Err(PublishError::ShuttingDown);
-            }
-            let mut conn = self.conn.clone();
-            let id: String = redis::cmd("XADD")
-                .arg(&*self.key)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.max_len)
-                .arg("*")
-                .arg("t")
-                .arg(&*topic)
-                .arg("e")
-                .arg(event.field_bytes())
-                .query_async(&mut conn)
-                .await
-                .map_err(|err| PublishError::Backend(self.error("XADD", err)))?;
-            Ok(id.into())
+            self.publish_event(topic, event).await
         })
     }
 
-    fn shutdown(&self, last: Option<Delivery>) {
-        self.reader.abort();
-        self.fanout.close(last);
+    fn locate(&self, id: &str) -> Option<Position> {
+        parse_id(id)
+    }
+
+    fn watch<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.requests.send(Request::Watch {
+            topic: topic.into(),
+            reply,
+        });
+        Box::pin(async move {
+            let gone = || SubscribeError::Backend("the hub's Redis task has stopped".into());
+            sent.map_err(|_| gone())?;
+            answer.await.map_err(|_| gone())?
+        })
+    }
+
+    fn unwatch(&self, topic: &str) {
+        let _ = self.requests.send(Request::Unwatch {
+            topic: topic.into(),
+        });
     }
 
     fn replay<'a>(
         &'a self,
-        topics: &'a [Arc<str>],
-        after: Option<&'a str>,
+        topic: &'a str,
+        after: Position,
+        exact: bool,
     ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
-        Box::pin(self.replay_after(topics, after))
+        Box::pin(self.replay_topic(topic, after, exact))
+    }
+
+    fn shutdown(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(live) = &self.live {
+            live.abort();
+        }
+    }
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        if let Some(live) = &self.live {
+            live.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names() {
+        let keys = Keys {
+            prefix: "p:".into(),
+        };
+        assert_eq!(keys.stream("user:42"), "p:{user:42}:h");
+        assert_eq!(keys.channel("user:42"), "p:{user:42}:live");
+        assert_eq!(keys.topic_of(b"p:{user:42}:live"), Some("user:42"));
+        assert_eq!(keys.topic_of(b"p:{a}b}:live"), Some("a}b"));
+        assert_eq!(keys.topic_of(b"q:{a}:live"), None);
+        assert_eq!(keys.topic_of(b"p:{a}:h"), None);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redacted("redis://u:secret@h:1/0"), "redis://h:1/0");
+        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+    }
+
+    #[test]
+    fn what_makes_a_history_incomplete() {
+        use scripts::Entry;
+        let at = |ms| Position::new(ms, 0);
+        let entry = |previous, ms| Entry {
+            previous: at(previous),
+            delivery: crate::hub::Delivery::new(at(ms), "x", Event::new()).unwrap(),
+        };
+        let history = |last: Option<u64>, entries: Vec<Entry>| History {
+            last: last.map(at),
+            count: entries.len(),
+            entries,
+            broken_at: None,
+        };
+        // No stream: nothing owed to a client that had nothing.
+        assert!(gap(&history(None, vec![]), Position::START).is_none());
+        assert!(matches!(
+            gap(&history(None, vec![]), at(5)),
+            Some(Replayed::Unknown)
+        ));
+        // The stream ends below the client.
+        assert!(matches!(
+            gap(&history(Some(4), vec![]), at(5)),
+            Some(Replayed::Unknown)
+        ));
+        // Nothing after the client, and nothing was generated after it.
+        assert!(gap(&history(Some(5), vec![]), at(5)).is_none());
+        // Generated after it, but gone.
+        assert!(matches!(
+            gap(&history(Some(9), vec![]), at(5)),
+            Some(Replayed::Expired)
+        ));
+        // A chain from the client on.
+        assert!(gap(&history(Some(9), vec![entry(5, 7), entry(7, 9)]), at(5)).is_none());
+        // Trimmed between: the first entry left follows another.
+        let trimmed = history(Some(9), vec![entry(6, 7), entry(7, 9)]);
+        assert!(matches!(gap(&trimmed, at(5)), Some(Replayed::Expired)));
+        // A hole in the middle.
+        let hole = history(Some(9), vec![entry(5, 7), entry(8, 9)]);
+        assert!(matches!(gap(&hole, at(5)), Some(Replayed::Expired)));
+        // Written after a restore from an older snapshot: it follows an id below the
+        // client's, which the client's own timeline went past.
+        let restored = history(Some(9), vec![entry(3, 9)]);
+        assert!(matches!(gap(&restored, at(5)), Some(Replayed::Unknown)));
+        // A break recorded at 6: positions up to it cannot be resumed, later ones can.
+        let mut broken = history(Some(9), vec![entry(5, 7), entry(7, 9)]);
+        broken.broken_at = Some(at(6));
+        assert!(matches!(gap(&broken, at(5)), Some(Replayed::Unknown)));
+        assert!(matches!(gap(&broken, at(6)), Some(Replayed::Unknown)));
+        let after_the_break = history(Some(9), vec![entry(7, 9)]);
+        let mut after_the_break = after_the_break;
+        after_the_break.broken_at = Some(at(6));
+        assert!(gap(&after_the_break, at(7)).is_none());
     }
 }

@@ -1,0 +1,574 @@
+//! [`Hub`], the handle users publish and subscribe with.
+
+use std::{
+    fmt,
+    hash::{BuildHasher, Hasher},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use crate::{Event, LastEventId, MAX_LAST_EVENT_ID_LEN};
+
+use super::{
+    Delivery, EventId, HubBuilder, HubStats, MAX_TOPIC_LEN, MAX_TOPICS_PER_SUBSCRIPTION, Position,
+    PublishError, Replay, SubscribeError, Subscription,
+    backend::{Backend, IdScope, Replayed},
+    builder::Config,
+    config::SubscriberChange,
+    cursor,
+    subscription::Context,
+};
+
+/// Where a subscription resumes.
+enum From {
+    /// Everything retained.
+    Start,
+    /// After one position, in every topic.
+    After(Position),
+    /// After one position per topic.
+    Each(Vec<Position>),
+    /// The client's id cannot be placed.
+    Unknown,
+}
+
+/// A handle to a broadcast hub; clones share the hub. See the [module docs](self).
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tokio_stream::StreamExt;
+/// use tower_sse::{Event, hub::Hub};
+///
+/// let hub = Hub::new(); // or Hub::builder()...build()
+/// let mut subscription = hub.clone().subscribe("news", None).await.unwrap();
+/// hub.publish("news", Event::new().data("hello")).await.unwrap();
+/// let event = subscription.next().await.unwrap();
+/// assert_eq!(event.as_bytes(), &b"data: hello\nid: 1\n\n"[..]);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    backend: Arc<dyn Backend>,
+    context: Arc<Context>,
+    config: Config,
+    published: AtomicU64,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    pub(super) fn new_with(
+        backend: Arc<dyn Backend>,
+        context: Arc<Context>,
+        config: Config,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                backend,
+                context,
+                config,
+                published: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A hub with the default settings (see [`HubBuilder`]).
+    pub fn new() -> Self {
+        HubBuilder::default().build()
+    }
+
+    /// Starts building a hub.
+    pub fn builder() -> HubBuilder {
+        HubBuilder::default()
+    }
+
+    /// Publishes `event` to `topic` with the next id of the hub's sequence, and returns
+    /// the id.
+    ///
+    /// The event is encoded once, with its `id:` field, and the same bytes are sent to
+    /// every subscriber. Set no id on `event` yourself: the hub's comes last and wins.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::InvalidTopic`] for an empty or over-long topic,
+    /// [`PublishError::ShuttingDown`] after [`shutdown`](Hub::shutdown). Nothing is stored
+    /// or sent then.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_sse::hub::PublishError> {
+    /// use tower_sse::{Event, hub::Hub};
+    ///
+    /// let hub = Hub::new();
+    /// assert_eq!(hub.publish("a", Event::new().data("one")).await?.as_str(), "1");
+    /// assert_eq!(hub.publish("b", Event::new().data("two")).await?.as_str(), "2");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn publish(&self, topic: &str, event: Event) -> Result<EventId, PublishError> {
+        self.publish_inner(topic, None, event).await
+    }
+
+    /// Publishes `event` to `topic` with an id of your own, unique among the events still
+    /// in the history.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Hub::publish), and for the id: [`PublishError::InvalidId`] (CR, LF
+    /// or NUL), [`PublishError::IdLength`] (empty or over 1 KiB),
+    /// [`PublishError::ReservedId`] (all digits, which are the hub's own ids),
+    /// [`PublishError::IdNotHeaderSafe`] (control characters, or spaces at either end,
+    /// which the `Last-Event-ID` header cannot bring back), [`PublishError::DuplicateId`].
+    ///
+    /// Ids must be unique for as long as a client may hold one: an id reused after its
+    /// first event left the history would resume that client after the new event. Use
+    /// ids that never repeat (a UUID, a database sequence).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tower_sse::{Event, hub::{Hub, PublishError}};
+    ///
+    /// let hub = Hub::new();
+    /// let id = hub.publish_with_id("chat", "msg-7f3a", Event::new().data("hi")).await.unwrap();
+    /// assert_eq!(id.as_str(), "msg-7f3a");
+    /// let again = hub.publish_with_id("chat", "msg-7f3a", Event::new().data("hi")).await;
+    /// assert!(matches!(again, Err(PublishError::DuplicateId)));
+    /// # }
+    /// ```
+    pub async fn publish_with_id(
+        &self,
+        topic: &str,
+        id: &str,
+        event: Event,
+    ) -> Result<EventId, PublishError> {
+        if id.is_empty() || id.len() > MAX_LAST_EVENT_ID_LEN {
+            return Err(PublishError::IdLength(id.len()));
+        }
+        if id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PublishError::ReservedId);
+        }
+        // The id comes back in a header, which cannot carry these as they are.
+        let header_safe = !id.starts_with([' ', '\t'])
+            && !id.ends_with([' ', '\t'])
+            && !id
+                .chars()
+                .any(|c| c.is_ascii_control() && !matches!(c, '\r' | '\n' | '\0' | '\t'));
+        if !header_safe {
+            return Err(PublishError::IdNotHeaderSafe);
+        }
+        self.publish_inner(topic, Some(id), event).await
+    }
+
+    async fn publish_inner(
+        &self,
+        topic: &str,
+        id: Option<&str>,
+        event: Event,
+    ) -> Result<EventId, PublishError> {
+        if !valid_topic(topic) {
+            return Err(PublishError::InvalidTopic);
+        }
+        let id = self.shared.backend.publish(topic, id, event).await?;
+        self.shared.published.fetch_add(1, Ordering::Relaxed);
+        Ok(id)
+    }
+
+    /// Subscribes to `topic`, resuming after `last_event_id` if the client sent one.
+    ///
+    /// # Errors
+    ///
+    /// A [`SubscribeError`] for a subscriber past a limit, a bad topic or a hub that is
+    /// shutting down; it converts into the response to send.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::{Event, hub::{Hub, Replay}};
+    ///
+    /// let hub = Hub::new();
+    /// for text in ["a", "b", "c"] {
+    ///     hub.publish("t", Event::new().data(text)).await?;
+    /// }
+    /// // A client that saw event 1 reconnects.
+    /// let last_event_id = tower_sse::LastEventId::new("1")?;
+    /// let mut subscription = hub.subscribe("t", last_event_id.as_ref()).await?;
+    /// assert_eq!(subscription.replay(), Replay::Exact(2));
+    /// let next = subscription.next().await.unwrap();
+    /// assert_eq!(next.as_bytes(), &b"data: b\nid: 2\n\n"[..]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn subscribe(
+        &self,
+        topic: &str,
+        last_event_id: Option<&LastEventId>,
+    ) -> Result<Subscription, SubscribeError> {
+        self.subscribe_all([topic], last_event_id).await
+    }
+
+    /// Subscribes to several topics in one stream, merged in publish order; one
+    /// `Last-Event-ID` resumes all of them.
+    ///
+    /// With the in-process backend, ids are one sequence across topics, so each event's
+    /// own id places the client in every topic. With a backend whose topics have their
+    /// own sequences ([`IdScope::Topic`]: Redis), each event of a stream of several
+    /// topics is sent with a *cursor* as its id instead: `~`, a hash of the topic names,
+    /// then one position per topic (`~1x3k9ab.lq2f8x3c.0`). It stays under 800 bytes for
+    /// 64 topics. A cursor made for another set of topics, or one that cannot be read,
+    /// resumes with the reset event.
+    ///
+    /// # Errors
+    ///
+    /// As [`subscribe`](Hub::subscribe); also [`SubscribeError::InvalidTopic`] for no
+    /// topics at all.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::{Event, LastEventId, hub::Hub};
+    ///
+    /// let hub = Hub::new();
+    /// for (topic, text) in [("a", "a1"), ("b", "b2"), ("c", "c3"), ("a", "a4")] {
+    ///     hub.publish(topic, Event::new().data(text)).await.unwrap();
+    /// }
+    /// // A client that saw event 1 resumes both of its topics at once.
+    /// let last = LastEventId::new("1").unwrap();
+    /// let subscription = hub.subscribe_all(["a", "b"], last.as_ref()).await.unwrap();
+    /// let replayed: Vec<_> = subscription.take(2).collect().await;
+    /// assert_eq!(replayed[0].as_bytes(), &b"data: b2\nid: 2\n\n"[..]);
+    /// assert_eq!(replayed[1].as_bytes(), &b"data: a4\nid: 4\n\n"[..]);
+    /// # }
+    /// ```
+    pub async fn subscribe_all<I, T>(
+        &self,
+        topics: I,
+        last_event_id: Option<&LastEventId>,
+    ) -> Result<Subscription, SubscribeError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.subscribe_between(topics, last_event_id, false, async {})
+            .await
+    }
+
+    /// Like [`subscribe_all`](Hub::subscribe_all), but a client without a
+    /// `Last-Event-ID` first gets every event still in the history (what a chat page
+    /// shows when it opens), then live events. With an id it resumes exactly as
+    /// `subscribe_all` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`subscribe_all`](Hub::subscribe_all).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_sse::{Event, hub::{Hub, Replay}};
+    ///
+    /// let hub = Hub::new();
+    /// hub.publish("chat", Event::new().data("hello")).await?;
+    /// let subscription = hub.subscribe_with_history(["chat"], None).await?;
+    /// assert_eq!(subscription.replay(), Replay::Exact(1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn subscribe_with_history<I, T>(
+        &self,
+        topics: I,
+        last_event_id: Option<&LastEventId>,
+    ) -> Result<Subscription, SubscribeError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.subscribe_between(topics, last_event_id, true, async {})
+            .await
+    }
+
+    /// [`subscribe_all`](Hub::subscribe_all), running `between` after joining the live
+    /// feed and before reading the history: tests publish there to hit the race.
+    async fn subscribe_between<I, T>(
+        &self,
+        topics: I,
+        last_event_id: Option<&LastEventId>,
+        history: bool,
+        between: impl Future<Output = ()>,
+    ) -> Result<Subscription, SubscribeError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        let mut names: Vec<Arc<str>> = Vec::new();
+        for topic in topics {
+            let topic = topic.as_ref();
+            if !valid_topic(topic) {
+                return Err(SubscribeError::InvalidTopic);
+            }
+            names.push(topic.into());
+        }
+        names.sort();
+        names.dedup();
+        if names.is_empty() || names.len() > MAX_TOPICS_PER_SUBSCRIPTION {
+            return Err(SubscribeError::InvalidTopic);
+        }
+        let topics: Arc<[Arc<str>]> = names.into();
+        let shared = &self.shared;
+        let lifetime = shared.config.max_lifetime.map(|(lifetime, jitter)| {
+            Box::pin(tokio::time::sleep(
+                lifetime.saturating_add(random_part_of(jitter)),
+            ))
+        });
+
+        // Join the live feed and watch every topic first, then read the history: an
+        // event published in between is in both, and the subscription skips the copy.
+        let receivers = shared.context.fanout.join(&topics, shared.config.limits)?;
+        // From here, dropping `subscription` (on an error or a panic too) unregisters it
+        // and unwatches its topics.
+        let mut subscription =
+            Subscription::new(shared.context.clone(), topics.clone(), receivers, lifetime);
+        tracing::debug!(?topics, "hub subscriber joined");
+        if let Some(hook) = &shared.config.on_subscriber {
+            hook(SubscriberChange::Joined { topics: &topics });
+        }
+        for (index, topic) in topics.iter().enumerate() {
+            let start = shared.backend.watch(topic).await?;
+            subscription.start_after(index, start);
+        }
+        let cursor = topics.len() > 1 && shared.backend.ids() == IdScope::Topic;
+        between.await;
+        let from = match last_event_id {
+            None if !history => None,
+            None => Some(From::Start),
+            Some(id) => Some(self.resume_from(id.as_str(), &topics, cursor)),
+        };
+        match from {
+            None => {}
+            Some(From::Unknown) => self.reset(&mut subscription, &topics, last_event_id),
+            Some(from) => match self.replay(&topics, &from).await? {
+                Some(events) => {
+                    let count = events.len();
+                    subscription.start_with(events, Replay::Exact(count));
+                }
+                None => self.reset(&mut subscription, &topics, last_event_id),
+            },
+        }
+        if cursor {
+            subscription.use_cursor();
+        }
+        Ok(subscription)
+    }
+
+    /// Where a client's `Last-Event-ID` places it in each topic.
+    fn resume_from(&self, id: &str, topics: &[Arc<str>], cursor: bool) -> From {
+        if cursor {
+            return cursor::decode(id, cursor::topics_hash(topics), topics.len())
+                .map_or(From::Unknown, From::Each);
+        }
+        self.shared
+            .backend
+            .locate(id)
+            .map_or(From::Unknown, From::After)
+    }
+
+    /// The retained events of `topics` from `from`, merged in position order, each with
+    /// its topic's index; `None` if they cannot be replayed exactly.
+    async fn replay(
+        &self,
+        topics: &[Arc<str>],
+        from: &From,
+    ) -> Result<Option<Vec<(usize, Delivery)>>, SubscribeError> {
+        let mut events = Vec::new();
+        for (index, topic) in topics.iter().enumerate() {
+            let (after, exact) = match from {
+                From::Start => (Position::START, false),
+                From::After(position) => (*position, true),
+                From::Each(positions) => (positions[index], true),
+                From::Unknown => return Ok(None),
+            };
+            match self.shared.backend.replay(topic, after, exact).await? {
+                Replayed::Events(replayed) => {
+                    events.extend(replayed.into_iter().map(|delivery| (index, delivery)));
+                }
+                gap => {
+                    tracing::debug!(?topic, ?after, ?gap, "cannot replay exactly");
+                    return Ok(None);
+                }
+            }
+        }
+        if topics.len() > 1 {
+            events.sort_by_key(|(_, delivery)| delivery.position());
+        }
+        Ok(Some(events))
+    }
+
+    fn reset(
+        &self,
+        subscription: &mut Subscription,
+        topics: &[Arc<str>],
+        last_event_id: Option<&LastEventId>,
+    ) {
+        tracing::debug!(
+            ?topics,
+            last_event_id = ?last_event_id.map(LastEventId::as_str),
+            "Last-Event-ID cannot be replayed; sending the reset event"
+        );
+        subscription.start_with_reset(self.shared.config.reset_event.clone());
+    }
+
+    /// Ends every subscription, after the [shutdown event](HubBuilder::shutdown_event) if
+    /// one is set, and refuses new subscribers and events from now on.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::hub::Hub;
+    ///
+    /// let hub = Hub::new();
+    /// let mut subscription = hub.subscribe("t", None).await.unwrap();
+    /// hub.shutdown();
+    /// assert!(subscription.next().await.is_none());
+    /// # }
+    /// ```
+    pub fn shutdown(&self) {
+        let last = self
+            .shared
+            .config
+            .shutdown_event
+            .clone()
+            .map(|event| Delivery::without_id(Position::END, event));
+        self.shared.backend.shutdown();
+        self.shared.context.fanout.close(last);
+    }
+
+    /// The hub's counters.
+    pub fn stats(&self) -> HubStats {
+        HubStats {
+            subscribers: self.shared.context.fanout.subscribers(),
+            topics: self.shared.context.fanout.topics(),
+            published: self.shared.published.load(Ordering::Relaxed),
+            lag_disconnects: self.shared.context.lag_disconnects.load(Ordering::Relaxed),
+            lag_skips: self.shared.context.lag_skips.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How many subscribers `topic` has now.
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.shared.context.fanout.topic_subscribers(topic)
+    }
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub").field("stats", &self.stats()).finish()
+    }
+}
+
+fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty() && topic.len() <= MAX_TOPIC_LEN
+}
+
+/// A random duration in `0..=max`, for jitter.
+fn random_part_of(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    // RandomState is seeded randomly per instance: enough for spreading reconnects.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0);
+    let fraction = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    max.mul_f64(fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt as _;
+
+    use super::*;
+    use crate::EncodedEvent;
+
+    fn id_of(event: &EncodedEvent) -> String {
+        std::str::from_utf8(event.as_bytes())
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("id: "))
+            .unwrap()
+            .to_owned()
+    }
+
+    /// An event published after the subscriber joined the live feed but before it read
+    /// the history is in both: it must be sent once.
+    #[tokio::test]
+    async fn an_event_published_while_subscribing_is_sent_once() {
+        let hub = Hub::new();
+        for _ in 0..3 {
+            hub.publish("t", Event::new().data("before")).await.unwrap();
+        }
+        let last = LastEventId::new("1").unwrap();
+        let publisher = hub.clone();
+        let subscription = hub
+            .subscribe_between(["t"], last.as_ref(), false, async move {
+                publisher
+                    .publish("t", Event::new().data("between"))
+                    .await
+                    .unwrap();
+            })
+            .await
+            .unwrap();
+        assert_eq!(subscription.replay(), Replay::Exact(3));
+        hub.publish("t", Event::new().data("after")).await.unwrap();
+        hub.shutdown();
+        let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
+        assert_eq!(ids, ["2", "3", "4", "5"]);
+    }
+
+    /// The same when nothing was replayed before the race.
+    #[tokio::test]
+    async fn an_event_published_while_subscribing_at_the_head_is_sent_once() {
+        let hub = Hub::new();
+        hub.publish("t", Event::new().data("seen")).await.unwrap();
+        let last = LastEventId::new("1").unwrap();
+        let publisher = hub.clone();
+        let subscription = hub
+            .subscribe_between(["t"], last.as_ref(), false, async move {
+                publisher
+                    .publish("t", Event::new().data("between"))
+                    .await
+                    .unwrap();
+            })
+            .await
+            .unwrap();
+        hub.shutdown();
+        let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
+        assert_eq!(ids, ["2"]);
+    }
+}
