@@ -41,7 +41,11 @@ async fn main() {
             (format!("redis://127.0.0.1:{port}/"), Some(child))
         }
     };
-    let config = || RedisConfig::new(&url).key("bench:latency").max_len(100_000);
+    let config = || {
+        RedisConfig::new(&url)
+            .prefix("bench:latency:")
+            .max_len(100_000)
+    };
     let a = loop {
         match Hub::builder().build_redis(config()).await {
             Ok(hub) => break hub,

@@ -6,8 +6,8 @@
 //! Run with `cargo run --example chat` (env `PORT` overrides 3000) and open the printed
 //! URL.
 //!
-//! With `--redis URL` (or env `REDIS_URL`) and the `redis` feature, the room lives in a
-//! Redis stream, so several instances share it:
+//! With `--redis URL` (or env `REDIS_URL`) and the `redis` feature, the room lives in
+//! Redis, so several instances share it:
 //!
 //! ```sh
 //! redis-server --port 6379 &
@@ -15,7 +15,12 @@
 //! PORT=3001 cargo run --features redis --example chat -- --redis redis://127.0.0.1:6379
 //! ```
 //!
-//! A message sent on http://127.0.0.1:3000/ shows on http://127.0.0.1:3001/ too.
+//! A message sent on http://127.0.0.1:3000/ shows on http://127.0.0.1:3001/ too. On a
+//! Redis Cluster, give any of its nodes (comma-separated) with `--redis-cluster`:
+//!
+//! ```sh
+//! cargo run --features redis --example chat -- --redis-cluster redis://127.0.0.1:7000,redis://127.0.0.1:7001
+//! ```
 
 use std::time::Duration;
 
@@ -48,9 +53,9 @@ async fn main() {
     let builder = Hub::builder()
         .history(500, 1 << 20)
         .shutdown_event(Event::new().retry(Duration::from_secs(2)));
-    let hub = match redis_url() {
+    let hub = match redis_arg() {
         None => builder.build(),
-        Some(url) => build_redis(builder, url).await,
+        Some((cluster, urls)) => build_redis(builder, cluster, urls).await,
     };
     let shutdown = Shutdown::new();
 
@@ -88,28 +93,40 @@ async fn main() {
         .unwrap();
 }
 
-/// `--redis URL`, or env `REDIS_URL`.
-fn redis_url() -> Option<String> {
+/// `--redis URL` (or env `REDIS_URL`), or `--redis-cluster URL,URL...`: whether it is a
+/// cluster, and the URLs.
+fn redis_arg() -> Option<(bool, String)> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--redis" {
-            return args.next();
-        }
-        if let Some(url) = arg.strip_prefix("--redis=") {
-            return Some(url.to_owned());
+        for (flag, cluster) in [("--redis", false), ("--redis-cluster", true)] {
+            if arg == flag {
+                return args.next().map(|urls| (cluster, urls));
+            }
+            if let Some(urls) = arg
+                .strip_prefix(flag)
+                .and_then(|rest| rest.strip_prefix('='))
+            {
+                return Some((cluster, urls.to_owned()));
+            }
         }
     }
-    std::env::var("REDIS_URL").ok()
+    std::env::var("REDIS_URL").ok().map(|url| (false, url))
 }
 
 #[cfg(feature = "redis")]
-async fn build_redis(builder: tower_sse::hub::HubBuilder, url: String) -> Hub {
-    let config = tower_sse::hub::RedisConfig::new(&url)
-        .key("tower-sse:chat")
-        .max_len(500);
-    match builder.build_redis(config).await {
+async fn build_redis(builder: tower_sse::hub::HubBuilder, cluster: bool, urls: String) -> Hub {
+    use tower_sse::hub::RedisConfig;
+    let config = if cluster {
+        RedisConfig::cluster(urls.split(','))
+    } else {
+        RedisConfig::new(&urls)
+    };
+    match builder
+        .build_redis(config.prefix("chat:").max_len(500))
+        .await
+    {
         Ok(hub) => {
-            println!("room shared through Redis at {url}");
+            println!("room shared through Redis at {urls}");
             hub
         }
         Err(err) => {
@@ -120,7 +137,7 @@ async fn build_redis(builder: tower_sse::hub::HubBuilder, url: String) -> Hub {
 }
 
 #[cfg(not(feature = "redis"))]
-async fn build_redis(_: tower_sse::hub::HubBuilder, _: String) -> Hub {
+async fn build_redis(_: tower_sse::hub::HubBuilder, _: bool, _: String) -> Hub {
     eprintln!(
         "--redis needs the redis feature: cargo run --features redis --example chat -- --redis URL"
     );
