@@ -137,7 +137,7 @@ pub async fn connect_events(
     sse_stream::SseStream::new(response.into_body())
 }
 
-/// Whether `program` runs here (`program --version` succeeds). A test that needs an
+/// Whether `program` can be started here. A test that needs an
 /// outside program calls this first and returns when it is `false`, after one line
 /// saying that it did not run and how to get the program. Under `.ci/run`, which installs
 /// every such program and sets `TOWER_SSE_REQUIRE_ALL=1`, a missing program fails the
@@ -148,14 +148,19 @@ pub fn have(program: &str, install: &str) -> bool {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .is_ok_and(|status| status.success());
+        .is_ok();
     if !runs {
         let required = std::env::var_os("TOWER_SSE_REQUIRE_ALL").is_some_and(|v| v == "1");
         assert!(
             !required,
             "`{program}` is required (TOWER_SSE_REQUIRE_ALL=1): {install}"
         );
-        eprintln!("skipped: this test needs `{program}`, which is not installed ({install})");
+        // Past the test harness's capture, so the line shows in a passing run.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "skipped: a test needs `{program}`, which is not installed here ({install})"
+        );
     }
     runs
 }

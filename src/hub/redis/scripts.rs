@@ -211,8 +211,11 @@ impl History {
     }
 }
 
-/// An entry's id, and its `p` (previous id) and `e` (the event's fields) fields.
-fn entry_parts(entry: Value) -> Option<(String, Option<(String, Vec<u8>)>)> {
+/// An entry's `p` (previous id) and `e` (the event's fields) fields.
+type Fields = (String, Vec<u8>);
+
+/// An entry's id, and its fields if it has both.
+fn entry_parts(entry: Value) -> Option<(String, Option<Fields>)> {
     let Value::Array(mut pair) = entry else {
         return None;
     };

@@ -1,0 +1,215 @@
+//! An engine of one's own behind the public `Backend` trait: a small in-test backend
+//! whose topics each have their own sequence (`IdScope::Topic`), served by a real server
+//! and read by an independent client.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use common::{connect_events, eventually, hub_app, serve, within};
+use futures_util::StreamExt;
+use tower_sse::{
+    Event, LastEventId,
+    hub::{
+        Backend, BoxFuture, Delivery, EventId, Feed, Hub, IdScope, Position, PublishError,
+        Replay, Replayed, SubscribeError,
+    },
+};
+
+/// Each topic's events, numbered from 1 within the topic; ids are those numbers. Keeps
+/// the last `keep` events of a topic.
+#[derive(Default)]
+struct PerTopic {
+    state: Mutex<HashMap<String, Vec<Delivery>>>,
+    feed: Arc<Mutex<Option<Feed>>>,
+    keep: usize,
+}
+
+impl PerTopic {
+    fn new(keep: usize) -> Self {
+        Self {
+            keep,
+            ..Self::default()
+        }
+    }
+}
+
+impl Backend for PerTopic {
+    fn start(&mut self, feed: Feed) {
+        *self.feed.lock().unwrap() = Some(feed);
+    }
+
+    fn ids(&self) -> IdScope {
+        IdScope::Topic
+    }
+
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        _id: Option<&'a str>,
+        event: Event,
+    ) -> BoxFuture<'a, Result<EventId, PublishError>> {
+        let mut state = self.state.lock().unwrap();
+        let log = state.entry(topic.to_owned()).or_default();
+        let n = log.last().map_or(1, |d| d.position().parts().0 + 1);
+        let id = n.to_string();
+        let result = Delivery::new(Position::new(n, 0), &id, event)
+            .map_err(PublishError::InvalidId)
+            .map(|delivery| {
+                log.push(delivery.clone());
+                if log.len() > self.keep {
+                    log.remove(0);
+                }
+                // Delivered under the lock, in order.
+                if let Some(feed) = &*self.feed.lock().unwrap() {
+                    feed.deliver(topic, delivery);
+                }
+                EventId::from(id)
+            });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn locate(&self, id: &str) -> Option<Position> {
+        id.parse().ok().map(|n| Position::new(n, 0))
+    }
+
+    fn watch<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+        let state = self.state.lock().unwrap();
+        let head = state
+            .get(topic)
+            .and_then(|log| log.last())
+            .map_or(Position::START, Delivery::position);
+        Box::pin(std::future::ready(Ok(head)))
+    }
+
+    fn unwatch(&self, _topic: &str) {}
+
+    fn replay<'a>(
+        &'a self,
+        topic: &'a str,
+        after: Position,
+        exact: bool,
+    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
+        let state = self.state.lock().unwrap();
+        let log = state.get(topic).map(Vec::as_slice).unwrap_or_default();
+        let head = log.last().map_or(Position::START, Delivery::position);
+        let oldest = log.first().map_or(Position::START, Delivery::position);
+        let result = if exact && after > head {
+            Replayed::Unknown
+        } else if exact && !log.is_empty() && after.parts().0 + 1 < oldest.parts().0 {
+            Replayed::Expired
+        } else {
+            Replayed::Events(
+                log.iter()
+                    .filter(|d| d.position() > after)
+                    .cloned()
+                    .collect(),
+            )
+        };
+        Box::pin(std::future::ready(Ok(result)))
+    }
+}
+
+/// The (id, data) of the next `n` events.
+async fn take(
+    events: &mut sse_stream::SseStream<hyper::body::Incoming>,
+    n: usize,
+) -> Vec<(String, String)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let event = within(Duration::from_secs(5), events.next())
+            .await
+            .expect("the stream is open")
+            .unwrap();
+        got.push((event.id.unwrap_or_default(), event.data.unwrap_or_default()));
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_backend_of_ones_own_serves_streams_and_resumes_them() {
+    let hub = Hub::builder().build_with(PerTopic::new(100));
+    let server = serve(hub_app(&hub)).await;
+
+    // One topic: the backend's own ids, resumed through `locate`.
+    let mut room = connect_events(server, "/", None).await;
+    eventually(Duration::from_secs(5), "subscribed", || {
+        hub.subscribers("room") == 1
+    })
+    .await;
+    for text in ["a", "b", "c"] {
+        hub.publish("room", Event::new().data(text)).await.unwrap();
+    }
+    let got = take(&mut room, 3).await;
+    assert_eq!(got[0], ("1".to_owned(), "a".to_owned()));
+    let mut resumed = connect_events(server, "/", Some("1")).await;
+    assert_eq!(take(&mut resumed, 2).await, got[1..]);
+
+    // Two topics with sequences of their own: cursors as ids, one position per topic.
+    let uri = "/?topic=x&topic=y";
+    let mut both = connect_events(server, uri, None).await;
+    eventually(Duration::from_secs(5), "subscribed", || {
+        hub.subscribers("y") == 1
+    })
+    .await;
+    for (topic, text) in [("x", "x1"), ("y", "y1"), ("x", "x2"), ("y", "y2")] {
+        hub.publish(topic, Event::new().data(text)).await.unwrap();
+    }
+    let seen = take(&mut both, 2).await;
+    let cursor = seen[1].0.clone();
+    assert!(cursor.starts_with('~'), "{cursor}");
+    drop(both);
+    hub.publish("y", Event::new().data("y3")).await.unwrap();
+    let mut resumed = connect_events(server, uri, Some(&cursor)).await;
+    let rest: Vec<String> = take(&mut resumed, 3)
+        .await
+        .into_iter()
+        .map(|(_, data)| data)
+        .collect();
+    let mut all: Vec<String> = seen.into_iter().map(|(_, data)| data).collect();
+    all.extend(rest);
+    all.sort();
+    assert_eq!(all, ["x1", "x2", "y1", "y2", "y3"], "each once");
+}
+
+#[tokio::test]
+async fn what_the_backend_cannot_replay_resets_and_what_it_ends_ends() {
+    let backend = PerTopic::new(2);
+    let feed = backend.feed.clone();
+    let hub = Hub::builder().build_with(backend);
+    for text in ["a", "b", "c", "d"] {
+        hub.publish("room", Event::new().data(text)).await.unwrap();
+    }
+    let from = |id: &str| LastEventId::new(id).unwrap();
+    // Kept: 3 and 4. After 2: exact; after 1: expired; after 9: unknown.
+    let exact = hub.subscribe("room", from("2").as_ref()).await.unwrap();
+    assert_eq!(exact.replay(), Replay::Exact(2));
+    for id in ["1", "9"] {
+        let reset = hub.subscribe("room", from(id).as_ref()).await.unwrap();
+        assert_eq!(reset.replay(), Replay::Reset, "after {id}");
+    }
+    // A cursor for another set of topics resets too.
+    let other = hub
+        .subscribe_all(["room", "x"], from("~0000000.1.1").as_ref())
+        .await
+        .unwrap();
+    assert_eq!(other.replay(), Replay::Reset);
+    drop((exact, other));
+
+    // The backend ends a topic's streams (it lost track of the topic): they end, after
+    // what they had queued, and new subscribers join as usual.
+    let mut live = hub.subscribe("room", None).await.unwrap();
+    hub.publish("room", Event::new().data("e")).await.unwrap();
+    let feed = feed.lock().unwrap().clone().unwrap();
+    assert_eq!(feed.end_topics(&["room".into()]), 1);
+    let queued = within(Duration::from_secs(5), live.next()).await.unwrap();
+    assert_eq!(queued.as_bytes(), &b"data: e\nid: 5\n\n"[..]);
+    assert!(within(Duration::from_secs(5), live.next()).await.is_none());
+    assert!(!feed.is_closed());
+    let again = hub.subscribe("room", None).await.unwrap();
+    assert_eq!(again.replay(), Replay::Live);
+}
