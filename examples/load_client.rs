@@ -8,7 +8,13 @@
 //! load_client idle    --addr A --conns K --server-pid P
 //! load_client plain   --addr A --requests R --conns C --server-pid P
 //! load_client ceiling --conns C --n N --size S
+//! load_client scale   --addr A --subs K --sources S --n N --pace-us U --server-pid P
 //! ```
+//!
+//! `scale` opens K subscribers from S loopback source addresses (127.0.0.2 onwards, so
+//! that K can pass the ports one address has), measures the server's RSS per
+//! subscriber, then publishes N events U µs apart and reports, per event, how long it
+//! took to reach every subscriber (first to last delivery) and the delivery rate.
 //!
 //! Each prints one line of `key=value` figures.
 
@@ -35,6 +41,7 @@ struct Args {
     pace_us: u64,
     requests: usize,
     server_pid: Option<u32>,
+    sources: u8,
 }
 
 fn args() -> Args {
@@ -50,6 +57,7 @@ fn args() -> Args {
         pace_us: 0,
         requests: 100_000,
         server_pid: None,
+        sources: 1,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -63,6 +71,7 @@ fn args() -> Args {
             "--pace-us" => parsed.pace_us = value.parse().unwrap(),
             "--requests" => parsed.requests = value.parse().unwrap(),
             "--server-pid" => parsed.server_pid = Some(value.parse().unwrap()),
+            "--sources" => parsed.sources = value.parse().expect("--sources 1..=250"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -300,6 +309,7 @@ async fn main() {
         "idle" => idle(&args).await,
         "plain" => plain(&args).await,
         "ceiling" => ceiling(&args).await,
+        "scale" => scale(&args).await,
         other => panic!("unknown mode {other}"),
     }
 }
@@ -449,6 +459,160 @@ async fn fanout(args: &Args) {
         at(0.5),
         at(0.99),
         at(1.0),
+    );
+}
+
+/// Opens an event stream from loopback source address `source`, reading the head.
+async fn open_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> (TcpStream, Vec<u8>, bool) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::from((source, 0)))
+        .expect("bind a loopback source address");
+    let mut stream = socket.connect(addr).await.expect("connect");
+    stream.set_nodelay(true).unwrap();
+    stream
+        .write_all(get("/hub", true).as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the head");
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = memchr::memmem::find(&head, b"\r\n\r\n") {
+            let body = head.split_off(end + 4);
+            let text = String::from_utf8_lossy(&head).to_lowercase();
+            assert!(text.starts_with("http/1.1 200"), "{text}");
+            return (stream, body, text.contains("transfer-encoding: chunked"));
+        }
+    }
+}
+
+/// Many subscribers on one server: RSS per subscriber, and how long one event takes to
+/// reach all of them.
+async fn scale(args: &Args) {
+    let subs = args.conns;
+    let pid = args.server_pid.expect("--server-pid");
+    // (publish stamp, delivery latency) of every delivery.
+    let deliveries = Arc::new(Mutex::new(Vec::with_capacity(subs * args.n)));
+    let rss_before = rss_kib(pid);
+    let opened = Instant::now();
+    let gate = Arc::new(tokio::sync::Semaphore::new(512));
+    let mut tasks = Vec::with_capacity(subs);
+    for i in 0..subs {
+        let source = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % usize::from(args.sources)) as u8);
+        let (addr, gate, deliveries) = (args.addr, gate.clone(), deliveries.clone());
+        tasks.push(tokio::spawn(async move {
+            let permit = gate.acquire_owned().await.unwrap();
+            let (mut socket, first, chunked) = open_from(addr, source).await;
+            drop(permit);
+            let mut scanner = Scanner::new(chunked, true);
+            let mut on_event = |stamp: Option<u128>| {
+                if let Some(stamp) = stamp {
+                    let latency = now_ns().saturating_sub(stamp) as u64;
+                    // One thread runs the client: the lock is never contended.
+                    deliveries.lock().unwrap().push((stamp as u64, latency));
+                }
+            };
+            scanner.feed(&first, &mut on_event);
+            // Small events: a small buffer keeps 100k readers' memory down.
+            let mut buf = vec![0u8; 2048];
+            while let Ok(n) = socket.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                scanner.feed(&buf[..n], &mut on_event);
+            }
+        }));
+    }
+    while subscribers(args.addr).await < subs {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let connect_s = opened.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = rss_kib(pid);
+    let server_cpu = cpu_seconds(Some(pid));
+    let client_cpu = cpu_seconds(None);
+    let started_ns = now_ns() as u64;
+    let mut tick = tokio::time::interval(Duration::from_micros(args.pace_us.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut posts = Vec::with_capacity(args.n);
+    for _ in 0..args.n {
+        tick.tick().await;
+        let path = format!("/publish?n=1&size={}", args.size);
+        let addr = args.addr;
+        posts.push(tokio::spawn(async move {
+            simple_request(addr, "POST", &path).await
+        }));
+    }
+    for post in posts {
+        post.await.unwrap();
+    }
+    let expected = (subs * args.n) as u64;
+    let mut seen = 0;
+    let mut quiet_since = Instant::now();
+    loop {
+        let got = deliveries.lock().unwrap().len() as u64;
+        if got >= expected {
+            break;
+        }
+        if got != seen {
+            seen = got;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let server_cpu = cpu_seconds(Some(pid)) - server_cpu;
+    let client_cpu = cpu_seconds(None) - client_cpu;
+    for task in &tasks {
+        task.abort();
+    }
+    let mut all = std::mem::take(&mut *deliveries.lock().unwrap());
+    let got = all.len() as u64;
+    // From the first publish to the last delivery.
+    let ended_ns = all.iter().map(|d| d.0 + d.1).max().unwrap_or(started_ns);
+    let span = ended_ns.saturating_sub(started_ns) as f64 / 1e9;
+    // Per event: first and last delivery.
+    let mut spreads: Vec<f64> = Vec::new();
+    let mut lasts: Vec<f64> = Vec::new();
+    all.sort_unstable();
+    for event in all.chunk_by(|a, b| a.0 == b.0) {
+        let first = event.iter().map(|d| d.1).min().unwrap_or(0);
+        let last = event.iter().map(|d| d.1).max().unwrap_or(0);
+        spreads.push((last - first) as f64 / 1e6);
+        lasts.push(last as f64 / 1e6);
+    }
+    let mut latencies: Vec<u64> = all.iter().map(|d| d.1).collect();
+    latencies.sort_unstable();
+    let pct = |v: &mut Vec<f64>, q: f64| {
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let lat = |q: f64| {
+        latencies
+            .get(((latencies.len().max(1) - 1) as f64 * q) as usize)
+            .map_or(0.0, |ns| *ns as f64 / 1e6)
+    };
+    println!(
+        "mode=scale subs={subs} sources={} n={} pace_us={} connect_s={connect_s:.1} rss_per_sub_b={:.0} server_rss_mib={:.0} delivered={got} lost={} deliveries_per_s={:.0} first_to_last_p50_ms={:.1} first_to_last_p99_ms={:.1} to_last_p50_ms={:.1} to_last_p99_ms={:.1} latency_p50_ms={:.1} latency_p99_ms={:.1} server_cpu_s={server_cpu:.2} client_cpu_s={client_cpu:.2}",
+        args.sources,
+        args.n,
+        args.pace_us,
+        (rss_after.saturating_sub(rss_before) * 1024) as f64 / subs as f64,
+        rss_after as f64 / 1024.0,
+        expected as i64 - got as i64,
+        got as f64 / span.max(1e-9),
+        pct(&mut spreads, 0.5),
+        pct(&mut spreads, 0.99),
+        pct(&mut lasts, 0.5),
+        pct(&mut lasts, 0.99),
+        lat(0.5),
+        lat(0.99),
     );
 }
 

@@ -15,8 +15,8 @@ use futures_util::StreamExt;
 use tower_sse::{
     Event, LastEventId,
     hub::{
-        Backend, BoxFuture, Delivery, EventId, Feed, Hub, IdScope, Position, PublishError,
-        Replay, Replayed, SubscribeError,
+        Backend, BoxFuture, Delivery, EventId, Feed, Hub, IdScope, Position, PublishError, Replay,
+        Replayed, SubscribeError,
     },
 };
 

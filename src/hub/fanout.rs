@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -24,6 +24,8 @@ pub(crate) struct Fanout {
     capacity: usize,
     subscribers: AtomicUsize,
     closed: AtomicBool,
+    /// Deliveries handed over by the backend.
+    received: AtomicU64,
 }
 
 impl Fanout {
@@ -33,6 +35,7 @@ impl Fanout {
             capacity: capacity.max(1),
             subscribers: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            received: AtomicU64::new(0),
         }
     }
 
@@ -45,6 +48,7 @@ impl Fanout {
 
     /// Sends `delivery` to this process's subscribers of `topic`, if it has any.
     pub(crate) fn deliver(&self, topic: &str, delivery: Delivery) {
+        self.received.fetch_add(1, Ordering::Relaxed);
         if let Some(channel) = self.lock().get(topic) {
             // An error only means every receiver is gone; they leave on their own.
             let _ = channel.sender.send(delivery);
@@ -144,6 +148,10 @@ impl Fanout {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     pub(crate) fn subscribers(&self) -> usize {

@@ -476,6 +476,7 @@ impl Hub {
             subscribers: self.shared.context.fanout.subscribers(),
             topics: self.shared.context.fanout.topics(),
             published: self.shared.published.load(Ordering::Relaxed),
+            received: self.shared.context.fanout.received(),
             lag_disconnects: self.shared.context.lag_disconnects.load(Ordering::Relaxed),
             lag_skips: self.shared.context.lag_skips.load(Ordering::Relaxed),
         }

@@ -26,8 +26,11 @@ pub struct HubStats {
     pub subscribers: usize,
     /// Topics with at least one subscriber now.
     pub topics: usize,
-    /// Events published since the hub was made.
+    /// Events published through this handle since the hub was made.
     pub published: u64,
+    /// Events the backend handed to this process since the hub was made: with a shared
+    /// backend (Redis), those of the topics this process's clients followed.
+    pub received: u64,
     /// Subscribers disconnected because they fell behind.
     pub lag_disconnects: u64,
     /// Times a subscriber skipped events because it fell behind.

@@ -183,7 +183,7 @@ impl Live {
                 Ok(()) => break node,
                 Err(err) if !refreshed && self.settings.cluster && is_moved(&err) => {
                     refreshed = true;
-                    self.topology = topology::refresh(&mut self.commands)
+                    self.topology = topology::refresh(&mut self.commands, &self.settings.seed)
                         .await
                         .map_err(|err| backend_error("CLUSTER SLOTS", &err))?;
                 }
@@ -524,7 +524,7 @@ impl Recover {
 
     async fn attempt(&mut self, attempt: u64) -> RedisResult<Recovery> {
         let topology = if self.settings.cluster {
-            let topology = topology::refresh(&mut self.commands).await?;
+            let topology = topology::refresh(&mut self.commands, &self.settings.seed).await?;
             self.topology = topology.clone();
             Some(topology)
         } else {

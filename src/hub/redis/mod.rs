@@ -395,7 +395,7 @@ impl RedisBackend {
             )
             .await
             .map_err(|err| RedisSetupError::from_redis(&first, err))?;
-            let topology = topology::refresh(&mut commands)
+            let topology = topology::refresh(&mut commands, &seeds[0])
                 .await
                 .map_err(|err| RedisSetupError::from_redis(&first, err))?;
             (commands, topology)

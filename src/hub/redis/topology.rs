@@ -54,8 +54,10 @@ impl Topology {
         }
     }
 
-    /// The map a `CLUSTER SLOTS` reply gives; `None` if it is not one.
-    pub(super) fn from_cluster_slots(reply: &Value) -> Option<Self> {
+    /// The map a `CLUSTER SLOTS` reply gives; `None` if it is not one. A node that
+    /// does not know its own address is listed with an empty host, meaning the one the
+    /// reply came from: `asked`.
+    pub(super) fn from_cluster_slots(reply: &Value, asked: &str) -> Option<Self> {
         let Value::Array(entries) = reply else {
             return None;
         };
@@ -73,6 +75,11 @@ impl Topology {
                 Value::BulkString(host) => String::from_utf8(host.clone()).ok()?,
                 Value::SimpleString(host) => host.clone(),
                 _ => return None,
+            };
+            let host = if host.is_empty() || host == "?" {
+                asked.to_owned()
+            } else {
+                host
             };
             let port = int(master.get(1))?;
             ranges.push((
@@ -95,10 +102,15 @@ impl Topology {
     }
 }
 
-/// Asks the cluster which node serves which slot.
-pub(super) async fn refresh(conn: &mut Commands) -> RedisResult<Topology> {
+/// Asks the cluster which node serves which slot (`seed`'s host stands for a node that
+/// does not know its own).
+pub(super) async fn refresh(conn: &mut Commands, seed: &ConnectionInfo) -> RedisResult<Topology> {
     let reply: Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
-    Topology::from_cluster_slots(&reply)
+    let host = match &seed.addr {
+        ConnectionAddr::Tcp(host, _) => host.as_str(),
+        _ => "127.0.0.1",
+    };
+    Topology::from_cluster_slots(&reply, host)
         .ok_or_else(|| RedisError::from((ErrorKind::TypeError, "unexpected CLUSTER SLOTS reply")))
 }
 
@@ -162,7 +174,7 @@ mod tests {
                 node(7003),
             ]),
         ]);
-        let topology = Topology::from_cluster_slots(&reply).unwrap();
+        let topology = Topology::from_cluster_slots(&reply, "10.0.0.9").unwrap();
         // "foo" is in slot 12182, served by no one here.
         assert_eq!(topology.node_of(b"foo"), None);
         assert_eq!(topology.node_of(b"123456789").map(|a| &**a), None);
@@ -175,6 +187,14 @@ mod tests {
             topology.node_of(b"{b}").map(|a| &**a),
             Some("127.0.0.1:7000")
         );
-        assert!(Topology::from_cluster_slots(&Value::Nil).is_none());
+        assert!(Topology::from_cluster_slots(&Value::Nil, "h").is_none());
+        // A node that does not know its address: the one asked.
+        let unnamed = Value::Array(vec![Value::Array(vec![
+            Value::Int(0),
+            Value::Int(16383),
+            Value::Array(vec![Value::BulkString(Vec::new()), Value::Int(7000)]),
+        ])]);
+        let topology = Topology::from_cluster_slots(&unnamed, "h").unwrap();
+        assert_eq!(topology.node_of(b"x").map(|a| &**a), Some("h:7000"));
     }
 }
