@@ -14,6 +14,8 @@
 //!   on `/plain` that way (a reference for `tower-sse-layered`).
 //! - `--impl floor`: `/hub` holds a response that never sends anything, without SSE code:
 //!   what hyper, tokio and axum alone keep per open response (for idle memory).
+//! - `--redis URL` (with the `redis` feature, for `tower-sse`): the hub over Redis, so
+//!   several servers share the topic (a publish on one reaches the clients of all).
 //!
 //! Endpoints (SSE ones need `Accept: text/event-stream`):
 //! - `GET /events?n=N&size=S`: N events, `id:` the sequence number and `data:` S bytes,
@@ -89,11 +91,13 @@ fn main() {
     let mut implementation = "tower-sse".to_owned();
     let mut addr = "127.0.0.1:4000".to_owned();
     let mut workers = 1usize;
+    let mut redis: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--impl" => implementation = args.next().expect("--impl NAME"),
             "--addr" => addr = args.next().expect("--addr HOST:PORT"),
+            "--redis" => redis = Some(args.next().expect("--redis URL")),
             "--workers" => {
                 workers = args
                     .next()
@@ -116,7 +120,11 @@ fn main() {
         );
         let (router, hub) = match implementation.as_str() {
             "tower-sse" | "tower-sse-layered" => {
-                let (router, hub) = tower_sse_app();
+                let hub = match redis {
+                    Some(url) => redis_hub(url).await,
+                    None => hub(),
+                };
+                let (router, hub) = tower_sse_app(hub);
                 (router, Some(hub))
             }
             "axum" => (axum_app(), None),
@@ -221,8 +229,22 @@ fn hub() -> Hub {
         .build()
 }
 
-fn tower_sse_app() -> (Router, Hub) {
-    let hub = hub();
+#[cfg(feature = "redis")]
+async fn redis_hub(url: String) -> Hub {
+    let config = tower_sse::hub::RedisConfig::new(url).prefix("bench:");
+    Hub::builder()
+        .lag_bound(4096)
+        .build_redis(config)
+        .await
+        .unwrap()
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_hub(_: String) -> Hub {
+    panic!("--redis needs the redis feature")
+}
+
+fn tower_sse_app(hub: Hub) -> (Router, Hub) {
     // `/events` yields `Event`s built per request, as most applications do; `/hub`
     // yields the hub's encoded events: two layers, each with its own factory.
     let events = |request: Request<Body>, _: Option<LastEventId>| async move {

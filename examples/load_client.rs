@@ -42,6 +42,17 @@ struct Args {
     requests: usize,
     server_pid: Option<u32>,
     sources: u8,
+    /// With `scale`: a folder where this client says it is ready (`ready.<index>`) and
+    /// waits for `go`, so that clients of several servers start together.
+    barrier: Option<String>,
+    index: usize,
+    /// With `scale`: whether this client publishes (one of a group does).
+    publish: bool,
+    /// With `scale`: a file for one line per event: stamp, first and last delivery
+    /// (ns after the stamp), count.
+    records: Option<String>,
+    /// Starting source address (127.0.0.x).
+    first_source: u8,
 }
 
 fn args() -> Args {
@@ -58,6 +69,11 @@ fn args() -> Args {
         requests: 100_000,
         server_pid: None,
         sources: 1,
+        barrier: None,
+        index: 0,
+        publish: true,
+        records: None,
+        first_source: 2,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -72,6 +88,11 @@ fn args() -> Args {
             "--requests" => parsed.requests = value.parse().unwrap(),
             "--server-pid" => parsed.server_pid = Some(value.parse().unwrap()),
             "--sources" => parsed.sources = value.parse().expect("--sources 1..=250"),
+            "--barrier" => parsed.barrier = Some(value),
+            "--index" => parsed.index = value.parse().unwrap(),
+            "--publish" => parsed.publish = value == "1",
+            "--records" => parsed.records = Some(value),
+            "--first-source" => parsed.first_source = value.parse().unwrap(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -501,7 +522,8 @@ async fn scale(args: &Args) {
     let gate = Arc::new(tokio::sync::Semaphore::new(512));
     let mut tasks = Vec::with_capacity(subs);
     for i in 0..subs {
-        let source = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % usize::from(args.sources)) as u8);
+        let offset = (i % usize::from(args.sources)) as u8;
+        let source = std::net::Ipv4Addr::new(127, 0, 0, args.first_source + offset);
         let (addr, gate, deliveries) = (args.addr, gate.clone(), deliveries.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.unwrap();
@@ -532,13 +554,19 @@ async fn scale(args: &Args) {
     let connect_s = opened.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_after = rss_kib(pid);
+    if let Some(dir) = &args.barrier {
+        std::fs::write(format!("{dir}/ready.{}", args.index), b"").unwrap();
+        while !std::path::Path::new(&format!("{dir}/go")).exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let server_cpu = cpu_seconds(Some(pid));
     let client_cpu = cpu_seconds(None);
     let started_ns = now_ns() as u64;
     let mut tick = tokio::time::interval(Duration::from_micros(args.pace_us.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut posts = Vec::with_capacity(args.n);
-    for _ in 0..args.n {
+    for _ in 0..args.n * usize::from(args.publish) {
         tick.tick().await;
         let path = format!("/publish?n=1&size={}", args.size);
         let addr = args.addr;
@@ -579,11 +607,16 @@ async fn scale(args: &Args) {
     let mut spreads: Vec<f64> = Vec::new();
     let mut lasts: Vec<f64> = Vec::new();
     all.sort_unstable();
+    let mut records = String::new();
     for event in all.chunk_by(|a, b| a.0 == b.0) {
         let first = event.iter().map(|d| d.1).min().unwrap_or(0);
         let last = event.iter().map(|d| d.1).max().unwrap_or(0);
         spreads.push((last - first) as f64 / 1e6);
         lasts.push(last as f64 / 1e6);
+        records.push_str(&format!("{} {first} {last} {}\n", event[0].0, event.len()));
+    }
+    if let Some(path) = &args.records {
+        std::fs::write(path, records).unwrap();
     }
     let mut latencies: Vec<u64> = all.iter().map(|d| d.1).collect();
     latencies.sort_unstable();

@@ -62,6 +62,8 @@
 //! # Feature flags
 //!
 //! - `json`: [`Event::json_data`], with `serde_json`.
+//! - `redis`: `HubBuilder::build_redis`, the [`hub`] over one Redis server or a Redis
+//!   Cluster, shared by several instances.
 //!
 //! # Composing with other stacks
 //!

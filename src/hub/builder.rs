@@ -114,7 +114,7 @@ impl HubBuilder {
     }
 
     /// The most subscribers the hub takes at once; more are refused with
-    /// [`SubscribeError::HubFull`] (a `503`).
+    /// [`SubscribeError::HubFull`](super::SubscribeError::HubFull) (a `503`).
     ///
     /// Default: no limit.
     pub fn max_subscribers(mut self, limit: usize) -> Self {
@@ -123,7 +123,7 @@ impl HubBuilder {
     }
 
     /// The most subscribers one topic takes at once; more are refused with
-    /// [`SubscribeError::TopicFull`] (a `503`).
+    /// [`SubscribeError::TopicFull`](super::SubscribeError::TopicFull) (a `503`).
     ///
     /// Default: no limit.
     pub fn max_subscribers_per_topic(mut self, limit: usize) -> Self {

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::EncodedEvent;
 
-/// What to do with a subscriber that falls more than [`HubBuilder::lag_bound`] events
+/// What to do with a subscriber that falls more than [`HubBuilder::lag_bound`](super::HubBuilder::lag_bound) events
 /// behind.
 ///
 /// # Example
@@ -29,7 +29,7 @@ pub enum LagPolicy {
     Skip(Option<EncodedEvent>),
 }
 
-/// A change in a hub's subscribers, given to [`HubBuilder::on_subscriber`].
+/// A change in a hub's subscribers, given to [`HubBuilder::on_subscriber`](super::HubBuilder::on_subscriber).
 ///
 /// # Example
 ///
@@ -67,7 +67,7 @@ pub enum SubscriberChange<'a> {
     },
 }
 
-/// What [`HubBuilder::on_subscriber`](super::HubBuilder::on_subscriber) calls.
+/// What [`HubBuilder::on_subscriber`](super::HubBuilder::on_subscriber)(super::HubBuilder::on_subscriber) calls.
 pub(crate) type Hook = Arc<dyn Fn(SubscriberChange<'_>) + Send + Sync>;
 
 /// The subscriber limits, checked when a subscriber joins.

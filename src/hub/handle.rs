@@ -34,7 +34,7 @@ enum From {
     Unknown,
 }
 
-/// A handle to a broadcast hub; clones share the hub. See the [module docs](self).
+/// A handle to a broadcast hub; clones share the hub. See the [module docs](super).
 ///
 /// # Example
 ///

@@ -1,6 +1,6 @@
 //! [`HubStats`], counters of a hub's activity.
 
-/// Counters of a hub's activity, from [`Hub::stats`].
+/// Counters of a hub's activity, from [`Hub::stats`](super::Hub::stats).
 ///
 /// # Example
 ///
