@@ -14,21 +14,34 @@ use std::{
 use axum::{Json, Router, body::Body, response::Html, routing::get};
 use http::Request;
 use tokio_stream::{Stream, StreamExt, wrappers::IntervalStream};
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, LastEventId, Shutdown, SseLayer};
 
 #[tokio::main]
 async fn main() {
+    // Ctrl-C or SIGTERM ends the clock streams, so the server stops at once instead of
+    // waiting for clients that never leave.
+    let shutdown = Shutdown::new();
     let app = Router::new()
         .route("/", get(page))
         .route("/api/time", get(time_json))
-        .layer(SseLayer::new(clock).retry(Duration::from_secs(1))); // the one line
+        .layer(
+            SseLayer::new(clock)
+                .retry(Duration::from_secs(1))
+                .graceful_shutdown(shutdown.clone()),
+        ); // the one line
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
         .await
         .expect("bind the port (set PORT to use another)");
     println!("listening on http://{}/", listener.local_addr().unwrap());
-    axum::serve(listener, app).await.unwrap();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stop_signal().await;
+            shutdown.trigger();
+        })
+        .await
+        .unwrap();
 }
 
 /// The event stream: a `tick` event every second, numbered from where the client left
@@ -100,4 +113,22 @@ everything else to the router.</p>
 </html>
 "#,
     )
+}
+
+/// Ctrl-C, or SIGTERM (what a container's stop sends).
+async fn stop_signal() {
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }

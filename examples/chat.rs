@@ -85,7 +85,9 @@ async fn main() {
     println!("chat on http://{}/", listener.local_addr().unwrap());
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            stop_signal().await;
+            // The hub's shutdown event goes out first, then the layer's signal ends
+            // every stream.
             hub.shutdown();
             shutdown.trigger();
         })
@@ -264,4 +266,22 @@ async fn page() -> Html<&'static str> {
 </html>
 "#,
     )
+}
+
+/// Ctrl-C, or SIGTERM (what a container's stop sends).
+async fn stop_signal() {
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }

@@ -262,6 +262,9 @@ pin_project! {
         held: Option<Bytes>,
         // The size of the last batch, to size the next one in one allocation.
         batch_hint: u32,
+        // Whether the stream has been read: a stream opened after the shutdown signal
+        // ends at once, one that was running sends what it has ready first.
+        running: bool,
         // Registered when the body is made, so a trigger after that wakes it. Boxed: an
         // idle body is what a connection keeps, and most layers have no shutdown signal.
         shutdown_notified: Option<Pin<Box<OwnedNotified>>>,
@@ -279,6 +282,7 @@ impl<St> EventBody<St> {
             timer: None,
             held: None,
             batch_hint: 0,
+            running: false,
             shutdown_notified: config
                 .shutdown
                 .as_ref()
@@ -289,56 +293,44 @@ impl<St> EventBody<St> {
     }
 }
 
-impl<St> Body for EventBody<St>
+/// What one read of the stream gave.
+struct Gathered {
+    /// The bytes of one frame, if anything was ready.
+    data: Option<Bytes>,
+    /// Whether the stream ended (or failed) while being read.
+    ended: bool,
+}
+
+impl<St> EventBody<St>
 where
     St: Stream,
     St::Item: EventItem,
 {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let mut this = self.project();
-        let config = &**this.config;
+    /// The `retry:` field, before anything else.
+    fn take_retry(self: Pin<&mut Self>) -> Option<Bytes> {
+        let this = self.project();
         if std::mem::take(this.retry_pending) {
-            if let Some(retry) = &config.retry {
-                return Poll::Ready(Some(Ok(Frame::data(retry.clone()))));
-            }
+            this.config.retry.clone()
+        } else {
+            None
         }
-        if config.shutdown.as_ref().is_some_and(Shutdown::is_triggered) && this.stream.is_some() {
-            // Stop reading the stream; what it had not yielded yet is left for the
-            // client to resume from its Last-Event-ID. An event it did yield but that
-            // is not sent yet still goes out, before the shutdown event. Only once:
-            // the stream is gone after this.
-            this.stream.set(None);
-            this.timer.set(None);
-            *this.shutdown_notified = None;
-            let last = match (this.held.take(), config.shutdown_event.clone()) {
-                (Some(held), Some(last)) => {
-                    let mut both = BytesMut::with_capacity(held.len() + last.len());
-                    both.extend_from_slice(&held);
-                    both.extend_from_slice(&last);
-                    Some(both.freeze())
-                }
-                (held, last) => held.or(last),
-            };
-            if let Some(last) = last {
-                return Poll::Ready(Some(Ok(Frame::data(last))));
-            }
-        }
-        let Some(mut stream) = this.stream.as_mut().as_pin_mut() else {
-            return Poll::Ready(None);
-        };
+    }
 
-        // Gather what is ready, up to the frame bound. Small events are copied into one
-        // batch; a large one is sent as a frame of its own, without copying it.
+    /// Gathers what the stream has ready, up to the frame bound. Small events are copied
+    /// into one batch; a large one is sent as a frame of its own, without copying it.
+    fn gather(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Gathered {
+        let this = self.project();
+        let Some(mut stream) = this.stream.as_pin_mut() else {
+            return Gathered {
+                data: this.held.take(),
+                ended: true,
+            };
+        };
+        *this.running = true;
+        let max = this.config.max_frame_size;
         let mut first: Option<Piece> = this.held.take().map(Piece::Encoded);
         let mut batch: Option<BytesMut> = None;
         let mut ended = false;
-        let max = config.max_frame_size;
         while first.as_ref().is_none_or(|first| first.len() < COPY_LIMIT) {
             let item = stream.as_mut().poll_next(cx);
             match item.map(|item| item.map(EventItem::into_piece)) {
@@ -354,15 +346,7 @@ where
                         break;
                     }
                     let joined = batch.get_or_insert_with(|| {
-                        // A power of two at most the bound: usually the batch is
-                        // allocated once, and it never grows past the bound.
-                        let capacity = (*this.batch_hint as usize)
-                            .max(size + len)
-                            .checked_next_power_of_two()
-                            .map_or(max, |capacity| capacity.min(max));
-                        let mut joined = BytesMut::with_capacity(capacity);
-                        head.write_to(&mut joined);
-                        joined
+                        new_batch(head, *this.batch_hint as usize, size + len, max)
                     });
                     piece.write_to(joined);
                 }
@@ -381,7 +365,7 @@ where
                 Poll::Pending => break,
             }
         }
-        let single = match batch {
+        let data = match batch {
             Some(joined) => {
                 // The next batch starts with room for as much as this one held.
                 *this.batch_hint = u32::try_from(joined.len()).unwrap_or(u32::MAX);
@@ -389,19 +373,49 @@ where
             }
             None => first.map(Piece::into_bytes),
         };
-        if ended {
-            this.stream.set(None);
-            this.timer.set(None);
-        }
-        if let Some(data) = single {
-            *this.sent = true;
-            return Poll::Ready(Some(Ok(Frame::data(data))));
-        }
-        if ended {
-            return Poll::Ready(None);
-        }
+        Gathered { data, ended }
+    }
 
-        // Idle. Wake up for the shutdown signal...
+    /// Stops reading the stream and drops it, with its timer.
+    fn end_stream(self: Pin<&mut Self>) {
+        let mut this = self.project();
+        this.stream.set(None);
+        this.timer.set(None);
+        *this.shutdown_notified = None;
+    }
+
+    /// The shutdown signal came: the last frame holds what a running stream had ready
+    /// (up to one frame: an event it yielded but did not send, and events already
+    /// waiting, such as a hub's own shutdown event), then the shutdown event; the stream
+    /// ends. A stream opened after the signal sends only the shutdown event.
+    /// What it had not made ready yet is left for the client to resume from its
+    /// `Last-Event-ID`.
+    fn shut_down(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Option<Bytes> {
+        let ready = if self.running {
+            self.as_mut().gather(cx).data
+        } else {
+            None
+        };
+        let held = self.as_mut().project().held.take();
+        self.as_mut().end_stream();
+        let last = self.config.shutdown_event.clone();
+        let parts: Vec<Bytes> = [ready, held, last].into_iter().flatten().collect();
+        match parts.len() {
+            0 => None,
+            1 => parts.into_iter().next(),
+            _ => {
+                let mut all = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for part in &parts {
+                    all.extend_from_slice(part);
+                }
+                Some(all.freeze())
+            }
+        }
+    }
+
+    /// Nothing to send: wait for the shutdown signal and for the keep-alive.
+    fn poll_idle(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut this = self.project();
         if let Some(notified) = this.shutdown_notified {
             if notified.as_mut().poll(cx).is_ready() {
                 *this.shutdown_notified = None;
@@ -409,8 +423,7 @@ where
                 return Poll::Pending;
             }
         }
-        // ...and for the keep-alive.
-        let Some(keep_alive) = config.keep_alive.as_ref() else {
+        let Some(keep_alive) = this.config.keep_alive.as_ref() else {
             return Poll::Pending;
         };
         if std::mem::take(this.sent) {
@@ -433,8 +446,63 @@ where
             }
             *this.last_sent = now;
             timer.reset(now + keep_alive.interval);
-            return Poll::Ready(Some(Ok(Frame::data(keep_alive.message.clone()))));
+            return Poll::Ready(Some(keep_alive.message.clone()));
         }
+    }
+}
+
+/// A batch that starts with `head`: a power of two at most the bound, so that it is
+/// usually allocated once and never grows past the bound.
+fn new_batch(head: &Piece, hint: usize, needed: usize, max: usize) -> BytesMut {
+    let capacity = hint
+        .max(needed)
+        .checked_next_power_of_two()
+        .map_or(max, |capacity| capacity.min(max));
+    let mut joined = BytesMut::with_capacity(capacity);
+    head.write_to(&mut joined);
+    joined
+}
+
+impl<St> Body for EventBody<St>
+where
+    St: Stream,
+    St::Item: EventItem,
+{
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(retry) = self.as_mut().take_retry() {
+            return Poll::Ready(Some(Ok(Frame::data(retry))));
+        }
+        if self.stream.is_none() {
+            return Poll::Ready(None);
+        }
+        if self
+            .config
+            .shutdown
+            .as_ref()
+            .is_some_and(Shutdown::is_triggered)
+        {
+            let last = self.as_mut().shut_down(cx);
+            return Poll::Ready(last.map(|last| Ok(Frame::data(last))));
+        }
+        let Gathered { data, ended } = self.as_mut().gather(cx);
+        if ended {
+            self.as_mut().end_stream();
+        }
+        if let Some(data) = data {
+            *self.as_mut().project().sent = true;
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        if ended {
+            return Poll::Ready(None);
+        }
+        self.poll_idle(cx)
+            .map(|frame| frame.map(|data| Ok(Frame::data(data))))
     }
 
     fn is_end_stream(&self) -> bool {

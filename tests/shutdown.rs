@@ -88,3 +88,63 @@ async fn streams_opened_after_the_trigger_end_at_once() {
     .to_bytes();
     assert_eq!(body, "event: bye\ndata: \n\n");
 }
+
+/// The hub's shutdown and the layer's, together (as the chat example's Ctrl-C does):
+/// every client gets the hub's shutdown event, then the layer's, and graceful shutdown
+/// finishes. The layer's signal used to end the streams before they read the hub's
+/// event, which then reached no client.
+#[tokio::test]
+async fn the_hub_and_the_layer_shutting_down_together() {
+    use tower_sse::hub::Hub;
+
+    const CLIENTS: usize = 200;
+    let shutdown = Shutdown::new();
+    let hub = Hub::builder()
+        .shutdown_event(Event::new().event("hub-bye").unwrap().data(""))
+        .build();
+    let subscribe = {
+        let hub = hub.clone();
+        move |_: Request<Body>, last: Option<LastEventId>| {
+            let hub = hub.clone();
+            async move { hub.subscribe("room", last.as_ref()).await }
+        }
+    };
+    let app = Router::new().route("/", get(|| async { "page" })).layer(
+        SseLayer::new(subscribe)
+            .graceful_shutdown(shutdown.clone())
+            .shutdown_event(Event::new().event("layer-bye").unwrap().data("")),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (signal, stopping) = (shutdown.clone(), hub.clone());
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                stop_rx.await.ok();
+                stopping.shutdown();
+                signal.trigger();
+            })
+            .into_future(),
+    );
+
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        clients.push(send(addr, request("/", &[("accept", "text/event-stream")])).await);
+    }
+    common::eventually(Duration::from_secs(10), "every client subscribed", || {
+        hub.subscribers("room") == CLIENTS
+    })
+    .await;
+    stop_tx.send(()).unwrap();
+    for response in clients {
+        assert_eq!(
+            body_bytes(response).await,
+            "event: hub-bye\ndata: \n\nevent: layer-bye\ndata: \n\n"
+        );
+    }
+    within(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
+}
