@@ -325,43 +325,9 @@ impl Hub {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        let mut names: Vec<Arc<str>> = Vec::new();
-        for topic in topics {
-            let topic = topic.as_ref();
-            if !valid_topic(topic) {
-                return Err(SubscribeError::InvalidTopic);
-            }
-            names.push(topic.into());
-        }
-        names.sort();
-        names.dedup();
-        if names.is_empty() || names.len() > MAX_TOPICS_PER_SUBSCRIPTION {
-            return Err(SubscribeError::InvalidTopic);
-        }
-        let topics: Arc<[Arc<str>]> = names.into();
-        let shared = &self.shared;
-        let lifetime = shared.config.max_lifetime.map(|(lifetime, jitter)| {
-            Box::pin(tokio::time::sleep(
-                lifetime.saturating_add(random_part_of(jitter)),
-            ))
-        });
-
-        // Join the live feed and watch every topic first, then read the history: an
-        // event published in between is in both, and the subscription skips the copy.
-        let receivers = shared.context.fanout.join(&topics, shared.config.limits)?;
-        // From here, dropping `subscription` (on an error or a panic too) unregisters it
-        // and unwatches its topics.
-        let mut subscription =
-            Subscription::new(shared.context.clone(), topics.clone(), receivers, lifetime);
-        tracing::debug!(?topics, "hub subscriber joined");
-        if let Some(hook) = &shared.config.on_subscriber {
-            hook(SubscriberChange::Joined { topics: &topics });
-        }
-        for (index, topic) in topics.iter().enumerate() {
-            let start = shared.backend.watch(topic).await?;
-            subscription.start_after(index, start);
-        }
-        let cursor = topics.len() > 1 && shared.backend.ids() == IdScope::Topic;
+        let topics = topic_set(topics)?;
+        let mut subscription = self.join(&topics).await?;
+        let cursor = topics.len() > 1 && self.shared.backend.ids() == IdScope::Topic;
         between.await;
         let from = match last_event_id {
             None if !history => None,
@@ -381,6 +347,32 @@ impl Hub {
         }
         if cursor {
             subscription.use_cursor();
+        }
+        Ok(subscription)
+    }
+
+    /// A subscriber of `topics` that has joined the live feed and watches every topic,
+    /// starting after the position each watch returned. Read the history after this:
+    /// an event published in between is in both, and the subscription skips the copy.
+    async fn join(&self, topics: &Arc<[Arc<str>]>) -> Result<Subscription, SubscribeError> {
+        let shared = &self.shared;
+        let lifetime = shared.config.max_lifetime.map(|(lifetime, jitter)| {
+            Box::pin(tokio::time::sleep(
+                lifetime.saturating_add(random_part_of(jitter)),
+            ))
+        });
+        let receivers = shared.context.fanout.join(topics, shared.config.limits)?;
+        // From here, dropping `subscription` (on an error or a panic too) unregisters it
+        // and unwatches its topics.
+        let mut subscription =
+            Subscription::new(shared.context.clone(), topics.clone(), receivers, lifetime);
+        tracing::debug!(?topics, "hub subscriber joined");
+        if let Some(hook) = &shared.config.on_subscriber {
+            hook(SubscriberChange::Joined { topics });
+        }
+        for (index, topic) in topics.iter().enumerate() {
+            let start = shared.backend.watch(topic).await?;
+            subscription.start_after(index, start);
         }
         Ok(subscription)
     }
@@ -492,6 +484,28 @@ impl fmt::Debug for Hub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hub").field("stats", &self.stats()).finish()
     }
+}
+
+/// The topics asked for, checked, sorted and without repeats.
+fn topic_set<I, T>(topics: I) -> Result<Arc<[Arc<str>]>, SubscribeError>
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<str>,
+{
+    let mut names: Vec<Arc<str>> = Vec::new();
+    for topic in topics {
+        let topic = topic.as_ref();
+        if !valid_topic(topic) {
+            return Err(SubscribeError::InvalidTopic);
+        }
+        names.push(topic.into());
+    }
+    names.sort();
+    names.dedup();
+    if names.is_empty() || names.len() > MAX_TOPICS_PER_SUBSCRIPTION {
+        return Err(SubscribeError::InvalidTopic);
+    }
+    Ok(names.into())
 }
 
 fn valid_topic(topic: &str) -> bool {

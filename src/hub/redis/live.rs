@@ -531,37 +531,20 @@ impl Recover {
             None
         };
         // Each topic's node now, and a connection to each, subscribed to its topics.
-        let mut by_node: HashMap<Addr, Vec<usize>> = HashMap::new();
-        for (index, (topic, _)) in self.topics.iter().enumerate() {
-            let stream = self.settings.keys.stream(topic);
-            let node = self
-                .topology
-                .node_of(stream.as_bytes())
-                .cloned()
-                .ok_or_else(|| {
-                    RedisError::from((
-                        redis::ErrorKind::ClusterDown,
-                        "no node serves a topic's slot",
-                    ))
-                })?;
-            by_node.entry(node).or_default().push(index);
-        }
         let mut connections = Vec::new();
         let mut generation = self.first_generation + attempt * 64;
         let mut owners = vec![self.node.clone(); self.topics.len()];
-        for (node, indices) in &by_node {
-            let mut conn = match self.known.get(node) {
+        for (node, indices) in self.by_node()? {
+            let mut conn = match self.known.get(&node) {
                 Some(conn) => conn.clone(),
                 None => {
                     generation += 1;
-                    let conn = connect(&self.settings, node, generation, &self.pushes).await?;
-                    connections.push((
-                        node.clone(),
-                        Node {
-                            conn: conn.clone(),
-                            generation,
-                        },
-                    ));
+                    let conn = connect(&self.settings, &node, generation, &self.pushes).await?;
+                    let made = Node {
+                        conn: conn.clone(),
+                        generation,
+                    };
+                    connections.push((node.clone(), made));
                     conn
                 }
             };
@@ -587,6 +570,23 @@ impl Recover {
             topology,
             topics,
         })
+    }
+
+    /// The topics (their indices) that each node serves now.
+    fn by_node(&self) -> RedisResult<HashMap<Addr, Vec<usize>>> {
+        let mut by_node: HashMap<Addr, Vec<usize>> = HashMap::new();
+        for (index, (topic, _)) in self.topics.iter().enumerate() {
+            let stream = self.settings.keys.stream(topic);
+            let node = self.topology.node_of(stream.as_bytes()).cloned();
+            let node = node.ok_or_else(|| {
+                RedisError::from((
+                    redis::ErrorKind::ClusterDown,
+                    "no node serves a topic's slot",
+                ))
+            })?;
+            by_node.entry(node).or_default().push(index);
+        }
+        Ok(by_node)
     }
 
     /// The events of `topic` after `last`, or why they cannot be had.

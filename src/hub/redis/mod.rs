@@ -355,7 +355,6 @@ pub(crate) struct RedisBackend {
     commands: Commands,
     settings: Arc<Settings>,
     max_len: usize,
-    max_age_ms: u64,
     topology: Topology,
     requests: mpsc::UnboundedSender<Request>,
     /// Taken by `start`, which runs the live task.
@@ -367,48 +366,10 @@ pub(crate) struct RedisBackend {
 impl RedisBackend {
     /// Connects to Redis (checking it answers, and is a cluster if asked to be one).
     pub(crate) async fn connect(config: RedisConfig) -> Result<Self, RedisSetupError> {
-        if config.prefix.contains(['{', '}']) {
-            return Err(RedisSetupError::InvalidConfig(
-                "the prefix must not contain `{` or `}`",
-            ));
-        }
-        let first = config
-            .nodes
-            .first()
-            .ok_or(RedisSetupError::InvalidConfig("no Redis node given"))?
-            .clone();
-        let mut seeds = Vec::with_capacity(config.nodes.len());
-        for url in &config.nodes {
-            let info = url.as_str().into_connection_info().map_err(|source| {
-                RedisSetupError::InvalidUrl {
-                    url: redacted(url),
-                    source: Box::new(source),
-                }
-            })?;
-            seeds.push(info);
-        }
-        let (commands, topology) = if config.cluster {
-            let mut commands = Commands::cluster(
-                seeds.clone(),
-                config.connect_timeout,
-                config.command_timeout,
-            )
-            .await
-            .map_err(|err| RedisSetupError::from_redis(&first, err))?;
-            let topology = topology::refresh(&mut commands, &seeds[0])
-                .await
-                .map_err(|err| RedisSetupError::from_redis(&first, err))?;
-            (commands, topology)
-        } else {
-            let commands = Commands::single(
-                seeds[0].clone(),
-                config.connect_timeout,
-                config.command_timeout,
-            )
-            .await
-            .map_err(|err| RedisSetupError::from_redis(&first, err))?;
-            (commands, Topology::single(addr_of(&seeds[0])))
-        };
+        let mut seeds = config.seeds()?;
+        let setup = |err| RedisSetupError::from_redis(&config.nodes[0], err);
+        let (commands, topology) = connect_commands(&config, &seeds).await.map_err(setup)?;
+        load_scripts(&commands).await.map_err(setup)?;
         let settings = Arc::new(Settings {
             keys: Keys {
                 prefix: config.prefix.into(),
@@ -422,29 +383,11 @@ impl RedisBackend {
             connect_timeout: config.connect_timeout,
             command_timeout: config.command_timeout,
         });
-        // Loads the scripts (on every master), so that a publish is one `EVALSHA`, and
-        // checks that the server runs them (Redis 7: sharded pub/sub).
-        let mut probe = commands.clone();
-        let loaded = async {
-            PUBLISH.prepare_invoke().load_async(&mut probe).await?;
-            READ.prepare_invoke().load_async(&mut probe).await?;
-            BREAK.prepare_invoke().load_async(&mut probe).await?;
-            let keys = Keys {
-                prefix: "tower-sse:probe:".into(),
-            };
-            read(&mut probe, &keys, "probe", Position::START, 0).await
-        };
-        loaded
-            .await
-            .map_err(|err| RedisSetupError::from_redis(&first, err))?;
         let (requests, receiver) = mpsc::unbounded_channel();
         Ok(Self {
             commands,
             settings,
             max_len: config.max_len,
-            max_age_ms: config
-                .max_age
-                .map_or(0, |age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
             topology,
             requests,
             receiver: Some(receiver),
@@ -502,7 +445,7 @@ impl RedisBackend {
             .arg(event.field_bytes())
             .arg(token)
             .arg(self.max_len)
-            .arg(self.max_age_ms)
+            .arg(self.settings.max_age_ms)
             .arg(retry_window_ms)
             .invoke_async(&mut conn)
             .await
@@ -548,6 +491,60 @@ impl RedisBackend {
         let node = addr_of(&self.settings.seed);
         format!("{what} on Redis at `{node}` failed: {err}").into()
     }
+}
+
+impl RedisConfig {
+    /// The nodes' connection settings, once the settings are checked.
+    fn seeds(&self) -> Result<Vec<ConnectionInfo>, RedisSetupError> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(RedisSetupError::InvalidConfig(
+                "the prefix must not contain `{` or `}`",
+            ));
+        }
+        if self.nodes.is_empty() {
+            return Err(RedisSetupError::InvalidConfig("no Redis node given"));
+        }
+        self.nodes
+            .iter()
+            .map(|url| {
+                url.as_str()
+                    .into_connection_info()
+                    .map_err(|source| RedisSetupError::InvalidUrl {
+                        url: redacted(url),
+                        source: Box::new(source),
+                    })
+            })
+            .collect()
+    }
+}
+
+/// The connection commands go through, and which node serves which topic.
+async fn connect_commands(
+    config: &RedisConfig,
+    seeds: &[ConnectionInfo],
+) -> Result<(Commands, Topology), RedisError> {
+    let (connect, command) = (config.connect_timeout, config.command_timeout);
+    if config.cluster {
+        let mut commands = Commands::cluster(seeds.to_vec(), connect, command).await?;
+        let topology = topology::refresh(&mut commands, &seeds[0]).await?;
+        return Ok((commands, topology));
+    }
+    let commands = Commands::single(seeds[0].clone(), connect, command).await?;
+    Ok((commands, Topology::single(addr_of(&seeds[0]))))
+}
+
+/// Loads the scripts (on every master), so that a publish is one `EVALSHA`, and checks
+/// that the server runs them (Redis 7: sharded pub/sub, `XINFO STREAM`'s fields).
+async fn load_scripts(commands: &Commands) -> Result<(), RedisError> {
+    let mut probe = commands.clone();
+    PUBLISH.prepare_invoke().load_async(&mut probe).await?;
+    READ.prepare_invoke().load_async(&mut probe).await?;
+    BREAK.prepare_invoke().load_async(&mut probe).await?;
+    let keys = Keys {
+        prefix: "tower-sse:probe:".into(),
+    };
+    read(&mut probe, &keys, "probe", Position::START, 0).await?;
+    Ok(())
 }
 
 /// Why the history after `after` is not whole, if it is not: the stream is gone or
