@@ -1,20 +1,17 @@
-//! An ordinary axum app (an HTML page and a JSON route) to which one line adds
+//! An ordinary axum app (an HTML page and a JSON route) to which one route adds
 //! Server-Sent Events: the page's `EventSource` connects to the page's own URL, `/`,
-//! and gets a live clock, because the layer answers by the `Accept` header alone.
+//! and gets a live clock, because `page_or_events` answers by the `Accept` header: the
+//! page for a browser's page load, the clock for its `EventSource`.
 //!
 //! Run with `cargo run --example axum_app` (env `PORT` overrides 3000), then open the
 //! printed URL, or watch the events with
 //! `curl -N -H 'accept: text/event-stream' http://127.0.0.1:3000/`.
 
-use std::{
-    convert::Infallible,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::{Json, Router, body::Body, response::Html, routing::get};
-use http::Request;
+use axum::{Json, Router, extract::State, response::Html, routing::get};
 use tokio_stream::{Stream, StreamExt, wrappers::IntervalStream};
-use tower_sse::{Event, LastEventId, Shutdown, SseLayer};
+use tower_sse::{Event, EventStream, LastEventId, Shutdown, routing::page_or_events};
 
 #[tokio::main]
 async fn main() {
@@ -22,13 +19,9 @@ async fn main() {
     // waiting for clients that never leave.
     let shutdown = Shutdown::new();
     let app = Router::new()
-        .route("/", get(page))
+        .route("/", page_or_events(page, clock)) // the one line
         .route("/api/time", get(time_json))
-        .layer(
-            SseLayer::new(clock)
-                .retry(Duration::from_secs(1))
-                .graceful_shutdown(shutdown.clone()),
-        ); // the one line
+        .with_state(shutdown.clone());
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
@@ -45,16 +38,16 @@ async fn main() {
 }
 
 /// The event stream: a `tick` event every second, numbered from where the client left
-/// off, so a reconnecting page resumes its count.
+/// off, so a reconnecting page resumes its count. It ends when the server shuts down.
 async fn clock(
-    _request: Request<Body>,
+    State(shutdown): State<Shutdown>,
     last_event_id: Option<LastEventId>,
-) -> Result<impl Stream<Item = Event>, Infallible> {
+) -> EventStream<impl Stream<Item = Event>> {
     let mut next = last_event_id
         .and_then(|id| id.parse::<u64>().ok())
         .map_or(0, |n| n + 1);
     let ticks = IntervalStream::new(tokio::time::interval(Duration::from_secs(1)));
-    Ok(ticks.map(move |_| {
+    let stream = ticks.map(move |_| {
         let n = next;
         next += 1;
         Event::new()
@@ -62,7 +55,10 @@ async fn clock(
             .and_then(|event| event.id(n.to_string()))
             .expect("a fixed name and digits are valid")
             .data(utc_time())
-    }))
+    });
+    EventStream::new(stream)
+        .retry(Duration::from_secs(1))
+        .graceful_shutdown(shutdown, None)
 }
 
 async fn time_json() -> Json<serde_json::Value> {

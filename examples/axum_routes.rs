@@ -1,6 +1,8 @@
-//! tower-sse in an existing axum app, scoped to some routes with `route_layer`: only
-//! `/notifications` serves events (its plain GET still returns JSON), and the factory
-//! uses the app's state and the request's `Authorization` header, answering 401 itself.
+//! tower-sse in an existing axum app, for one route, with the events written as an
+//! ordinary axum handler: `/notifications` answers `EventSource`s with the user's
+//! notifications and other requests with JSON (`page_or_events`), and the events
+//! handler takes the app's state, the user from an `Authorization` extractor (a `401`
+//! without one) and the `Last-Event-ID`.
 //!
 //! Run with `cargo run --example axum_routes` (env `PORT` overrides 3000), then
 //! `curl -N -H 'accept: text/event-stream' -H 'authorization: Bearer ann-token' http://127.0.0.1:3000/notifications`
@@ -11,15 +13,17 @@ use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Form, Json, Router,
-    body::Body,
-    extract::State,
-    http::{StatusCode, header::AUTHORIZATION},
+    extract::{FromRequestParts, State},
+    http::{StatusCode, header::AUTHORIZATION, request::Parts},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use http::Request;
 use serde::Deserialize;
-use tower_sse::{Event, LastEventId, SseLayer, hub::Hub};
+use tower_sse::{
+    Event, EventStream, LastEventId,
+    hub::{Hub, Subscription},
+    routing::page_or_events,
+};
 
 /// The app's state: who is who, and a hub with one topic per user.
 #[derive(Clone)]
@@ -39,12 +43,31 @@ impl AppState {
             hub: Hub::new(),
         }
     }
+}
 
-    /// The user a request's `Authorization: Bearer ...` header names, if any.
-    fn user(&self, request: &Request<Body>) -> Option<String> {
-        let header = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
-        let token = header.strip_prefix("Bearer ")?;
-        self.tokens.get(token).cloned()
+/// The user a request's `Authorization: Bearer ...` header names: an extractor, so a
+/// handler that takes one answers `401` by itself.
+struct User(String);
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = (StatusCode, &'static str);
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|header| header.to_str().ok())
+            .and_then(|header| header.strip_prefix("Bearer "));
+        match token.and_then(|token| state.tokens.get(token)) {
+            Some(user) => Ok(Self(user.clone())),
+            None => Err((
+                StatusCode::UNAUTHORIZED,
+                "send Authorization: Bearer <token>",
+            )),
+        }
     }
 }
 
@@ -60,35 +83,28 @@ async fn main() {
 }
 
 pub(crate) fn app(state: AppState) -> Router {
-    let events = {
-        let state = state.clone();
-        move |request: Request<Body>, last_event_id: Option<LastEventId>| {
-            let state = state.clone();
-            async move {
-                let Some(user) = state.user(&request) else {
-                    return Err((
-                        StatusCode::UNAUTHORIZED,
-                        "send Authorization: Bearer <token>",
-                    ));
-                };
-                let topic = format!("user:{user}");
-                let subscription = state
-                    .hub
-                    .subscribe_with_history([topic], last_event_id.as_ref())
-                    .await;
-                subscription.map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "try again later"))
-            }
-        }
-    };
-    // Only the routes above `route_layer` get events; `/` and `/notify` never do.
-    let notifications = Router::new()
-        .route("/notifications", get(list))
-        .route_layer(SseLayer::new(events));
     Router::new()
         .route("/", get(|| async { "the app's home page\n" }))
+        // One URL: JSON for plain requests, the user's notifications for EventSources.
+        .route("/notifications", page_or_events(list, follow))
         .route("/notify", post(notify))
-        .merge(notifications)
         .with_state(state)
+}
+
+/// The events of `/notifications`: the user's topic, with what it holds first, resumed
+/// after the client's last event.
+async fn follow(
+    State(state): State<AppState>,
+    User(user): User,
+    last_event_id: Option<LastEventId>,
+) -> Result<EventStream<Subscription>, Response> {
+    let topic = format!("user:{user}");
+    let subscription = state
+        .hub
+        .subscribe_with_history([topic], last_event_id.as_ref())
+        .await
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response())?;
+    Ok(EventStream::new(subscription))
 }
 
 /// The plain GET of `/notifications`: a JSON answer for clients that don't want events.

@@ -1,8 +1,10 @@
 //! Settings shared by a layer and every service and response it makes.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
-use crate::{KeepAlive, Shutdown};
+use crate::{Event, KeepAlive, Shutdown};
 
 /// The default bound on a body frame that batches several ready events.
 pub(crate) const DEFAULT_MAX_FRAME_SIZE: usize = 64 * 1024;
@@ -31,5 +33,17 @@ impl Default for Config {
             shutdown: None,
             shutdown_event: None,
         }
+    }
+}
+
+impl Config {
+    /// Sends `retry` as the first field of every stream.
+    pub(crate) fn set_retry(&mut self, retry: Duration) {
+        self.retry = Some(Event::new().retry(retry).encode().into_bytes());
+    }
+
+    /// Sends `event` last when the shutdown signal ends a stream.
+    pub(crate) fn set_shutdown_event(&mut self, event: Option<Event>) {
+        self.shutdown_event = event.map(|event| event.encode().into_bytes());
     }
 }

@@ -157,7 +157,14 @@ where
     } else {
         ResponseBody::other(Body::new(EventBody::new(stream, config)))
     };
-    let mut response = Response::new(body);
+    with_event_stream_headers(Response::new(body), x_accel_buffering)
+}
+
+/// Sets an event stream's headers on `response`.
+pub(crate) fn with_event_stream_headers<B>(
+    mut response: Response<B>,
+    x_accel_buffering: bool,
+) -> Response<B> {
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -177,7 +184,7 @@ pub(crate) fn bad_request(reason: String) -> Response<Body> {
 
 /// Adds `accept` to `Vary`, keeping what is there; nothing if it is listed already or
 /// `Vary` is `*`.
-fn add_vary_accept(headers: &mut HeaderMap) {
+pub(crate) fn add_vary_accept(headers: &mut HeaderMap) {
     // One lookup: most responses have no `Vary` yet.
     match headers.entry(VARY) {
         Entry::Vacant(entry) => {

@@ -81,7 +81,16 @@ impl LastEventId {
         request: &Request<B>,
         query: bool,
     ) -> Result<Option<Self>, LastEventIdError> {
-        let mut values = request.headers().get_all(&LAST_EVENT_ID).iter();
+        Self::from_parts(request.headers(), request.uri(), query)
+    }
+
+    /// As [`from_request`](Self::from_request), from a request's headers and URI.
+    pub(crate) fn from_parts(
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
+        query: bool,
+    ) -> Result<Option<Self>, LastEventIdError> {
+        let mut values = headers.get_all(&LAST_EVENT_ID).iter();
         if let Some(value) = values.next() {
             if values.next().is_some() {
                 return Err(LastEventIdError(Reason::Repeated(Source::Header)));
@@ -91,7 +100,7 @@ impl LastEventId {
         if !query {
             return Ok(None);
         }
-        let Some(raw) = request.uri().query() else {
+        let Some(raw) = uri.query() else {
             return Ok(None);
         };
         let mut found = None;
@@ -195,6 +204,38 @@ impl fmt::Display for LastEventIdError {
             }
             Reason::Repeated(source) => write!(f, "{} is given more than once", name(source)),
         }
+    }
+}
+
+/// `Option<LastEventId>` as an axum extractor: the `Last-Event-ID` header, or else a
+/// `lastEventId` query parameter (for polyfills that cannot set headers); a bad one is
+/// rejected with `400 Bad Request` and the reason.
+///
+/// # Example
+///
+/// ```
+/// use tower_sse::LastEventId;
+///
+/// async fn events(last: Option<LastEventId>) -> String {
+///     format!("resuming after {:?}", last.as_deref())
+/// }
+/// let app: axum::Router = axum::Router::new().route("/events", axum::routing::get(events));
+/// # drop(app);
+/// ```
+impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for LastEventId {
+    type Rejection = LastEventIdError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Self::from_parts(&parts.headers, &parts.uri, true)
+    }
+}
+
+impl axum_core::response::IntoResponse for LastEventIdError {
+    fn into_response(self) -> axum_core::response::Response {
+        crate::future::bad_request(self.to_string())
     }
 }
 

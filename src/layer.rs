@@ -99,8 +99,7 @@ impl<F, P> SseLayer<F, P> {
     ///
     /// Default: none, so browsers use their own delay (a few seconds).
     pub fn retry(mut self, retry: Duration) -> Self {
-        Arc::make_mut(&mut self.config).retry =
-            Some(Event::new().retry(retry).encode().into_bytes());
+        Arc::make_mut(&mut self.config).set_retry(retry);
         self
     }
 
@@ -142,7 +141,7 @@ impl<F, P> SseLayer<F, P> {
     ///
     /// Default: none.
     pub fn shutdown_event(mut self, event: Event) -> Self {
-        Arc::make_mut(&mut self.config).shutdown_event = Some(event.encode().into_bytes());
+        Arc::make_mut(&mut self.config).set_shutdown_event(Some(event));
         self
     }
 

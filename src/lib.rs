@@ -6,6 +6,11 @@
 //! untouched. One line adds events to an existing axum app, and the same layer wraps a
 //! tonic server or a bare hyper service.
 //!
+//! In axum, the events can also be an ordinary handler (with `State`, `Path`, your
+//! authentication extractor and [`Option<LastEventId>`](LastEventId)) returning an
+//! [`EventStream`]; `routing::page_or_events` (feature `axum`) serves a page and its
+//! events on one route.
+//!
 //! What it does for you:
 //!
 //! - **Exact framing** ([`Event`]): multi-line data survives CR, LF and CRLF, empty data
@@ -61,6 +66,8 @@
 //!
 //! # Feature flags
 //!
+//! - `axum` (default): `routing::page_or_events`, and `Option<LastEventId>` as an
+//!   extractor.
 //! - `json`: [`Event::json_data`], with `serde_json`.
 //! - `redis`: `HubBuilder::build_redis`, the [`hub`] over one Redis server or a Redis
 //!   Cluster, shared by several instances.
@@ -89,6 +96,7 @@ mod accept;
 mod body;
 mod config;
 mod event;
+mod event_stream;
 mod factory;
 mod future;
 pub mod hub;
@@ -96,12 +104,16 @@ mod keep_alive;
 mod last_event_id;
 mod layer;
 mod predicate;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod routing;
 mod service;
 mod shutdown;
 
 pub use accept::accepts_event_stream;
 pub use body::{ResponseBody, open_streams};
 pub use event::{EncodedEvent, Event, EventError};
+pub use event_stream::EventStream;
 pub use factory::{EventItem, MakeEventStream};
 pub use future::ResponseFuture;
 pub use keep_alive::KeepAlive;

@@ -160,3 +160,72 @@ async fn a_router_wrapped_from_outside_serves_both_branches() {
     assert_eq!(stream.headers()["vary"], "accept");
     assert_eq!(body_bytes(stream).await, "data: /users/7\n\ndata: bye\n\n");
 }
+
+/// `page_or_events`: a page and its events on one URL, each an axum handler with
+/// extractors, negotiated like the layer, `Vary: Accept` on both, the `Last-Event-ID`
+/// extractor (a bad one is a `400`), and the shutdown signal ending the stream.
+#[tokio::test]
+async fn a_page_and_its_events_as_handlers_on_one_url() {
+    use axum::{
+        Router,
+        extract::{Path, State},
+    };
+    use tower_sse::{Event, EventStream, LastEventId, Shutdown, routing::page_or_events};
+
+    async fn page(Path(doc): Path<u32>) -> String {
+        format!("page of document {doc}")
+    }
+    async fn events(
+        State(shutdown): State<Shutdown>,
+        Path(doc): Path<u32>,
+        last: Option<LastEventId>,
+    ) -> EventStream<impl tokio_stream::Stream<Item = Event>> {
+        let first = Event::new().data(format!("doc {doc} after {:?}", last.as_deref()));
+        let stream =
+            tokio_stream::StreamExt::chain(tokio_stream::once(first), tokio_stream::pending());
+        EventStream::new(stream)
+            .graceful_shutdown(shutdown, Some(Event::new().event("bye").unwrap().data("")))
+    }
+    let shutdown = Shutdown::new();
+    let app = Router::new()
+        .route("/docs/{doc}", page_or_events(page, events))
+        .with_state(shutdown.clone());
+    let addr = serve(app).await;
+
+    for accept in ["text/html", "*/*", "text/html, text/event-stream"] {
+        let response = send(addr, get("/docs/7", &[("accept", accept)])).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["vary"], "accept");
+        assert_eq!(body_bytes(response).await, "page of document 7");
+    }
+    let too_long = "x".repeat(2000);
+    let bad = send(addr, get("/docs/7", &[SSE, ("last-event-id", &too_long)])).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let response = send(addr, get("/docs/7", &[SSE, ("last-event-id", "41")])).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(response.headers()["vary"], "accept");
+    let mut body = response.into_body();
+    let first = within(
+        Duration::from_secs(5),
+        http_body_util::BodyExt::frame(&mut body),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        first.into_data().unwrap(),
+        "data: doc 7 after Some(\"41\")\n\n"
+    );
+    shutdown.trigger();
+    let rest = within(
+        Duration::from_secs(5),
+        http_body_util::BodyExt::collect(body),
+    )
+    .await
+    .unwrap()
+    .to_bytes();
+    assert_eq!(rest, "event: bye\ndata: \n\n");
+}

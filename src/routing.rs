@@ -1,0 +1,63 @@
+//! Routes for axum that serve a page and its events on one URL, the events written as an
+//! ordinary handler.
+
+use axum::{
+    extract::{Request, State},
+    handler::Handler,
+    response::Response,
+    routing::MethodRouter,
+};
+
+use crate::{accepts_event_stream, future::add_vary_accept};
+
+/// A `GET` route that answers requests asking for `text/event-stream` with the `events`
+/// handler, and every other request with the `page` handler: one URL for a page and its
+/// `EventSource`, as [`SseLayer`](crate::SseLayer) gives a whole service, but for one
+/// path, with each side written as an axum handler (extractors, state, authentication).
+///
+/// `Accept` is negotiated as the layer does ([`accepts_event_stream`]: `*/*` and htmx's
+/// `text/html, text/event-stream` get the page), both answers carry `Vary: Accept`, and
+/// the events handler returns an [`EventStream`](crate::EventStream) (keep-alive,
+/// `retry:`, shutdown), a hub [`Subscription`](crate::hub::Subscription) wrapped in one,
+/// or any other response (a `401`, a `204` to stop the browser reconnecting). `HEAD`
+/// requests are served as axum serves them for `get`: the headers without the body.
+///
+/// # Example
+///
+/// ```
+/// use axum::{Router, extract::Path, response::Html};
+/// use tower_sse::{Event, EventStream, LastEventId, routing::page_or_events};
+///
+/// async fn page(Path(doc): Path<u32>) -> Html<String> {
+///     Html(format!("<h1>document {doc}</h1><script>new EventSource(location.href)</script>"))
+/// }
+///
+/// async fn changes(Path(doc): Path<u32>, last: Option<LastEventId>) -> EventStream<impl tokio_stream::Stream<Item = Event>> {
+///     let _ = last; // resume after it
+///     EventStream::new(tokio_stream::iter([Event::new().data(format!("doc {doc} changed"))]))
+/// }
+///
+/// let app: Router = Router::new().route("/docs/{doc}", page_or_events(page, changes));
+/// # drop(app);
+/// ```
+pub fn page_or_events<P, TP, E, TE, S>(page: P, events: E) -> MethodRouter<S>
+where
+    P: Handler<TP, S>,
+    E: Handler<TE, S>,
+    TP: 'static,
+    TE: 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    axum::routing::get(move |State(state): State<S>, request: Request| {
+        let (page, events) = (page.clone(), events.clone());
+        async move {
+            let mut response: Response = if accepts_event_stream(request.headers()) {
+                events.call(request, state).await
+            } else {
+                page.call(request, state).await
+            };
+            add_vary_accept(response.headers_mut());
+            response
+        }
+    })
+}
