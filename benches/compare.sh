@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"
 WORKERS="${WORKERS:-1}"
-cargo build --release --example bench_server --example load_client >&2
+cargo build --release --features hub --example bench_server --example load_client >&2
 B=target/release/examples
 ADDR=127.0.0.1:4299
 out="$(mktemp)"

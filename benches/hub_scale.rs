@@ -3,7 +3,7 @@
 //! Sockets (the kernel's part, the larger one) are measured by `benches/scale.sh`.
 //!
 //! ```text
-//! cargo bench --bench hub_scale -- [subscribers] [events]
+//! cargo bench --features hub --bench hub_scale -- [subscribers] [events]
 //! ```
 
 use std::{

@@ -18,7 +18,7 @@ IMPL="${IMPL:-tower-sse}"
 (( SLICE % 16 == 0 )) || { echo "SLICE must be a multiple of 16 (the client's connections)" >&2; exit 1; }
 ls /proc/$$/task/*/sched >/dev/null 2>&1 ||
   { echo "needs /proc/PID/task/*/sched (a kernel with CONFIG_SCHED_DEBUG)" >&2; exit 1; }
-cargo build --release --example bench_server --example load_client >&2
+cargo build --release --features hub --example bench_server --example load_client >&2
 B=target/release/examples
 BARE_ADDR=127.0.0.1:4297
 OURS_ADDR=127.0.0.1:4296

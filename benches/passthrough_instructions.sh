@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install -y valgrind)" >&2; exit 1; }
 REQUESTS="${REQUESTS:-20000}"
-cargo build --release --example bench_server --example load_client >&2
+cargo build --release --features hub --example bench_server --example load_client >&2
 B=target/release/examples
 ADDR=127.0.0.1:4298
 dir="$(mktemp -d)"

@@ -23,7 +23,7 @@ PACE_ONE_US="${PACE_ONE_US:-1000000}"
 RATE="${RATE:-10}"
 N_RATE="${N_RATE:-50}"
 ADDR=127.0.0.1:4399
-cargo build --release --example bench_server --example load_client >&2
+cargo build --release --features hub --example bench_server --example load_client >&2
 B=target/release/examples
 
 # Each side holds one descriptor a subscriber: raise the soft limit as far as the hard

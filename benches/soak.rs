@@ -3,7 +3,7 @@
 //! crate's open-stream and hub-subscriber counts return to 0, and how much the process's
 //! RSS grew after warm-up.
 //!
-//! `cargo bench --bench soak` runs 100,000 cycles (`SOAK_CYCLES` to change);
+//! `cargo bench --features hub --bench soak` runs 100,000 cycles (`SOAK_CYCLES` to change);
 //! `tests/soak.rs` runs a short version in `cargo test`.
 
 use std::{

@@ -4,7 +4,7 @@
 //! handler takes the app's state, the user from an `Authorization` extractor (a `401`
 //! without one) and the `Last-Event-ID`.
 //!
-//! Run with `cargo run --example axum_routes` (env `PORT` overrides 3000), then
+//! Run with `cargo run --features hub --example axum_routes` (env `PORT` overrides 3000), then
 //! `curl -N -H 'accept: text/event-stream' -H 'authorization: Bearer ann-token' http://127.0.0.1:3000/notifications`
 //! and, in another terminal,
 //! `curl -X POST -d 'for=ann&text=hi' http://127.0.0.1:3000/notify`.

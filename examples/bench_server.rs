@@ -1,7 +1,7 @@
 //! The benchmark server: the same endpoints served by tower-sse or by the peer that
 //! axum users write today, so a load client can measure both in one run.
 //!
-//! `cargo run --release --example bench_server -- --impl tower-sse --addr 127.0.0.1:4000 --workers 1`
+//! `cargo run --release --features hub --example bench_server -- --impl tower-sse --addr 127.0.0.1:4000 --workers 1`
 //!
 //! - `--impl tower-sse` (default): `SseLayer` in front of an axum router (wrapping it
 //!   from outside, as axum's docs do for middleware that runs before routing); the hub.

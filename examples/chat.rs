@@ -3,7 +3,7 @@
 //! sees the others. Drop the connection (the button, or go offline for a moment) and it
 //! resumes from its last event id, with no message missed or repeated.
 //!
-//! Run with `cargo run --example chat` (env `PORT` overrides 3000) and open the printed
+//! Run with `cargo run --features hub --example chat` (env `PORT` overrides 3000) and open the printed
 //! URL.
 //!
 //! With `--redis URL` (or env `REDIS_URL`) and the `redis` feature, the room lives in

@@ -3,7 +3,7 @@
 //! they reach tonic untouched; an `EventSource` (HTTP/1.1, which the server accepts too)
 //! gets the service's status changes as events.
 //!
-//! Run with `cargo run --example tonic` (env `PORT` overrides 3000), then
+//! Run with `cargo run --features hub --example tonic` (env `PORT` overrides 3000), then
 //! `curl -N -H 'accept: text/event-stream' http://127.0.0.1:3000/status` beside any gRPC
 //! client calling `grpc.health.v1.Health/Check` on the same port.
 

@@ -419,6 +419,7 @@ pub struct EncodedEvent(Bytes);
 
 impl EncodedEvent {
     /// Bytes that are already one whole encoded event.
+    #[cfg_attr(not(feature = "hub"), allow(dead_code))]
     pub(crate) fn from_bytes(bytes: Bytes) -> Self {
         Self(bytes)
     }

@@ -68,8 +68,9 @@
 //!
 //! - `axum` (default): `routing::page_or_events`, and `Option<LastEventId>` as an
 //!   extractor.
+//! - `hub`: the broadcast `hub` (topics, exact replay, encode-once fan-out).
 //! - `json`: [`Event::json_data`], with `serde_json`.
-//! - `redis`: `HubBuilder::build_redis`, the [`hub`] over one Redis server or a Redis
+//! - `redis`: `HubBuilder::build_redis`, the `hub` over one Redis server or a Redis
 //!   Cluster, shared by several instances.
 //!
 //! # Composing with other stacks
@@ -99,6 +100,8 @@ mod event;
 mod event_stream;
 mod factory;
 mod future;
+#[cfg(feature = "hub")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 pub mod hub;
 mod keep_alive;
 mod last_event_id;

@@ -18,7 +18,7 @@ use crate::{accepts_event_stream, future::add_vary_accept};
 /// `Accept` is negotiated as the layer does ([`accepts_event_stream`]: `*/*` and htmx's
 /// `text/html, text/event-stream` get the page), both answers carry `Vary: Accept`, and
 /// the events handler returns an [`EventStream`](crate::EventStream) (keep-alive,
-/// `retry:`, shutdown), a hub [`Subscription`](crate::hub::Subscription) wrapped in one,
+/// `retry:`, shutdown), a hub `Subscription` (feature `hub`) wrapped in one,
 /// or any other response (a `401`, a `204` to stop the browser reconnecting). `HEAD`
 /// requests are served as axum serves them for `get`: the headers without the body.
 ///

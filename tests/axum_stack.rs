@@ -1,5 +1,6 @@
 //! The axum example (`examples/axum_routes.rs`) on 127.0.0.1:0: `route_layer` scopes
 //! events to one route, and the factory uses app state and the auth header.
+#![cfg(feature = "hub")]
 
 #[path = "../examples/axum_routes.rs"]
 mod example;

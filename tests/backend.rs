@@ -1,6 +1,7 @@
 //! An engine of one's own behind the public `Backend` trait: a small in-test backend
 //! whose topics each have their own sequence (`IdScope::Topic`), served by a real server
 //! and read by an independent client.
+#![cfg(feature = "hub")]
 
 mod common;
 

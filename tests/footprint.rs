@@ -2,6 +2,7 @@
 //! an SSE response body allocate and keep (plus the body's inline size), counted by a
 //! counting allocator. Everything else a connection costs is the server's (hyper's
 //! buffers, the task) and the kernel's.
+#![cfg(feature = "hub")]
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},

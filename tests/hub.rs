@@ -1,5 +1,6 @@
 //! The broadcast hub, seen from outside: real servers on 127.0.0.1:0, real clients, and
 //! the hub's own streams where the property is about the stream itself.
+#![cfg(feature = "hub")]
 
 mod common;
 

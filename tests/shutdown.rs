@@ -93,6 +93,7 @@ async fn streams_opened_after_the_trigger_end_at_once() {
 /// every client gets the hub's shutdown event, then the layer's, and graceful shutdown
 /// finishes. The layer's signal used to end the streams before they read the hub's
 /// event, which then reached no client.
+#[cfg(feature = "hub")]
 #[tokio::test]
 async fn the_hub_and_the_layer_shutting_down_together() {
     use tower_sse::hub::Hub;

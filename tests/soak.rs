@@ -1,6 +1,7 @@
 //! The short version of the leak soak (`benches/soak.rs` runs 100,000 cycles): after
 //! connect/disconnect cycles of idle, busy and finite streams, with clean closes and
 //! resets, no stream and no hub subscriber is left open.
+#![cfg(feature = "hub")]
 
 #[path = "../benches/soak.rs"]
 mod soak;

@@ -1,5 +1,6 @@
 //! The tonic example (`examples/tonic.rs`) on 127.0.0.1:0: a gRPC call and an SSE stream
 //! against the one server, the events following what the gRPC service reports.
+#![cfg(feature = "hub")]
 
 #[path = "../examples/tonic.rs"]
 mod example;

@@ -12,13 +12,16 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, body::Body, routing::get as route_get};
+use axum::Router;
+#[cfg(feature = "hub")]
+use axum::{body::Body, routing::get as route_get};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+#[cfg(feature = "hub")]
 use tower_sse::{LastEventId, SseLayer, hub::Hub};
 
 /// Serves `app` on a fresh loopback port until the test's runtime ends.
@@ -98,6 +101,7 @@ pub async fn within<T>(deadline: Duration, future: impl Future<Output = T>) -> T
         .expect("finished within the deadline")
 }
 
+#[cfg(feature = "hub")]
 /// An app whose `/` subscribes to `hub`'s topics named by the `topic` query parameters
 /// (`room` if there are none), resumed from `Last-Event-ID`; anything else gets `page`.
 pub fn hub_app(hub: &Hub) -> Router {
