@@ -4,7 +4,7 @@
 //! RSS grew after warm-up.
 //!
 //! `cargo bench --features hub --bench soak` runs 100,000 cycles (`SOAK_CYCLES` to change);
-//! `tests/soak.rs` runs a short version in `cargo test`.
+//! `tests/hub/soak.rs` runs a short version in `cargo test`.
 
 use std::{
     net::SocketAddr,
@@ -23,7 +23,7 @@ use tokio::{
 };
 use tower_sse::{Event, LastEventId, SseLayer, hub::Hub};
 
-#[allow(dead_code)] // the short version in tests/soak.rs includes this file
+#[allow(dead_code)] // the short version in tests/hub/soak.rs includes this file
 fn main() {
     let cycles = std::env::var("SOAK_CYCLES")
         .ok()

@@ -1,7 +1,8 @@
 //! The crate's own memory per hub subscriber: what subscribing and wrapping the stream in
 //! an SSE response body allocate and keep (plus the body's inline size), counted by a
 //! counting allocator. Everything else a connection costs is the server's (hyper's
-//! buffers, the task) and the kernel's.
+//! buffers, the task) and the kernel's. A binary of its own: the count is the whole
+//! process's, so no other test may run beside it.
 #![cfg(feature = "hub")]
 
 use std::{

@@ -128,7 +128,7 @@ impl std::fmt::Debug for Feed {
 ///
 /// # Example
 ///
-/// A backend that keeps nothing and delivers in `publish` (see `tests/backend.rs` for
+/// A backend that keeps nothing and delivers in `publish` (see `tests/hub/backend.rs` for
 /// one with a history):
 ///
 /// ```

@@ -540,6 +540,21 @@ mod tests {
             .to_owned()
     }
 
+    /// A subscription of `t` resuming after event 1, with an event published after it
+    /// joined the live feed and before it read the history (so the event is in both).
+    async fn resumed_after_one_while_publishing(hub: &Hub) -> Subscription {
+        let last = LastEventId::new("1").unwrap();
+        let publisher = hub.clone();
+        hub.subscribe_between(["t"], last.as_ref(), false, async move {
+            publisher
+                .publish("t", Event::new().data("between"))
+                .await
+                .unwrap();
+        })
+        .await
+        .unwrap()
+    }
+
     /// An event published after the subscriber joined the live feed but before it read
     /// the history is in both: it must be sent once.
     #[tokio::test]
@@ -548,17 +563,7 @@ mod tests {
         for _ in 0..3 {
             hub.publish("t", Event::new().data("before")).await.unwrap();
         }
-        let last = LastEventId::new("1").unwrap();
-        let publisher = hub.clone();
-        let subscription = hub
-            .subscribe_between(["t"], last.as_ref(), false, async move {
-                publisher
-                    .publish("t", Event::new().data("between"))
-                    .await
-                    .unwrap();
-            })
-            .await
-            .unwrap();
+        let subscription = resumed_after_one_while_publishing(&hub).await;
         assert_eq!(subscription.replay(), Replay::Exact(3));
         hub.publish("t", Event::new().data("after")).await.unwrap();
         hub.shutdown();
@@ -571,17 +576,7 @@ mod tests {
     async fn an_event_published_while_subscribing_at_the_head_is_sent_once() {
         let hub = Hub::new();
         hub.publish("t", Event::new().data("seen")).await.unwrap();
-        let last = LastEventId::new("1").unwrap();
-        let publisher = hub.clone();
-        let subscription = hub
-            .subscribe_between(["t"], last.as_ref(), false, async move {
-                publisher
-                    .publish("t", Event::new().data("between"))
-                    .await
-                    .unwrap();
-            })
-            .await
-            .unwrap();
+        let subscription = resumed_after_one_while_publishing(&hub).await;
         hub.shutdown();
         let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
         assert_eq!(ids, ["2"]);

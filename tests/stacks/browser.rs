@@ -6,7 +6,7 @@
 //! Without it the test says so on one line and passes, except under `.ci/run`.
 //! Without it this test fails: it never skips.
 
-mod common;
+use crate::common;
 
 use std::{
     process::{Child, Command, Stdio},

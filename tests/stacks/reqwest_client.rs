@@ -1,7 +1,7 @@
 //! `reqwest-eventsource`, an independent client that checks the status and content type
 //! and reconnects with `Last-Event-ID`, against a real server on 127.0.0.1:0.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{Arc, Mutex},

@@ -1,6 +1,6 @@
 //! A shutdown signal ends every open stream, so axum's graceful shutdown finishes.
 
-mod common;
+use crate::common;
 
 use std::{convert::Infallible, time::Duration};
 

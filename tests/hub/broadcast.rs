@@ -2,7 +2,7 @@
 //! the hub's own streams where the property is about the stream itself.
 #![cfg(feature = "hub")]
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{Arc, Mutex},

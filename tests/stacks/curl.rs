@@ -2,9 +2,8 @@
 //! HTTP/1.1 and over HTTP/2 with prior knowledge. Needs `curl` (`.ci/run` installs it);
 //! without it the test says so on one line and passes, except under `.ci/run`.
 
-mod common;
-#[path = "../examples/hyper.rs"]
-mod example;
+use crate::common;
+use crate::hyper_example as example;
 
 use std::time::Duration;
 

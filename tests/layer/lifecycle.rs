@@ -1,7 +1,7 @@
 //! The stream lives exactly as long as the client: dropped when the client leaves (even
 //! while idle), ended cleanly when it ends or fails.
 
-mod common;
+use crate::common;
 
 use std::{convert::Infallible, io, time::Duration};
 

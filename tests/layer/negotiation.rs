@@ -1,7 +1,7 @@
 //! Which requests get events, and what both branches answer: a real axum server on
 //! 127.0.0.1:0 and a real HTTP/1.1 client.
 
-mod common;
+use crate::common;
 
 use std::{
     convert::Infallible,

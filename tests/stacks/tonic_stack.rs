@@ -2,10 +2,10 @@
 //! against the one server, the events following what the gRPC service reports.
 #![cfg(feature = "hub")]
 
-#[path = "../examples/tonic.rs"]
+#[path = "../../examples/tonic.rs"]
 mod example;
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

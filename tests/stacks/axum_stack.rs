@@ -2,10 +2,10 @@
 //! events to one route, and the factory uses app state and the auth header.
 #![cfg(feature = "hub")]
 
-#[path = "../examples/axum_routes.rs"]
+#[path = "../../examples/axum_routes.rs"]
 mod example;
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! stream and its early drop, CORS works for a credentialed cross-origin EventSource,
 //! and timeouts bound the response head, not the stream.
 
-mod common;
+use crate::common;
 
 use std::{
     convert::Infallible,

@@ -3,7 +3,7 @@
 //! and read by an independent client.
 #![cfg(feature = "hub")]
 
-mod common;
+use crate::common;
 
 use std::{
     collections::HashMap,

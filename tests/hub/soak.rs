@@ -3,12 +3,12 @@
 //! resets, no stream and no hub subscriber is left open.
 #![cfg(feature = "hub")]
 
-#[path = "../benches/soak.rs"]
-mod soak;
+#[path = "../../benches/soak.rs"]
+mod bench;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stream_and_subscriber_is_released() {
-    let report = soak::run(1500, 16).await;
+    let report = bench::run(1500, 16).await;
     assert_eq!(report.open_streams_after, 0, "{report}");
     assert_eq!(report.subscribers_after, 0, "{report}");
 }

@@ -2,8 +2,7 @@
 //! clients over HTTP/1.1 and HTTP/2 (h2c): the same events over both, no `connection`
 //! header on HTTP/2, several streams multiplexed on one HTTP/2 connection.
 
-#[path = "../examples/hyper.rs"]
-mod example;
+use crate::hyper_example as example;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Hostile and broken clients against a real server on 127.0.0.1:0: each gets a defined
 //! answer (a status or a close), and the server keeps serving everyone else.
 
-mod common;
+use crate::common;
 
 use std::{
     convert::Infallible,

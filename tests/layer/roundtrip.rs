@@ -2,7 +2,7 @@
 //! independent clients: `sse-stream` (a strict wire-level decoder) and
 //! `eventsource-stream` (the one axum's own tests use).
 
-mod common;
+use crate::common;
 
 use std::{convert::Infallible, time::Duration};
 

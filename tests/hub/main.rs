@@ -1,0 +1,10 @@
+//! The broadcast hub in one process: topics, replay, fan-out, limits, its memory per
+//! subscriber, a leak soak, and an engine of one's own behind the `Backend` trait.
+#![cfg(feature = "hub")]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod backend;
+mod broadcast;
+mod soak;

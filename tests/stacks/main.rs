@@ -1,0 +1,17 @@
+//! tower-sse in the stacks users run (axum, hyper, tonic, tower-http) and with the
+//! clients they use (Chromium, curl, reqwest-eventsource). A test that needs an outside
+//! program says on one line that it did not run when the program is missing, and fails
+//! instead under `.ci/run`.
+#[path = "../common/mod.rs"]
+mod common;
+/// The hyper example, shared by the curl and hyper tests.
+#[path = "../../examples/hyper.rs"]
+mod hyper_example;
+
+mod axum_stack;
+mod browser;
+mod curl;
+mod hyper_stack;
+mod reqwest_client;
+mod tonic_stack;
+mod tower_http;
