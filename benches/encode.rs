@@ -41,8 +41,7 @@ fn build(c: &mut Criterion) {
             b.iter(|| {
                 n += 1;
                 let event = Event::new()
-                    .event("message")
-                    .unwrap()
+                    .event_static("message")
                     .id(itoa::Buffer::new().format(n))
                     .unwrap()
                     .data(black_box(data))

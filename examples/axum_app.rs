@@ -51,9 +51,8 @@ async fn clock(
         let n = next;
         next += 1;
         Event::new()
-            .event("tick")
-            .and_then(|event| event.id(n.to_string()))
-            .expect("a fixed name and digits are valid")
+            .event_static("tick")
+            .id_number(n)
             .data(utc_time())
     });
     EventStream::new(stream)

@@ -123,10 +123,7 @@ async fn notify(State(state): State<AppState>, Form(form): Form<Notify>) -> Resp
     if !state.tokens.values().any(|user| *user == form.user) {
         return (StatusCode::NOT_FOUND, "no such user").into_response();
     }
-    let event = Event::new()
-        .event("notification")
-        .expect("a fixed, valid type")
-        .data(form.text);
+    let event = Event::new().event_static("notification").data(form.text);
     match state
         .hub
         .publish(&format!("user:{}", form.user), event)

@@ -181,10 +181,7 @@ async fn send(State(hub): State<Hub>, Form(message): Form<Message>) -> impl Into
         );
     }
     let data = serde_json::json!({ "name": name, "text": text }).to_string();
-    let event = Event::new()
-        .event("message")
-        .expect("a fixed, valid type")
-        .data(data);
+    let event = Event::new().event_static("message").data(data);
     match hub.publish(ROOM, event).await {
         Ok(id) => (StatusCode::OK, id.to_string()),
         Err(err) => (StatusCode::SERVICE_UNAVAILABLE, err.to_string()),

@@ -51,8 +51,7 @@ async fn count(
         .throttle(Duration::from_millis(100))
         .map(move |n| {
             Event::new()
-                .id(n.to_string())
-                .expect("digits are a valid id")
+                .id_number(n)
                 .data(format!("event {n} over {version}"))
         });
     Ok(ticks)

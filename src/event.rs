@@ -36,8 +36,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// use tower_sse::Event;
 ///
 /// let event = Event::new()
-///     .event("tick")?
-///     .id("42")?
+///     .event_static("tick")
+///     .id_number(42)
 ///     .retry(Duration::from_secs(3))
 ///     .data("line one\nline two");
 ///
@@ -149,7 +149,7 @@ impl Event {
     /// ```
     /// use tower_sse::Event;
     ///
-    /// let event = Event::new().event("update")?.data("{}");
+    /// let event = Event::new().event_static("update").data("{}");
     /// assert_eq!(event.encode().as_bytes(), &b"event: update\ndata: {}\n\n"[..]);
     ///
     /// assert!(Event::new().event("a\nevent: b").is_err());
@@ -162,6 +162,45 @@ impl Event {
         }
         self.write_field(b"event: ", value);
         Ok(self)
+    }
+
+    /// Sets the event type from a string in your code, known to be valid: the common
+    /// case reads without `?` or `expect`. Values from elsewhere go through
+    /// [`event`](Event::event), which returns an error instead.
+    ///
+    /// # Panics
+    ///
+    /// If `event` contains CR or LF (as `http`'s `HeaderValue::from_static` does for an
+    /// invalid literal): a bug in the program, not something a client can cause.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_sse::Event;
+    ///
+    /// let event = Event::new().event_static("tick").id_number(42).data("12:00");
+    /// assert_eq!(event.encode().as_bytes(), &b"event: tick\nid: 42\ndata: 12:00\n\n"[..]);
+    /// ```
+    pub fn event_static(self, event: &'static str) -> Self {
+        match self.event(event) {
+            Ok(event) => event,
+            Err(err) => panic!("`event_static` was given an invalid event type: {err}"),
+        }
+    }
+
+    /// Sets a numeric id, which is always valid.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_sse::Event;
+    ///
+    /// assert_eq!(Event::new().id_number(7).encode().as_bytes(), &b"id: 7\n\n"[..]);
+    /// ```
+    pub fn id_number(mut self, id: u64) -> Self {
+        let mut digits = itoa::Buffer::new();
+        self.write_field(b"id: ", digits.format(id).as_bytes());
+        self
     }
 
     /// Sets the event's id, written as an `id:` line.
@@ -180,7 +219,7 @@ impl Event {
     /// ```
     /// use tower_sse::Event;
     ///
-    /// let event = Event::new().id("7")?.data("x");
+    /// let event = Event::new().id_number(7).data("x");
     /// assert_eq!(event.encode().as_bytes(), &b"id: 7\ndata: x\n\n"[..]);
     ///
     /// let err = Event::new().id("7\0").unwrap_err();
@@ -674,10 +713,8 @@ mod tests {
     fn fields_are_written_in_call_order() {
         let event = Event::new()
             .comment("c")
-            .id("1")
-            .unwrap()
-            .event("e")
-            .unwrap()
+            .id_number(1)
+            .event_static("e")
             .retry(Duration::from_millis(10))
             .data("d");
         assert_eq!(bytes(event), ": c\nid: 1\nevent: e\nretry: 10\ndata: d\n\n");
@@ -746,10 +783,10 @@ mod tests {
 
     #[test]
     fn field_bytes_round_trip_and_refuse_what_would_split_an_event() {
-        let event = Event::new().event("e").unwrap().data("a\nb");
+        let event = Event::new().event_static("e").data("a\nb");
         let fields = event.field_bytes().to_vec();
         assert_eq!(fields, b"event: e\ndata: a\ndata: b\n");
-        let rebuilt = Event::from_field_bytes(&fields).unwrap().id("7").unwrap();
+        let rebuilt = Event::from_field_bytes(&fields).unwrap().id_number(7);
         assert_eq!(bytes(rebuilt), "event: e\ndata: a\ndata: b\nid: 7\n\n");
         assert!(Event::from_field_bytes(b"").is_some());
         for bad in [

@@ -26,7 +26,7 @@ use crate::Event;
 /// # let _ = keep_alive;
 ///
 /// // Or an event the page listens to, to show that the connection is alive.
-/// let keep_alive = KeepAlive::new().event(Event::new().event("ping")?.data(""));
+/// let keep_alive = KeepAlive::new().event(Event::new().event_static("ping").data(""));
 /// # let _ = keep_alive;
 /// # Ok::<(), tower_sse::EventError>(())
 /// ```

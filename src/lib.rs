@@ -49,7 +49,7 @@
 //!     Ok(ticks.map(move |_| {
 //!         let n = next;
 //!         next += 1;
-//!         Event::new().id(n.to_string()).expect("digits are a valid id").data(format!("tick {n}"))
+//!         Event::new().id_number(n).data(format!("tick {n}"))
 //!     }))
 //! }
 //!

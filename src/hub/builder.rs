@@ -72,11 +72,7 @@ impl Default for HubBuilder {
                     retry_after: Duration::from_secs(5),
                 },
                 max_lifetime: None,
-                reset_event: Event::new()
-                    .event("reset")
-                    .expect("a fixed, valid type")
-                    .data("")
-                    .encode(),
+                reset_event: Event::new().event_static("reset").data("").encode(),
                 shutdown_event: None,
                 on_subscriber: None,
             },

@@ -12,7 +12,7 @@ use crate::EncodedEvent;
 /// ```
 /// use tower_sse::{Event, hub::{Hub, LagPolicy}};
 ///
-/// let notice = Event::new().event("lagged")?.data("some messages were skipped").encode();
+/// let notice = Event::new().event_static("lagged").data("some messages were skipped").encode();
 /// let hub = Hub::builder().lag_policy(LagPolicy::Skip(Some(notice))).build();
 /// # drop(hub);
 /// # Ok::<(), tower_sse::EventError>(())

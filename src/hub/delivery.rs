@@ -87,7 +87,7 @@ mod tests {
         assert_eq!(cut(Event::new().data("a\nb")), &b"data: a\ndata: b\n"[..]);
         assert_eq!(cut(Event::new()), &b""[..]);
         assert_eq!(
-            cut(Event::new().event("x").unwrap().data("y")),
+            cut(Event::new().event_static("x").data("y")),
             &b"event: x\ndata: y\n"[..]
         );
         let plain = Delivery::without_id(Position::START, Event::new().data("r").encode());

@@ -27,7 +27,7 @@
 //!     .route("/", get(|| async { "page" }))
 //!     .layer(SseLayer::new(subscribe));
 //!
-//! let id = hub.publish("news", Event::new().event("headline")?.data("SSE hub lands")).await?;
+//! let id = hub.publish("news", Event::new().event_static("headline").data("SSE hub lands")).await?;
 //! assert_eq!(id.as_str(), "1");
 //! # Ok(())
 //! # }

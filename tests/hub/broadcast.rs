@@ -218,7 +218,7 @@ async fn a_lagging_subscriber_is_disconnected_and_resumes_exactly() {
 
 #[tokio::test]
 async fn the_skip_policy_sends_a_notice_and_goes_on() {
-    let notice = Event::new().event("lagged").unwrap().data("").encode();
+    let notice = Event::new().event_static("lagged").data("").encode();
     let hub = Hub::builder()
         .lag_bound(4)
         .lag_policy(LagPolicy::Skip(Some(notice)))
@@ -328,7 +328,7 @@ async fn limits_answer_503_with_retry_after() {
 #[tokio::test]
 async fn shutdown_ends_every_stream_and_the_server() {
     let hub = Hub::builder()
-        .shutdown_event(Event::new().event("bye").unwrap().data("server restarting"))
+        .shutdown_event(Event::new().event_static("bye").data("server restarting"))
         .build();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

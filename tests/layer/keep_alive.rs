@@ -130,7 +130,7 @@ async fn custom_interval_and_message() {
         (Bytes::from(": still\n: here\n\n"), Duration::from_secs(2))
     );
 
-    let ping = Event::new().event("ping").unwrap().data("");
+    let ping = Event::new().event_static("ping").data("");
     let (mut body, _tx) = open(|layer| {
         layer.keep_alive(
             KeepAlive::new()
@@ -262,7 +262,7 @@ async fn an_event_read_but_not_sent_goes_out_before_the_shutdown_event() {
     let (mut body, tx) = open(|layer| {
         layer
             .graceful_shutdown(shutdown.clone())
-            .shutdown_event(Event::new().event("bye").unwrap().data(""))
+            .shutdown_event(Event::new().event_static("bye").data(""))
     })
     .await;
     // The small event goes out; the large one after it is read and held back for a

@@ -98,7 +98,7 @@ async fn a_failing_stream_ends_after_the_last_whole_event() {
         let guard = guard.lock().unwrap().take();
         async move {
             let items: Vec<Result<Event, io::Error>> = vec![
-                Ok(Event::new().id("1").unwrap().data("first")),
+                Ok(Event::new().id_number(1).data("first")),
                 Ok(Event::new().data("second\nline")),
                 Err(io::Error::other("the database went away")),
                 Ok(Event::new().data("never sent")),

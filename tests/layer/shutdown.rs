@@ -14,7 +14,7 @@ use tower_sse::{Event, LastEventId, Shutdown, SseLayer};
 fn app(shutdown: &Shutdown) -> Router {
     let events = |_: Request<Body>, _: Option<LastEventId>| async {
         // One event, then idle forever: only the signal can end this stream.
-        let first = tokio_stream::once(Event::new().id("1").unwrap().data("hello"));
+        let first = tokio_stream::once(Event::new().id_number(1).data("hello"));
         Ok::<_, Infallible>(tokio_stream::StreamExt::chain(
             first,
             tokio_stream::pending(),
@@ -23,7 +23,7 @@ fn app(shutdown: &Shutdown) -> Router {
     Router::new().route("/", get(|| async { "page" })).layer(
         SseLayer::new(events)
             .graceful_shutdown(shutdown.clone())
-            .shutdown_event(Event::new().event("bye").unwrap().data("")),
+            .shutdown_event(Event::new().event_static("bye").data("")),
     )
 }
 
@@ -101,7 +101,7 @@ async fn the_hub_and_the_layer_shutting_down_together() {
     const CLIENTS: usize = 200;
     let shutdown = Shutdown::new();
     let hub = Hub::builder()
-        .shutdown_event(Event::new().event("hub-bye").unwrap().data(""))
+        .shutdown_event(Event::new().event_static("hub-bye").data(""))
         .build();
     let subscribe = {
         let hub = hub.clone();
@@ -113,7 +113,7 @@ async fn the_hub_and_the_layer_shutting_down_together() {
     let app = Router::new().route("/", get(|| async { "page" })).layer(
         SseLayer::new(subscribe)
             .graceful_shutdown(shutdown.clone())
-            .shutdown_event(Event::new().event("layer-bye").unwrap().data("")),
+            .shutdown_event(Event::new().event_static("layer-bye").data("")),
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -185,7 +185,7 @@ async fn a_page_and_its_events_as_handlers_on_one_url() {
         let stream =
             tokio_stream::StreamExt::chain(tokio_stream::once(first), tokio_stream::pending());
         EventStream::new(stream)
-            .graceful_shutdown(shutdown, Some(Event::new().event("bye").unwrap().data("")))
+            .graceful_shutdown(shutdown, Some(Event::new().event_static("bye").data("")))
     }
     let shutdown = Shutdown::new();
     let app = Router::new()

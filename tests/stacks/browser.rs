@@ -68,7 +68,7 @@ fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router
                     id("4").data(""),
                     id("5").data("  two leading spaces"),
                     id("6").data("unicode é 🦀 ✓"),
-                    id("7").event("custom").unwrap().data("named event"),
+                    id("7").event_static("custom").data("named event"),
                     id("8").data("trailing newline\n"),
                     // Comments and data-less events dispatch nothing.
                     Event::new().comment("a comment"),
