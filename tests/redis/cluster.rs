@@ -133,3 +133,53 @@ async fn a_node_restarting_touches_only_its_own_topics() {
     assert_eq!(take(&mut on_kept, 1).await, after, "still the same stream");
     assert_eq!(hub.subscribers(&kept), 1);
 }
+
+/// A master is killed and its replica, which has every event (the test waits for the
+/// replica to acknowledge them), takes over: clients of topics on it stay connected and
+/// get every later event once; clients of topics on other masters see nothing of it.
+#[tokio::test]
+async fn a_master_failing_over_to_its_replica() {
+    if !available() {
+        return;
+    }
+    let mut cluster = RedisCluster::start_with_replicas(1).await;
+    let publisher = Hub::builder()
+        .build_redis(config(&cluster).command_timeout(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let hub = hub(&cluster).await;
+    let (moved, kept) = (topic_on(&cluster, 0).await, topic_on(&cluster, 1).await);
+    let (server, mut on_moved) = subscribed_to(&hub, &format!("/?topic={moved}"), &moved).await;
+    let mut on_kept = connect_events(server, &format!("/?topic={kept}"), None).await;
+    eventually(Duration::from_secs(5), "subscribed", || {
+        hub.subscribers(&kept) == 1
+    })
+    .await;
+    let before = publish_all(&publisher, &moved, ["before".to_owned()]).await;
+    assert_eq!(take(&mut on_moved, 1).await, before);
+    let master = cluster.nodes[0].port;
+    crate::servers::by_hand(master, &["WAIT", "1", "5000"]).await;
+
+    cluster.nodes[0].stop();
+    let during = publish_all(&publisher, &kept, ["during".to_owned()]).await;
+    assert_eq!(take(&mut on_kept, 1).await, during);
+    // The replica takes over the slots.
+    let start = tokio::time::Instant::now();
+    while cluster.node_of(&format!("test:{{{moved}}}:h")).await == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "a replica took over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.wait_until_ok().await;
+    let after = publish_all(&publisher, &moved, (0..5).map(|n| format!("after {n}"))).await;
+    assert_eq!(
+        take(&mut on_moved, 5).await,
+        after,
+        "the same stream, every event once"
+    );
+    assert_eq!(hub.subscribers(&moved), 1);
+    let kept_after = publish_all(&publisher, &kept, ["after".to_owned()]).await;
+    assert_eq!(take(&mut on_kept, 1).await, kept_after);
+}

@@ -89,6 +89,11 @@ impl RedisServer {
         wait_for_ping(self.port).await;
     }
 
+    /// Whether the server was started and not stopped.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Kills the server (SIGKILL: nothing is saved).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -146,9 +151,15 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
+    /// Three masters, no replicas.
     pub async fn start() -> Self {
+        Self::start_with_replicas(0).await
+    }
+
+    /// Three masters, each with `replicas` replicas (`nodes[0..3]` are the masters).
+    pub async fn start_with_replicas(replicas: usize) -> Self {
         let mut nodes = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..3 * (1 + replicas) {
             nodes.push(
                 RedisServer::start_with(&[
                     "--cluster-enabled",
@@ -170,7 +181,7 @@ impl RedisCluster {
         let status = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -184,7 +195,7 @@ impl RedisCluster {
 
     /// Waits until every running node says the cluster is ok.
     pub async fn wait_until_ok(&self) {
-        for node in &self.nodes {
+        for node in self.nodes.iter().filter(|node| node.running()) {
             let start = tokio::time::Instant::now();
             loop {
                 let info = by_hand(node.port, &["CLUSTER", "INFO"]).await;
@@ -205,13 +216,12 @@ impl RedisCluster {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 
-    /// The node whose slots hold `key`.
+    /// The node whose slots hold `key`, as a running node sees it.
     pub async fn node_of(&self, key: &str) -> usize {
-        let slot: i64 = redis::from_redis_value(
-            &by_hand(self.nodes[0].port, &["CLUSTER", "KEYSLOT", key]).await,
-        )
-        .unwrap();
-        let slots = by_hand(self.nodes[0].port, &["CLUSTER", "SLOTS"]).await;
+        let asked = self.nodes.iter().find(|node| node.running()).unwrap().port;
+        let slot: i64 =
+            redis::from_redis_value(&by_hand(asked, &["CLUSTER", "KEYSLOT", key]).await).unwrap();
+        let slots = by_hand(asked, &["CLUSTER", "SLOTS"]).await;
         let slots: Vec<(i64, i64, (String, i64))> = match slots {
             redis::Value::Array(ranges) => ranges
                 .into_iter()
