@@ -264,6 +264,9 @@ pub struct Proxy {
     /// Swallow the next reply (or every reply) and close its connection.
     swallow_next: Arc<AtomicBool>,
     swallow_all: Arc<AtomicBool>,
+    /// Connections numbered below this stop forwarding, without closing.
+    frozen_below: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -274,7 +277,10 @@ impl Proxy {
         let open = Arc::new(AtomicUsize::new(0));
         let swallow_next = Arc::new(AtomicBool::new(false));
         let swallow_all = Arc::new(AtomicBool::new(false));
+        let frozen_below = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
         let (counter, next, all) = (open.clone(), swallow_next.clone(), swallow_all.clone());
+        let (frozen, numbers) = (frozen_below.clone(), accepted.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let mut up = watch.clone();
@@ -282,12 +288,19 @@ impl Proxy {
                     continue; // refused: dropped at once
                 }
                 let (open, next, all) = (counter.clone(), next.clone(), all.clone());
+                let (frozen, number) = (frozen.clone(), numbers.fetch_add(1, Ordering::SeqCst));
                 open.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     if let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
                     {
+                        let link = Link {
+                            next,
+                            all,
+                            frozen,
+                            number,
+                        };
                         tokio::select! {
-                            () = forward(client, server, next, all) => {}
+                            () = forward(client, server, link) => {}
                             _ = up.wait_for(|up| !*up) => {}
                         }
                     }
@@ -301,7 +314,16 @@ impl Proxy {
             open,
             swallow_next,
             swallow_all,
+            frozen_below,
+            accepted,
         }
+    }
+
+    /// The connections open now stop forwarding anything, but stay open, as a
+    /// connection that died behind a NAT or a partition does; new ones work.
+    pub fn freeze_open_connections(&self) {
+        self.frozen_below
+            .store(self.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     pub fn url(&self) -> String {
@@ -335,17 +357,39 @@ impl Proxy {
     }
 }
 
-/// Copies both ways until either side closes, or a reply is to be swallowed.
-async fn forward(
-    client: tokio::net::TcpStream,
-    server: tokio::net::TcpStream,
+/// What one forwarded connection obeys.
+struct Link {
     next: Arc<AtomicBool>,
     all: Arc<AtomicBool>,
-) {
+    frozen: Arc<AtomicUsize>,
+    number: usize,
+}
+
+impl Link {
+    fn frozen(&self) -> bool {
+        self.number < self.frozen.load(Ordering::SeqCst)
+    }
+}
+
+/// Copies both ways until either side closes, or a reply is to be swallowed; a frozen
+/// connection holds what it reads and never closes.
+async fn forward(client: tokio::net::TcpStream, server: tokio::net::TcpStream, link: Link) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = async {
-        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if link.frozen() {
+                std::future::pending::<()>().await;
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
     };
     let downstream = async {
         let mut buf = vec![0u8; 16 * 1024];
@@ -354,7 +398,10 @@ async fn forward(
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if all.load(Ordering::SeqCst) || next.swap(false, Ordering::SeqCst) {
+            if link.frozen() {
+                std::future::pending::<()>().await;
+            }
+            if link.all.load(Ordering::SeqCst) || link.next.swap(false, Ordering::SeqCst) {
                 return; // dropped, and the connection closes
             }
             if client_write.write_all(&buf[..n]).await.is_err() {

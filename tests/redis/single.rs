@@ -488,6 +488,31 @@ async fn an_instance_cut_off_briefly_loses_nothing_and_keeps_its_streams() {
     assert_eq!(take(&mut events, 1).await, live);
 }
 
+/// The instance's connection dies without closing (a NAT forgot it): nothing tells it,
+/// so the heartbeat finds it silent, replaces it, and the client gets what it missed,
+/// once, in order, without reconnecting.
+#[tokio::test]
+async fn a_connection_that_goes_silent_is_replaced_and_nothing_is_missed() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let proxy = Proxy::start(redis.port).await;
+    let publisher = hub(&redis).await;
+    let hub = Hub::builder()
+        .build_redis(config_at(proxy.url()).heartbeat(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    let (_server, mut events) = subscribed(&hub).await;
+    let first = publish_all(&publisher, "room", ["first".to_owned()]).await;
+    assert_eq!(take(&mut events, 1).await, first);
+
+    proxy.freeze_open_connections();
+    let missed = publish_all(&publisher, "room", (0..20).map(|n| format!("m{n}"))).await;
+    assert_eq!(take(&mut events, 20).await, missed);
+    assert_eq!(hub.subscribers("room"), 1);
+}
+
 /// Redis stores an event but its reply is lost with the connection: the publish is
 /// retried after reconnecting, finds the entry it stored, and returns its id. The event
 /// is stored and delivered once.

@@ -1,6 +1,9 @@
 //! The connection commands (publish, history reads) go through: one server or a cluster.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use redis::{
     Client, Cmd, ConnectionInfo, Pipeline, RedisFuture, RedisResult, Value,
@@ -13,8 +16,45 @@ use redis::{
 /// either reconnects by itself after a failure.
 #[derive(Clone)]
 pub(super) enum Commands {
-    Single(ConnectionManager),
+    Single(Box<Single>),
     Cluster(ClusterConnection),
+}
+
+/// One server's connection, replaced when a command times out: the connection may have
+/// died without closing (a NAT forgot it), which the client's own reconnection does
+/// not notice.
+#[derive(Clone)]
+pub(super) struct Single {
+    current: Arc<Mutex<ConnectionManager>>,
+    client: Client,
+    config: ConnectionManagerConfig,
+}
+
+impl Single {
+    fn connection(&self) -> ConnectionManager {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// After `result`, replaces the connection if the command timed out.
+    async fn check<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        if result.as_ref().is_err_and(redis::RedisError::is_timeout) {
+            let fresh =
+                ConnectionManager::new_with_config(self.client.clone(), self.config.clone()).await;
+            match fresh {
+                Ok(fresh) => {
+                    *self.current.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+                    tracing::debug!("replaced a Redis connection after a command timed out");
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "could not replace a Redis connection yet")
+                }
+            }
+        }
+        result
+    }
 }
 
 impl Commands {
@@ -30,9 +70,12 @@ impl Commands {
             .set_response_timeout(command_timeout)
             .set_number_of_retries(2)
             .set_max_delay(1000);
-        Ok(Self::Single(
-            ConnectionManager::new_with_config(client, config).await?,
-        ))
+        let current = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+        Ok(Self::Single(Box::new(Single {
+            current: Arc::new(Mutex::new(current)),
+            client,
+            config,
+        })))
     }
 
     /// Connects to the cluster that `seeds` belong to.
@@ -53,7 +96,10 @@ impl Commands {
 impl ConnectionLike for Commands {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Single(single) => Box::pin(async move {
+                let result = single.connection().req_packed_command(cmd).await;
+                single.check(result).await
+            }),
             Self::Cluster(conn) => conn.req_packed_command(cmd),
         }
     }
@@ -65,14 +111,20 @@ impl ConnectionLike for Commands {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Self::Single(conn) => conn.req_packed_commands(cmd, offset, count),
+            Self::Single(single) => Box::pin(async move {
+                let result = single
+                    .connection()
+                    .req_packed_commands(cmd, offset, count)
+                    .await;
+                single.check(result).await
+            }),
             Self::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Single(conn) => conn.get_db(),
+            Self::Single(single) => single.connection().get_db(),
             Self::Cluster(conn) => conn.get_db(),
         }
     }

@@ -136,9 +136,19 @@ impl Live {
         else {
             return;
         };
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (silent_tx, mut silent) = mpsc::unbounded_channel();
         loop {
             tokio::select! {
                 Some(recovery) = recovered.recv() => self.apply(recovery).await,
+                _ = heartbeat.tick() => self.ping_nodes(&silent_tx),
+                Some((node, generation)) = silent.recv() => {
+                    if self.nodes.get(&node).is_some_and(|n| n.generation == generation) {
+                        tracing::warn!(%node, "a Redis node stopped answering on a live connection");
+                        self.start_recovery(&node);
+                    }
+                }
                 Some((generation, node, push)) = pushes.recv() => {
                     if let Some((topic, through)) = self.on_push(generation, node, push) {
                         self.broken(&topic, through).await;
@@ -286,6 +296,21 @@ impl Live {
         if !self.recovering.contains(&node) {
             let channel = self.settings.keys.channel(topic);
             self.unsubscribe(&node, &channel).await;
+        }
+    }
+
+    /// Pings every node's connection in the background: one that does not answer
+    /// within the command timeout (a connection that died without closing, behind a
+    /// NAT or a partition) is reported on `silent`, to be recovered.
+    fn ping_nodes(&self, silent: &mpsc::UnboundedSender<(Addr, u64)>) {
+        for (addr, node) in &self.nodes {
+            let (mut conn, generation) = (node.conn.clone(), node.generation);
+            let (addr, silent) = (addr.clone(), silent.clone());
+            tokio::spawn(async move {
+                if redis::cmd("PING").exec_async(&mut conn).await.is_err() {
+                    let _ = silent.send((addr, generation));
+                }
+            });
         }
     }
 

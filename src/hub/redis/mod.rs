@@ -37,7 +37,9 @@
 //!   ends below it (the node came back from an older snapshot, or a replica that had not
 //!   received it took over), that topic's streams end with a warning instead, and their
 //!   clients resume from their `Last-Event-ID`: exactly, or with the reset event. Topics
-//!   on other nodes are not touched. New subscribers of a topic whose node is being
+//!   on other nodes are not touched. A connection that dies without closing (behind a
+//!   NAT, in a partition) is found by the [heartbeat](RedisConfig::heartbeat) and
+//!   recovered the same way. New subscribers of a topic whose node is being
 //!   reconnected to wait until it is back (those of a topic new to this instance are
 //!   refused with a `503`).
 //! - **Publishing while Redis is away** fails with [`PublishError::Backend`] (nothing
@@ -127,6 +129,7 @@ pub struct RedisConfig {
     read_batch: usize,
     connect_timeout: Duration,
     command_timeout: Duration,
+    heartbeat: Duration,
 }
 
 impl RedisConfig {
@@ -155,6 +158,7 @@ impl RedisConfig {
             read_batch: 256,
             connect_timeout: Duration::from_secs(3),
             command_timeout: Duration::from_secs(3),
+            heartbeat: Duration::from_secs(5),
         }
     }
 
@@ -206,6 +210,17 @@ impl RedisConfig {
     /// Default: 3 seconds.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
+        self
+    }
+
+    /// How often each connection that receives live events is pinged. One that does
+    /// not answer within the [command timeout](RedisConfig::command_timeout) (it died
+    /// without closing: a NAT forgot it, a network partition) is replaced, and what its
+    /// topics missed is read from their history.
+    ///
+    /// Default: 5 seconds.
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every.max(Duration::from_millis(10));
         self
     }
 }
@@ -347,6 +362,7 @@ struct Settings {
     read_batch: usize,
     connect_timeout: Duration,
     command_timeout: Duration,
+    heartbeat: Duration,
 }
 
 /// The hub's backend over Redis; made by
@@ -382,6 +398,7 @@ impl RedisBackend {
             read_batch: config.read_batch,
             connect_timeout: config.connect_timeout,
             command_timeout: config.command_timeout,
+            heartbeat: config.heartbeat,
         });
         let (requests, receiver) = mpsc::unbounded_channel();
         Ok(Self {
