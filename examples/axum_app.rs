@@ -56,7 +56,7 @@ async fn clock(
             .data(utc_time())
     });
     EventStream::new(stream)
-        .retry(Duration::from_secs(1))
+        .reconnection_time(Duration::from_secs(1))
         .graceful_shutdown(shutdown, None)
 }
 

@@ -67,9 +67,9 @@ where
         self
     }
 
-    /// Starts the stream with a `retry:` field: how long the client waits before it
-    /// reconnects.
-    pub fn retry(mut self, retry: Duration) -> Self {
+    /// Starts the stream with a `retry:` field: the reconnection time, how long the
+    /// client waits before it reconnects.
+    pub fn reconnection_time(mut self, retry: Duration) -> Self {
         Arc::make_mut(&mut self.config).set_retry(retry);
         self
     }

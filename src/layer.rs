@@ -31,7 +31,7 @@ use crate::{DefaultPredicate, Event, KeepAlive, Shutdown, Sse, config::Config};
 ///     .layer(
 ///         SseLayer::new(events)
 ///             .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
-///             .retry(Duration::from_secs(2)),
+///             .reconnection_time(Duration::from_secs(2)),
 ///     );
 /// ```
 #[derive(Clone)]
@@ -94,11 +94,12 @@ impl<F, P> SseLayer<F, P> {
         self
     }
 
-    /// Starts every stream with a `retry:` field: how long the client waits before it
-    /// reconnects (whole milliseconds).
+    /// Starts every stream with a `retry:` field: the reconnection time, how long the
+    /// client waits before it reconnects (whole milliseconds). (Not `Retry-After`, which
+    /// the hub sends with a refusal.)
     ///
     /// Default: none, so browsers use their own delay (a few seconds).
-    pub fn retry(mut self, retry: Duration) -> Self {
+    pub fn reconnection_time(mut self, retry: Duration) -> Self {
         Arc::make_mut(&mut self.config).set_retry(retry);
         self
     }

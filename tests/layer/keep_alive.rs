@@ -161,7 +161,7 @@ async fn no_keep_alive_when_turned_off() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_is_sent_first() {
-    let (mut body, tx) = open(|layer| layer.retry(Duration::from_millis(2500))).await;
+    let (mut body, tx) = open(|layer| layer.reconnection_time(Duration::from_millis(2500))).await;
     tx.send(event("x")).unwrap();
     let start = Instant::now();
     assert_eq!(next(&mut body, start).await.0, "retry: 2500\n\n");

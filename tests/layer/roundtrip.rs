@@ -65,7 +65,7 @@ async fn server() -> std::net::SocketAddr {
         let events = EVENTS.iter().map(build).collect::<Vec<_>>();
         Ok::<_, Infallible>(tokio_stream::iter(events))
     })
-    .retry(Duration::from_millis(1500));
+    .reconnection_time(Duration::from_millis(1500));
     serve(
         Router::new()
             .route("/", get(|| async { "page" }))

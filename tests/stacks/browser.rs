@@ -97,7 +97,7 @@ fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router
         .layer(
             SseLayer::new(factory)
                 .predicate(only_events)
-                .retry(Duration::from_millis(50)),
+                .reconnection_time(Duration::from_millis(50)),
         )
 }
 
