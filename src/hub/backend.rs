@@ -25,7 +25,7 @@ pub enum IdScope {
     /// so a stream of several topics sends each event's own id.
     Hub,
     /// Each topic has its own sequence: a stream of several topics sends a cursor of
-    /// one position per topic as its ids (see [`Hub::subscribe_all`](super::Hub::subscribe_all)).
+    /// one position per topic as its ids (see [`Hub::subscribe`](super::Hub::subscribe)).
     Topic,
 }
 

@@ -13,8 +13,8 @@ use std::{
 use crate::{Event, LastEventId, MAX_LAST_EVENT_ID_LEN};
 
 use super::{
-    Delivery, EventId, HubBuilder, HubStats, MAX_TOPIC_LEN, MAX_TOPICS_PER_SUBSCRIPTION, Position,
-    PublishError, Replay, SubscribeError, Subscription,
+    Delivery, EventId, HubBuilder, HubStats, IntoTopics, MAX_TOPIC_LEN,
+    MAX_TOPICS_PER_SUBSCRIPTION, Position, PublishError, Replay, SubscribeError, Subscription,
     backend::{Backend, IdScope, Replayed},
     builder::Config,
     config::SubscriberChange,
@@ -191,12 +191,25 @@ impl Hub {
         Ok(id)
     }
 
-    /// Subscribes to `topic`, resuming after `last_event_id` if the client sent one.
+    /// Subscribes to a topic, or to several in one stream (merged in publish order),
+    /// resuming after `last_event_id` if the client sent one; without it the stream
+    /// starts with the next event published.
+    ///
+    /// `topics` is one name (`"news"`, a `String`) or several (an array, a slice or a
+    /// `Vec` of names). One `Last-Event-ID` resumes every topic of a stream. With the
+    /// in-process backend, ids are one sequence across topics, so each event's own id
+    /// places the client in every topic. With a backend whose topics have their own
+    /// sequences ([`IdScope::Topic`]: Redis), each event of a stream of several topics is
+    /// sent with a *cursor* as its id instead: `~`, a hash of the topic names, then one
+    /// position per topic (`~1x3k9ab.lq2f8x3c.0`). It stays under 800 bytes for 64 topics.
+    /// A cursor made for another set of topics, or one that cannot be read, resumes with
+    /// the reset event.
     ///
     /// # Errors
     ///
-    /// A [`SubscribeError`] for a subscriber past a limit, a bad topic or a hub that is
-    /// shutting down; it converts into the response to send.
+    /// A [`SubscribeError`] for a subscriber past a limit, a bad topic (or none, or more
+    /// than [`MAX_TOPICS_PER_SUBSCRIPTION`]) or a hub that is shutting down; it converts
+    /// into the response to send.
     ///
     /// # Example
     ///
@@ -204,86 +217,41 @@ impl Hub {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_stream::StreamExt;
-    /// use tower_sse::{Event, hub::{Hub, Replay}};
+    /// use tower_sse::{Event, LastEventId, hub::{Hub, Replay}};
     ///
     /// let hub = Hub::new();
-    /// for text in ["a", "b", "c"] {
-    ///     hub.publish("t", Event::new().data(text)).await?;
+    /// for (topic, text) in [("a", "a1"), ("b", "b2"), ("c", "c3"), ("a", "a4")] {
+    ///     hub.publish(topic, Event::new().data(text)).await?;
     /// }
-    /// // A client that saw event 1 reconnects.
-    /// let last_event_id = tower_sse::LastEventId::new("1")?;
-    /// let mut subscription = hub.subscribe("t", last_event_id.as_ref()).await?;
-    /// assert_eq!(subscription.replay(), Replay::Exact(2));
-    /// let next = subscription.next().await.unwrap();
-    /// assert_eq!(next.as_bytes(), &b"data: b\nid: 2\n\n"[..]);
+    /// // A client of "a" that saw event 1 reconnects.
+    /// let last = LastEventId::new("1")?;
+    /// let mut one = hub.subscribe("a", last.as_ref()).await?;
+    /// assert_eq!(one.replay(), Replay::Exact(1));
+    /// assert_eq!(one.next().await.unwrap().as_bytes(), &b"data: a4\nid: 4\n\n"[..]);
+    ///
+    /// // A client of "a" and "b" resumes both at once.
+    /// let both: Vec<_> = hub.subscribe(["a", "b"], last.as_ref()).await?.take(2).collect().await;
+    /// assert_eq!(both[0].as_bytes(), &b"data: b2\nid: 2\n\n"[..]);
+    /// assert_eq!(both[1].as_bytes(), &b"data: a4\nid: 4\n\n"[..]);
     /// # Ok(())
     /// # }
     /// ```
     pub async fn subscribe(
         &self,
-        topic: &str,
+        topics: impl IntoTopics,
         last_event_id: Option<&LastEventId>,
     ) -> Result<Subscription, SubscribeError> {
-        self.subscribe_all([topic], last_event_id).await
-    }
-
-    /// Subscribes to several topics in one stream, merged in publish order; one
-    /// `Last-Event-ID` resumes all of them.
-    ///
-    /// With the in-process backend, ids are one sequence across topics, so each event's
-    /// own id places the client in every topic. With a backend whose topics have their
-    /// own sequences ([`IdScope::Topic`]: Redis), each event of a stream of several
-    /// topics is sent with a *cursor* as its id instead: `~`, a hash of the topic names,
-    /// then one position per topic (`~1x3k9ab.lq2f8x3c.0`). It stays under 800 bytes for
-    /// 64 topics. A cursor made for another set of topics, or one that cannot be read,
-    /// resumes with the reset event.
-    ///
-    /// # Errors
-    ///
-    /// As [`subscribe`](Hub::subscribe); also [`SubscribeError::InvalidTopic`] for no
-    /// topics at all.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use tokio_stream::StreamExt;
-    /// use tower_sse::{Event, LastEventId, hub::Hub};
-    ///
-    /// let hub = Hub::new();
-    /// for (topic, text) in [("a", "a1"), ("b", "b2"), ("c", "c3"), ("a", "a4")] {
-    ///     hub.publish(topic, Event::new().data(text)).await.unwrap();
-    /// }
-    /// // A client that saw event 1 resumes both of its topics at once.
-    /// let last = LastEventId::new("1").unwrap();
-    /// let subscription = hub.subscribe_all(["a", "b"], last.as_ref()).await.unwrap();
-    /// let replayed: Vec<_> = subscription.take(2).collect().await;
-    /// assert_eq!(replayed[0].as_bytes(), &b"data: b2\nid: 2\n\n"[..]);
-    /// assert_eq!(replayed[1].as_bytes(), &b"data: a4\nid: 4\n\n"[..]);
-    /// # }
-    /// ```
-    pub async fn subscribe_all<I, T>(
-        &self,
-        topics: I,
-        last_event_id: Option<&LastEventId>,
-    ) -> Result<Subscription, SubscribeError>
-    where
-        I: IntoIterator<Item = T>,
-        T: AsRef<str>,
-    {
         self.subscribe_between(topics, last_event_id, false, async {})
             .await
     }
 
-    /// Like [`subscribe_all`](Hub::subscribe_all), but a client without a
-    /// `Last-Event-ID` first gets every event still in the history (what a chat page
-    /// shows when it opens), then live events. With an id it resumes exactly as
-    /// `subscribe_all` does.
+    /// Like [`subscribe`](Hub::subscribe), but a client without a `Last-Event-ID` first
+    /// gets every event still in the history (what a chat page shows when it opens),
+    /// then live events. With an id it resumes exactly as `subscribe` does.
     ///
     /// # Errors
     ///
-    /// As [`subscribe_all`](Hub::subscribe_all).
+    /// As [`subscribe`](Hub::subscribe).
     ///
     /// # Example
     ///
@@ -294,38 +262,30 @@ impl Hub {
     ///
     /// let hub = Hub::new();
     /// hub.publish("chat", Event::new().data("hello")).await?;
-    /// let subscription = hub.subscribe_with_history(["chat"], None).await?;
+    /// let subscription = hub.subscribe_with_history("chat", None).await?;
     /// assert_eq!(subscription.replay(), Replay::Exact(1));
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn subscribe_with_history<I, T>(
+    pub async fn subscribe_with_history(
         &self,
-        topics: I,
+        topics: impl IntoTopics,
         last_event_id: Option<&LastEventId>,
-    ) -> Result<Subscription, SubscribeError>
-    where
-        I: IntoIterator<Item = T>,
-        T: AsRef<str>,
-    {
+    ) -> Result<Subscription, SubscribeError> {
         self.subscribe_between(topics, last_event_id, true, async {})
             .await
     }
 
-    /// [`subscribe_all`](Hub::subscribe_all), running `between` after joining the live
-    /// feed and before reading the history: tests publish there to hit the race.
-    async fn subscribe_between<I, T>(
+    /// [`subscribe`](Hub::subscribe), running `between` after joining the live feed and
+    /// before reading the history: tests publish there to hit the race.
+    async fn subscribe_between(
         &self,
-        topics: I,
+        topics: impl IntoTopics,
         last_event_id: Option<&LastEventId>,
         history: bool,
         between: impl Future<Output = ()>,
-    ) -> Result<Subscription, SubscribeError>
-    where
-        I: IntoIterator<Item = T>,
-        T: AsRef<str>,
-    {
-        let topics = topic_set(topics)?;
+    ) -> Result<Subscription, SubscribeError> {
+        let topics = topic_set(topics.topic_names())?;
         let mut subscription = self.join(&topics).await?;
         let cursor = topics.len() > 1 && self.shared.backend.ids() == IdScope::Topic;
         between.await;
@@ -487,19 +447,15 @@ impl fmt::Debug for Hub {
 }
 
 /// The topics asked for, checked, sorted and without repeats.
-fn topic_set<I, T>(topics: I) -> Result<Arc<[Arc<str>]>, SubscribeError>
-where
-    I: IntoIterator<Item = T>,
-    T: AsRef<str>,
-{
-    let mut names: Vec<Arc<str>> = Vec::new();
-    for topic in topics {
-        let topic = topic.as_ref();
+fn topic_set(names: Vec<&str>) -> Result<Arc<[Arc<str>]>, SubscribeError> {
+    let mut topics: Vec<Arc<str>> = Vec::with_capacity(names.len());
+    for topic in names {
         if !valid_topic(topic) {
             return Err(SubscribeError::InvalidTopic);
         }
-        names.push(topic.into());
+        topics.push(topic.into());
     }
+    let mut names = topics;
     names.sort();
     names.dedup();
     if names.is_empty() || names.len() > MAX_TOPICS_PER_SUBSCRIPTION {

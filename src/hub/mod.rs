@@ -40,7 +40,7 @@
 //! every topic it follows), or one of your own with [`Hub::publish_with_id`]. The id is
 //! part of the encoded event, so the browser sends it back when it reconnects. A backend
 //! whose topics have sequences of their own (Redis) sends a stream of several topics a
-//! cursor as its ids instead: one position per topic (see [`Hub::subscribe_all`]).
+//! cursor as its ids instead: one position per topic (see [`Hub::subscribe`]).
 //!
 //! Each topic keeps a bounded history ([`HubBuilder::history`]: by count and by bytes).
 //! A subscriber that comes with a `Last-Event-ID` gets:
@@ -101,6 +101,7 @@ mod position;
 pub mod redis;
 mod stats;
 mod subscription;
+mod topics;
 
 pub use backend::{Backend, BoxFuture, Feed, IdScope, Replayed};
 pub use builder::HubBuilder;
@@ -112,6 +113,7 @@ pub use handle::Hub;
 pub use position::Position;
 pub use stats::HubStats;
 pub use subscription::{Replay, Subscription};
+pub use topics::IntoTopics;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisConfig, RedisSetupError};

@@ -117,7 +117,7 @@ pub fn hub_app(hub: &Hub) -> Router {
             if topics.is_empty() {
                 topics.push("room");
             }
-            hub.subscribe_all(topics, last.as_ref()).await
+            hub.subscribe(topics, last.as_ref()).await
         }
     };
     Router::new()

@@ -195,7 +195,7 @@ async fn what_the_backend_cannot_replay_resets_and_what_it_ends_ends() {
     }
     // A cursor for another set of topics resets too.
     let other = hub
-        .subscribe_all(["room", "x"], from("~0000000.1.1").as_ref())
+        .subscribe(["room", "x"], from("~0000000.1.1").as_ref())
         .await
         .unwrap();
     assert_eq!(other.replay(), Replay::Reset);

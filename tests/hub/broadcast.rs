@@ -523,7 +523,7 @@ async fn publish_refuses_bad_ids_and_topics() {
         "cannot publish with this id: invalid SSE `id` value: line feed (LF) at byte 1; `id` cannot contain CR, LF or NUL"
     );
     assert_eq!(hub.stats().published, 0, "nothing was stored");
-    assert!(hub.subscribe_all(Vec::<&str>::new(), None).await.is_err());
+    assert!(hub.subscribe(Vec::<&str>::new(), None).await.is_err());
 }
 
 /// Publishing to two topics from one thread while another reads both in one stream: the
@@ -533,7 +533,7 @@ async fn publish_refuses_bad_ids_and_topics() {
 async fn a_multi_topic_stream_misses_nothing_under_concurrent_publishing() {
     const EVENTS: u64 = 20_000;
     let hub = Hub::builder().lag_bound(EVENTS as usize).build();
-    let subscription = hub.subscribe_all(["a", "b"], None).await.unwrap();
+    let subscription = hub.subscribe(["a", "b"], None).await.unwrap();
     let reader = tokio::spawn(async move {
         subscription
             .take(EVENTS as usize)
@@ -582,7 +582,7 @@ async fn a_merge_starved_by_the_cooperative_budget_keeps_the_order() {
     // the later event in one of the two rounds.
     for (first, second) in [("a", "b"), ("b", "a")] {
         let hub = Hub::builder().build();
-        let mut subscription = hub.subscribe_all(["a", "b"], None).await.unwrap();
+        let mut subscription = hub.subscribe(["a", "b"], None).await.unwrap();
         let early = hub
             .publish(first, Event::new().data("early"))
             .await
@@ -677,10 +677,10 @@ async fn settings_at_their_extremes_do_not_panic() {
     let too_many: Vec<String> = (0..65).map(|n| n.to_string()).collect();
     let hub = Hub::new();
     assert!(matches!(
-        hub.subscribe_all(&too_many, None).await,
+        hub.subscribe(&too_many, None).await,
         Err(tower_sse::hub::SubscribeError::InvalidTopic)
     ));
-    assert!(hub.subscribe_all(&too_many[..64], None).await.is_ok());
+    assert!(hub.subscribe(&too_many[..64], None).await.is_ok());
 }
 
 #[tokio::test]

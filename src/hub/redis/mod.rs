@@ -17,7 +17,7 @@
 //!   encoded once per instance and shared by its clients.
 //! - **Ids** are the stream ids Redis gives (`1733390000123-0`). A client of one topic
 //!   resumes from its id on any instance. A client of several topics gets a cursor of
-//!   one position per topic as its ids (see [`Hub::subscribe_all`](super::Hub::subscribe_all)).
+//!   one position per topic as its ids (see [`Hub::subscribe`](super::Hub::subscribe)).
 //!
 //! # Guarantees
 //!
