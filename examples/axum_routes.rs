@@ -27,13 +27,13 @@ use tower_sse::{
 
 /// The app's state: who is who, and a hub with one topic per user.
 #[derive(Clone)]
-pub(crate) struct AppState {
+struct AppState {
     tokens: Arc<HashMap<String, String>>,
     hub: Hub,
 }
 
 impl AppState {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         let tokens = [("ann-token", "ann"), ("bob-token", "bob")]
             .into_iter()
             .map(|(token, user)| (token.to_owned(), user.to_owned()))
@@ -71,7 +71,6 @@ impl FromRequestParts<AppState> for User {
     }
 }
 
-#[allow(dead_code)] // the tests include this file for `app`
 #[tokio::main]
 async fn main() {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
@@ -82,7 +81,7 @@ async fn main() {
     axum::serve(listener, app(AppState::new())).await.unwrap();
 }
 
-pub(crate) fn app(state: AppState) -> Router {
+fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { "the app's home page\n" }))
         // One URL: JSON for plain requests, the user's notifications for EventSources.

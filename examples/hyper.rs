@@ -22,7 +22,6 @@ use tokio_stream::{Stream, StreamExt};
 use tower::ServiceBuilder;
 use tower_sse::{Event, LastEventId, SseLayer};
 
-#[allow(dead_code)] // the tests include this file for `serve`
 #[tokio::main]
 async fn main() {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
@@ -58,7 +57,7 @@ async fn count(
 }
 
 /// Serves connections from `listener` until the task is dropped.
-pub(crate) async fn serve(listener: TcpListener) {
+async fn serve(listener: TcpListener) {
     let service = ServiceBuilder::new()
         .layer(SseLayer::new(count))
         .service_fn(hello);

@@ -3,7 +3,8 @@
 //! they reach tonic untouched; an `EventSource` (HTTP/1.1, which the server accepts too)
 //! gets the service's status changes as events.
 //!
-//! Run with `cargo run --features hub --example tonic` (env `PORT` overrides 3000), then
+//! Run with `cargo run --features hub --example tonic` (env `PORT` overrides 3000, and
+//! `STATUS_EVERY_MS` the 5 s between status changes), then
 //! `curl -N -H 'accept: text/event-stream' http://127.0.0.1:3000/status` beside any gRPC
 //! client calling `grpc.health.v1.Health/Check` on the same port.
 
@@ -15,7 +16,6 @@ use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic_health::ServingStatus;
 use tower_sse::{Event, LastEventId, SseLayer, hub::Hub};
 
-#[allow(dead_code)] // the tests include this file for `serve`
 #[tokio::main]
 async fn main() {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
@@ -26,9 +26,13 @@ async fn main() {
     let hub = Hub::new();
     let server = tokio::spawn(serve(listener, hub.clone()));
     // Flip the status now and then, so the events have something to say.
+    let every = std::env::var("STATUS_EVERY_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(5), Duration::from_millis);
     let mut serving = true;
     loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(every).await;
         serving = !serving;
         let status = if serving { "SERVING" } else { "NOT_SERVING" };
         let _ = hub.publish("status", Event::new().data(status)).await;
@@ -40,7 +44,7 @@ async fn main() {
 
 /// Serves gRPC health checks and status events on `listener`; the status follows what is
 /// published to `hub`'s `status` topic.
-pub(crate) async fn serve(listener: TcpListener, hub: Hub) {
+async fn serve(listener: TcpListener, hub: Hub) {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", ServingStatus::Serving)

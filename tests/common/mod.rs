@@ -168,3 +168,58 @@ pub fn have(program: &str, install: &str) -> bool {
     }
     runs
 }
+
+/// An example program (`examples/NAME.rs`), run as a user runs it: the binary `cargo
+/// test` built beside this test, started with `PORT=0` and `envs`, on the address it
+/// prints. Stopped when dropped.
+pub struct Example {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl Example {
+    pub fn start(name: &str, envs: &[(&str, &str)]) -> Self {
+        use std::io::BufRead as _;
+        // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+        let exe = std::env::current_exe().unwrap();
+        let path = exe
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("examples")
+            .join(name);
+        let mut child = std::process::Command::new(&path)
+            .env("PORT", "0")
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot run {} ({err}): `cargo test --all-features` builds the examples",
+                    path.display()
+                )
+            });
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the example prints its address")
+                .unwrap();
+            if let Some(rest) = line.split("http://").nth(1) {
+                break rest.split('/').next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep reading what it prints, so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, addr }
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

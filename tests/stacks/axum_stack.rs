@@ -2,9 +2,6 @@
 //! events to one route, and the factory uses app state and the auth header.
 #![cfg(feature = "hub")]
 
-#[path = "../../examples/axum_routes.rs"]
-mod example;
-
 use crate::common;
 
 use std::time::Duration;
@@ -33,7 +30,8 @@ async fn post_notify(addr: std::net::SocketAddr, form: &'static str) -> StatusCo
 
 #[tokio::test]
 async fn the_factory_answers_401_without_a_valid_token() {
-    let addr = serve(example::app(example::AppState::new())).await;
+    let example = common::Example::start("axum_routes", &[]);
+    let addr = example.addr;
     for headers in [vec![SSE], vec![SSE, ("authorization", "Bearer wrong")]] {
         let response = send(addr, get("/notifications", &headers)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -47,7 +45,8 @@ async fn the_factory_answers_401_without_a_valid_token() {
 
 #[tokio::test]
 async fn an_authorized_user_gets_their_own_notifications() {
-    let addr = serve(example::app(example::AppState::new())).await;
+    let example = common::Example::start("axum_routes", &[]);
+    let addr = example.addr;
     let ann = send(
         addr,
         get(
@@ -84,7 +83,8 @@ async fn an_authorized_user_gets_their_own_notifications() {
 
 #[tokio::test]
 async fn route_layer_leaves_other_routes_alone() {
-    let addr = serve(example::app(example::AppState::new())).await;
+    let example = common::Example::start("axum_routes", &[]);
+    let addr = example.addr;
     let auth = ("authorization", "Bearer ann-token");
 
     // The plain GET of the same route still gets its JSON.

@@ -3,11 +3,10 @@
 //! without it the test says so on one line and passes, except under `.ci/run`.
 
 use crate::common;
-use crate::hyper_example as example;
 
 use std::time::Duration;
 
-use tokio::{net::TcpListener, process::Command};
+use tokio::process::Command;
 
 async fn curl(url: &str, extra: &[&str]) -> (String, String) {
     let output = tokio::time::timeout(
@@ -40,9 +39,8 @@ async fn curl_reads_the_stream_over_http1_and_http2() {
     if !common::have("curl", "apt-get install curl") {
         return;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(example::serve(listener));
+    let example = common::Example::start("hyper", &[]);
+    let url = format!("http://{}/", example.addr);
 
     let (head, body) = curl(&url, &[]).await;
     assert!(head.starts_with("http/1.1 200 ok"), "{head}");

@@ -2,8 +2,6 @@
 //! clients over HTTP/1.1 and HTTP/2 (h2c): the same events over both, no `connection`
 //! header on HTTP/2, several streams multiplexed on one HTTP/2 connection.
 
-use crate::hyper_example as example;
-
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,13 +9,11 @@ use futures_util::StreamExt;
 use http::{Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
-async fn start() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(example::serve(listener));
-    addr
+/// The example, running; its address.
+fn start() -> crate::common::Example {
+    crate::common::Example::start("hyper", &[])
 }
 
 fn request(accept: &str, last_event_id: Option<&str>) -> Request<Empty<Bytes>> {
@@ -68,7 +64,8 @@ fn expected(version: &str, from: u64) -> Vec<String> {
 
 #[tokio::test]
 async fn events_over_http1() {
-    let addr = start().await;
+    let example = start();
+    let addr = example.addr;
     let mut sender = http1(addr).await;
     let response = sender
         .send_request(request("text/event-stream", None))
@@ -82,7 +79,8 @@ async fn events_over_http1() {
 
 #[tokio::test]
 async fn events_over_http2_without_a_connection_header() {
-    let addr = start().await;
+    let example = start();
+    let addr = example.addr;
     let mut sender = http2(addr).await;
     let response = sender
         .send_request(request("text/event-stream", Some("10")))
@@ -102,7 +100,8 @@ async fn events_over_http2_without_a_connection_header() {
 
 #[tokio::test]
 async fn several_streams_share_one_http2_connection() {
-    let addr = start().await;
+    let example = start();
+    let addr = example.addr;
     let sender = http2(addr).await;
     let mut streams = Vec::new();
     for start in [0u64, 100, 200, 300] {
@@ -123,7 +122,8 @@ async fn several_streams_share_one_http2_connection() {
 
 #[tokio::test]
 async fn other_requests_reach_the_plain_service_over_both() {
-    let addr = start().await;
+    let example = start();
+    let addr = example.addr;
     let mut h1 = http1(addr).await;
     let response = h1.send_request(request("*/*", None)).await.unwrap();
     assert_eq!(response.headers()["vary"], "accept");

@@ -4,9 +4,6 @@
 //! instead under `.ci/run`.
 #[path = "../common/mod.rs"]
 mod common;
-/// The hyper example, shared by the curl and hyper tests.
-#[path = "../../examples/hyper.rs"]
-mod hyper_example;
 
 mod axum_stack;
 mod browser;
