@@ -223,3 +223,29 @@ impl Drop for Example {
         let _ = self.child.wait();
     }
 }
+
+/// The next `n` events of `events`, decoded; fails if the stream ends or stalls.
+pub async fn next_events(
+    events: &mut sse_stream::SseStream<Incoming>,
+    n: usize,
+) -> Vec<sse_stream::Sse> {
+    use futures_util::StreamExt as _;
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let event = within(Duration::from_secs(10), events.next())
+            .await
+            .expect("the stream is open")
+            .unwrap();
+        got.push(event);
+    }
+    got
+}
+
+/// The next `n` events as (id, data).
+pub async fn take(events: &mut sse_stream::SseStream<Incoming>, n: usize) -> Vec<(String, String)> {
+    next_events(events, n)
+        .await
+        .into_iter()
+        .map(|event| (event.id.unwrap_or_default(), event.data.unwrap_or_default()))
+        .collect()
+}

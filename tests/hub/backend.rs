@@ -120,15 +120,7 @@ async fn take(
     events: &mut sse_stream::SseStream<hyper::body::Incoming>,
     n: usize,
 ) -> Vec<(String, String)> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let event = within(Duration::from_secs(5), events.next())
-            .await
-            .expect("the stream is open")
-            .unwrap();
-        got.push((event.id.unwrap_or_default(), event.data.unwrap_or_default()));
-    }
-    got
+    common::take(events, n).await
 }
 
 #[tokio::test]

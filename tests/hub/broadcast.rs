@@ -27,15 +27,11 @@ async fn take(
     events: &mut sse_stream::SseStream<Incoming>,
     n: usize,
 ) -> Vec<(Option<String>, Option<String>, Option<String>)> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let event = within(Duration::from_secs(10), events.next())
-            .await
-            .expect("the stream is open")
-            .unwrap();
-        got.push((event.event, event.id, event.data));
-    }
-    got
+    let events = common::next_events(events, n).await;
+    events
+        .into_iter()
+        .map(|e| (e.event, e.id, e.data))
+        .collect()
 }
 
 fn ids(events: &[(Option<String>, Option<String>, Option<String>)]) -> Vec<u64> {

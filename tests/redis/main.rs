@@ -40,15 +40,7 @@ type Events = sse_stream::SseStream<Incoming>;
 
 /// The next `n` events as (id, data).
 async fn take(events: &mut Events, n: usize) -> Vec<(String, String)> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let event = within(Duration::from_secs(10), events.next())
-            .await
-            .expect("the stream is open")
-            .unwrap();
-        got.push((event.id.unwrap_or_default(), event.data.unwrap_or_default()));
-    }
-    got
+    common::take(events, n).await
 }
 
 /// Every event until the stream ends, as (id, data).
