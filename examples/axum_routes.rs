@@ -78,7 +78,17 @@ async fn main() {
         .await
         .expect("bind the port (set PORT to use another)");
     println!("listening on http://{}/", listener.local_addr().unwrap());
-    axum::serve(listener, app(AppState::new())).await.unwrap();
+    let state = AppState::new();
+    let hub = state.hub.clone();
+    // Ctrl-C or SIGTERM: the hub ends every stream (its clients reconnect, to another
+    // instance if there is one), so the server can stop.
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            stop_signal().await;
+            hub.shutdown();
+        })
+        .await
+        .unwrap();
 }
 
 fn app(state: AppState) -> Router {
@@ -130,5 +140,23 @@ async fn notify(State(state): State<AppState>, Form(form): Form<Notify>) -> Resp
     {
         Ok(id) => id.to_string().into_response(),
         Err(err) => (StatusCode::SERVICE_UNAVAILABLE, err.to_string()).into_response(),
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what a container's stop sends).
+async fn stop_signal() {
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }

@@ -29,7 +29,11 @@ async fn main() {
         .await
         .expect("bind the port (set PORT to use another)");
     println!("listening on http://{}/", listener.local_addr().unwrap());
-    serve(listener).await;
+    // Ctrl-C or SIGTERM stops the server; its connections close, and clients reconnect.
+    tokio::select! {
+        () = serve(listener) => {}
+        () = stop_signal() => {}
+    }
 }
 
 /// The plain service the layer sits in front of.
@@ -83,5 +87,23 @@ async fn serve(listener: TcpListener) {
                 eprintln!("connection error: {err}");
             }
         });
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what a container's stop sends).
+async fn stop_signal() {
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }

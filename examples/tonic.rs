@@ -31,8 +31,17 @@ async fn main() {
         .and_then(|ms| ms.parse().ok())
         .map_or(Duration::from_secs(5), Duration::from_millis);
     let mut serving = true;
+    let stop = stop_signal();
+    tokio::pin!(stop);
     loop {
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            // Ctrl-C or SIGTERM: the hub ends every event stream, and the process exits.
+            () = &mut stop => {
+                hub.shutdown();
+                return;
+            }
+        }
         serving = !serving;
         let status = if serving { "SERVING" } else { "NOT_SERVING" };
         let _ = hub.publish("status", Event::new().data(status)).await;
@@ -76,5 +85,23 @@ async fn serve(listener: TcpListener, hub: Hub) {
         .await;
     if let Err(err) = result {
         eprintln!("server error: {err}");
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what a container's stop sends).
+async fn stop_signal() {
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }
