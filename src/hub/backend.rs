@@ -155,11 +155,11 @@ impl std::fmt::Debug for Feed {
 ///         })
 ///     }
 ///     fn locate(&self, _id: &str) -> Option<Position> { None }
-///     fn watch<'a>(&'a self, _topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+///     fn watch<'a>(&'a self, _topic: &'a str, _watcher: u64) -> BoxFuture<'a, Result<Position, SubscribeError>> {
 ///         let head = Position::new(self.next.load(Ordering::SeqCst), 0);
 ///         Box::pin(async move { Ok(head) })
 ///     }
-///     fn unwatch(&self, _topic: &str) {}
+///     fn unwatch(&self, _topic: &str, _watcher: u64) {}
 ///     fn replay<'a>(&'a self, _topic: &'a str, _after: Position, _exact: bool)
 ///         -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
 ///         Box::pin(async { Ok(Replayed::Unknown) })
@@ -190,14 +190,22 @@ pub trait Backend: Send + Sync + 'static {
     /// not one of this backend's.
     fn locate(&self, id: &str) -> Option<Position>;
 
-    /// A subscriber of this process follows `topic` from now on: make sure its events
-    /// reach the feed, and return the topic's position at that moment (every later event
-    /// will be delivered). Called once per subscriber and topic, each matched by one
-    /// [`unwatch`](Backend::unwatch).
-    fn watch<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>>;
+    /// A subscriber of this process (`watcher`, unique in this process) follows `topic`
+    /// from now on: make sure its events reach the feed, and return the topic's position
+    /// at that moment (every later event will be delivered).
+    ///
+    /// The hub calls [`unwatch`](Backend::unwatch) with the same topic and watcher
+    /// exactly once for every call of `watch`, whether the watch succeeded, failed, or
+    /// was abandoned while pending (the client left): keep the watchers of a topic by
+    /// id, and ignore an unwatch for one you do not hold.
+    fn watch<'a>(
+        &'a self,
+        topic: &'a str,
+        watcher: u64,
+    ) -> BoxFuture<'a, Result<Position, SubscribeError>>;
 
-    /// A subscriber of `topic` left.
-    fn unwatch(&self, topic: &str);
+    /// The subscriber `watcher` no longer follows `topic`.
+    fn unwatch(&self, topic: &str, watcher: u64);
 
     /// The retained events of `topic` after `after`. With `exact`, say
     /// [`Replayed::Expired`] or [`Replayed::Unknown`] when events after it are gone;

@@ -192,6 +192,7 @@ impl HubBuilder {
             on_subscriber: self.config.on_subscriber.clone(),
             lag_disconnects: AtomicU64::new(0),
             lag_skips: AtomicU64::new(0),
+            next_watcher: AtomicU64::new(0),
         });
         Hub::new_with(backend, context, self.config)
     }

@@ -330,8 +330,8 @@ impl Hub {
         if let Some(hook) = &shared.config.on_subscriber {
             hook(SubscriberChange::Joined { topics });
         }
-        for (index, topic) in topics.iter().enumerate() {
-            let start = shared.backend.watch(topic).await?;
+        for index in 0..topics.len() {
+            let start = subscription.watch(index).await?;
             subscription.start_after(index, start);
         }
         Ok(subscription)

@@ -189,13 +189,17 @@ impl Backend for MemoryBackend {
             .copied()
     }
 
-    fn watch<'a>(&'a self, _topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+    fn watch<'a>(
+        &'a self,
+        _topic: &'a str,
+        _watcher: u64,
+    ) -> BoxFuture<'a, Result<Position, SubscribeError>> {
         // Events are delivered under the lock: every one after this was not yet.
         let head = Position::new(self.lock().next - 1, 0);
         Box::pin(std::future::ready(Ok(head)))
     }
 
-    fn unwatch(&self, _topic: &str) {}
+    fn unwatch(&self, _topic: &str, _watcher: u64) {}
 
     fn replay<'a>(
         &'a self,

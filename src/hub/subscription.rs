@@ -35,6 +35,8 @@ pub(crate) struct Context {
     pub(crate) on_subscriber: Option<Hook>,
     pub(crate) lag_disconnects: AtomicU64,
     pub(crate) lag_skips: AtomicU64,
+    /// Numbers each subscription's watches, for the backend.
+    pub(crate) next_watcher: AtomicU64,
 }
 
 /// How a subscription's start relates to the client's `Last-Event-ID`.
@@ -74,7 +76,8 @@ struct Live {
     closed: bool,
     /// Live events up to here were replayed already, or came before the start.
     through: Position,
-    /// Whether the backend watches the topic for this subscription.
+    /// Whether the backend was asked to watch the topic for this subscription (it is
+    /// told to stop, once, whatever the answer was).
     watched: bool,
 }
 
@@ -129,6 +132,8 @@ pub struct Subscription {
     lifetime: Option<Pin<Box<Sleep>>>,
     done: bool,
     topics: Arc<[Arc<str>]>,
+    /// This subscription's name in its watches.
+    watcher: u64,
     context: Arc<Context>,
 }
 
@@ -169,14 +174,26 @@ impl Subscription {
             lifetime,
             done: false,
             topics,
+            watcher: context.next_watcher.fetch_add(1, Ordering::Relaxed),
             context,
         }
+    }
+
+    /// Asks the backend to watch topic `index` for this subscription; from now on, the
+    /// subscription unwatches it when it ends, whatever the answer.
+    pub(super) fn watch(
+        &mut self,
+        index: usize,
+    ) -> super::BoxFuture<'_, Result<Position, super::SubscribeError>> {
+        self.live[index].watched = true;
+        self.context
+            .backend
+            .watch(&self.topics[index], self.watcher)
     }
 
     /// Starts topic `index` after `through`: live events up to it are not sent.
     pub(super) fn start_after(&mut self, index: usize, through: Position) {
         self.live[index].through = through;
-        self.live[index].watched = true;
     }
 
     /// Sends cursors of per-topic positions as ids, starting from each topic's start.
@@ -232,7 +249,7 @@ impl Subscription {
     fn unwatch(&mut self) {
         for (live, topic) in self.live.iter_mut().zip(self.topics.iter()) {
             if std::mem::take(&mut live.watched) {
-                self.context.backend.unwatch(topic);
+                self.context.backend.unwatch(topic, self.watcher);
             }
         }
     }

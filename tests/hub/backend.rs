@@ -78,7 +78,11 @@ impl Backend for PerTopic {
         id.parse().ok().map(|n| Position::new(n, 0))
     }
 
-    fn watch<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+    fn watch<'a>(
+        &'a self,
+        topic: &'a str,
+        _watcher: u64,
+    ) -> BoxFuture<'a, Result<Position, SubscribeError>> {
         let state = self.state.lock().unwrap();
         let head = state
             .get(topic)
@@ -87,7 +91,7 @@ impl Backend for PerTopic {
         Box::pin(std::future::ready(Ok(head)))
     }
 
-    fn unwatch(&self, _topic: &str) {}
+    fn unwatch(&self, _topic: &str, _watcher: u64) {}
 
     fn replay<'a>(
         &'a self,

@@ -339,6 +339,47 @@ async fn a_stream_deleted_and_written_again_ends_the_streams() {
     next_is_reset(&mut resumed).await;
 }
 
+/// The age bound: a topic quiet for longer than it keeps its stream (it is trimmed,
+/// not deleted), so its live client is not cut off when the next event comes; a client
+/// resuming from the event that aged out missed nothing after it, and gets exactly that.
+#[tokio::test]
+async fn a_topic_quiet_past_its_age_bound_goes_on_without_a_reset() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let hub = Hub::builder()
+        .build_redis(config(&redis).max_age(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let (server, mut events) = subscribed(&hub).await;
+    let old = publish_all(&hub, "room", ["old".to_owned()]).await;
+    assert_eq!(take(&mut events, 1).await, old);
+    // Until Redis's clock is past the bound.
+    let published_ms: u64 = old[0].0.split('-').next().unwrap().parse().unwrap();
+    let start = tokio::time::Instant::now();
+    loop {
+        let time: Vec<String> = redis::from_redis_value(&redis.by_hand(&["TIME"]).await).unwrap();
+        let now_ms =
+            time[0].parse::<u64>().unwrap() * 1000 + time[1].parse::<u64>().unwrap() / 1000;
+        if now_ms > published_ms + 400 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "time passes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let new = publish_all(&hub, "room", ["new".to_owned()]).await;
+    assert_eq!(take(&mut events, 1).await, new, "the same stream goes on");
+    assert_eq!(hub.subscribers("room"), 1);
+    assert_eq!(
+        stream_length(&redis, "room").await,
+        1,
+        "the old event aged out"
+    );
+    let mut resumed = connect_events(server, "/", Some(&old[0].0)).await;
+    assert_eq!(take(&mut resumed, 1).await, new);
+}
+
 /// With no `Last-Event-ID`, `subscribe_with_history` replays every retained event of its
 /// topic, in order, over several read batches (the last one short).
 #[tokio::test]

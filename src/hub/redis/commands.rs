@@ -78,16 +78,18 @@ impl Commands {
         })))
     }
 
-    /// Connects to the cluster that `seeds` belong to.
+    /// Connects to the cluster that `seeds` belong to; the client resends a failed
+    /// command up to `retries` times by itself.
     pub(super) async fn cluster(
         seeds: Vec<ConnectionInfo>,
         connect_timeout: Duration,
         command_timeout: Duration,
+        retries: u32,
     ) -> RedisResult<Self> {
         let client = ClusterClient::builder(seeds)
             .connection_timeout(connect_timeout)
             .response_timeout(command_timeout)
-            .retries(3)
+            .retries(retries)
             .build()?;
         Ok(Self::Cluster(client.get_async_connection().await?))
     }

@@ -28,10 +28,11 @@ pub(super) enum Request {
     /// of the topic reaches the feed.
     Watch {
         topic: Arc<str>,
+        watcher: u64,
         reply: oneshot::Sender<Result<Position, SubscribeError>>,
     },
-    /// A subscriber of `topic` left.
-    Unwatch { topic: Arc<str> },
+    /// A subscriber of `topic` left (or gave up waiting).
+    Unwatch { topic: Arc<str>, watcher: u64 },
 }
 
 /// A push message, with the connection it came on (its node and generation).
@@ -45,7 +46,8 @@ struct Node {
 
 /// A topic some local subscriber follows.
 struct Topic {
-    watchers: usize,
+    /// The local subscribers that follow it.
+    watchers: HashSet<u64>,
     node: Addr,
     /// The position of the last event delivered (or the stream's, when watched).
     last: Position,
@@ -155,8 +157,10 @@ impl Live {
                     }
                 }
                 request = requests.recv() => match request {
-                    Some(Request::Watch { topic, reply }) => self.watch(topic, reply).await,
-                    Some(Request::Unwatch { topic }) => self.unwatch(&topic).await,
+                    Some(Request::Watch { topic, watcher, reply }) => {
+                        self.watch(topic, watcher, reply).await;
+                    }
+                    Some(Request::Unwatch { topic, watcher }) => self.unwatch(&topic, watcher).await,
                     None => return,
                 },
             }
@@ -166,10 +170,11 @@ impl Live {
     async fn watch(
         &mut self,
         topic: Arc<str>,
+        watcher: u64,
         reply: oneshot::Sender<Result<Position, SubscribeError>>,
     ) {
         if let Some(state) = self.topics.get_mut(&topic) {
-            state.watchers += 1;
+            state.watchers.insert(watcher);
             match &mut state.recovering {
                 Some(recovering) => recovering.waiting.push(reply),
                 None => {
@@ -178,12 +183,16 @@ impl Live {
             }
             return;
         }
-        let result = self.watch_new(&topic).await;
+        let result = self.watch_new(&topic, watcher).await;
         let _ = reply.send(result);
     }
 
     /// Subscribes to a topic no local subscriber followed, then reads its position.
-    async fn watch_new(&mut self, topic: &Arc<str>) -> Result<Position, SubscribeError> {
+    async fn watch_new(
+        &mut self,
+        topic: &Arc<str>,
+        watcher: u64,
+    ) -> Result<Position, SubscribeError> {
         let stream = self.settings.keys.stream(topic);
         let channel = self.settings.keys.channel(topic);
         let mut refreshed = false;
@@ -219,7 +228,7 @@ impl Live {
         self.topics.insert(
             topic.clone(),
             Topic {
-                watchers: 1,
+                watchers: HashSet::from([watcher]),
                 node,
                 last,
                 fresh: true,
@@ -260,7 +269,8 @@ impl Live {
             .await;
         if let Err(err) = &result {
             if is_connection_error(err) {
-                self.nodes.remove(node);
+                // The node's other topics are on this connection too: recover them all.
+                self.start_recovery(node);
             }
         }
         result
@@ -277,17 +287,26 @@ impl Live {
         let mut unsubscribe = redis::cmd("SUNSUBSCRIBE");
         unsubscribe.arg(channel);
         if let Err(err) = unsubscribe.exec_async(&mut entry.conn).await {
-            // The connection is broken: its recovery subscribes only to watched topics.
+            // No confirmation will come. The connection is broken: its recovery
+            // subscribes only to watched topics.
             tracing::debug!(error = %err, "SUNSUBSCRIBE failed");
+            let key = channel.as_bytes();
+            if let Some(count) = self.unsubscribing.get_mut(key) {
+                *count -= 1;
+                if *count == 0 {
+                    self.unsubscribing.remove(key);
+                }
+            }
         }
     }
 
-    async fn unwatch(&mut self, topic: &Arc<str>) {
+    async fn unwatch(&mut self, topic: &Arc<str>, watcher: u64) {
         let Some(state) = self.topics.get_mut(topic) else {
             return;
         };
-        state.watchers -= 1;
-        if state.watchers > 0 {
+        // An unwatch for a watch that failed, or for a topic dropped and watched again
+        // since, names no one here.
+        if !state.watchers.remove(&watcher) || !state.watchers.is_empty() {
             return;
         }
         let node = state.node.clone();
@@ -500,7 +519,8 @@ impl Live {
                     state.last = now.max(newest.unwrap_or(Position::START));
                 }
             }
-            state.fresh = false;
+            // Live copies of what the history gave may still come: skip them.
+            state.fresh = true;
             for waiting in recovering.waiting {
                 let _ = waiting.send(Ok(state.last));
             }

@@ -6,8 +6,7 @@
 //!
 //! - **History: one Redis stream per topic**, `<prefix>{<topic>}:h`, bounded by
 //!   [`RedisConfig::max_len`] (an approximate `MAXLEN`) and, if set,
-//!   [`RedisConfig::max_age`] (a `MINID` trim, and the stream expires when the topic has
-//!   been quiet that long). The braces are a Redis Cluster hash tag: each topic's stream
+//!   [`RedisConfig::max_age`] (a `MINID` trim when the topic is published to). The braces are a Redis Cluster hash tag: each topic's stream
 //!   and channel sit on one node, and topics spread over every master.
 //! - **Publishing is one round trip**: a script appends the event to the topic's stream,
 //!   trims it, and announces it on the topic's shard channel (`SPUBLISH`), all at once.
@@ -43,10 +42,11 @@
 //!   reconnected to wait until it is back (those of a topic new to this instance are
 //!   refused with a `503`).
 //! - **Publishing while Redis is away** fails with [`PublishError::Backend`] (nothing
-//!   stored). A publish whose connection broke is retried once after reconnecting; the
-//!   retry finds the first attempt's entry by a token stored with it, so it never
-//!   stores the event twice. If the retry fails too and the first attempt may have
-//!   reached Redis, the error is [`PublishError::Uncertain`], never a false "not stored".
+//!   stored). A publish whose connection broke is retried up to three times, after
+//!   reconnecting; each retry first looks for the event by a token stored with it, so
+//!   it never stores the event twice (the client itself never resends a publish). If
+//!   every try fails and one may have reached Redis, the error is
+//!   [`PublishError::Uncertain`], never a false "not stored".
 //! - **Shutdown.** [`Hub::shutdown`](super::Hub::shutdown) stops the live task at once:
 //!   an event published elsewhere at that moment reaches this instance's clients when
 //!   they reconnect (to any instance).
@@ -181,7 +181,8 @@ impl RedisConfig {
     }
 
     /// How long events stay in a topic's history: older entries are trimmed when the
-    /// topic is published to, and a topic quiet for this long loses its stream.
+    /// topic is published to. (A quiet topic keeps its last entries until then; its
+    /// stream is never deleted, since a stream that disappears reads as lost data.)
     ///
     /// Default: no age bound.
     pub fn max_age(mut self, age: Duration) -> Self {
@@ -369,6 +370,10 @@ struct Settings {
 /// [`HubBuilder::build_redis`](super::HubBuilder::build_redis).
 pub(crate) struct RedisBackend {
     commands: Commands,
+    /// The connection publishes go through: on a cluster, one that never resends a
+    /// command by itself (a resend would skip the token check and could store the event
+    /// twice); `publish_event` retries once, with the check.
+    publishing: Commands,
     settings: Arc<Settings>,
     max_len: usize,
     topology: Topology,
@@ -384,7 +389,8 @@ impl RedisBackend {
     pub(crate) async fn connect(config: RedisConfig) -> Result<Self, RedisSetupError> {
         let mut seeds = config.seeds()?;
         let setup = |err| RedisSetupError::from_redis(&config.nodes[0], err);
-        let (commands, topology) = connect_commands(&config, &seeds).await.map_err(setup)?;
+        let (commands, publishing, topology) =
+            connect_commands(&config, &seeds).await.map_err(setup)?;
         load_scripts(&commands).await.map_err(setup)?;
         let settings = Arc::new(Settings {
             keys: Keys {
@@ -403,6 +409,7 @@ impl RedisBackend {
         let (requests, receiver) = mpsc::unbounded_channel();
         Ok(Self {
             commands,
+            publishing,
             settings,
             max_len: config.max_len,
             topology,
@@ -418,33 +425,35 @@ impl RedisBackend {
             return Err(PublishError::ShuttingDown);
         }
         let token = token();
-        let first = self.publish_once(topic, &event, &token, 0).await;
-        let err = match first {
-            Ok(id) => return Ok(id.into()),
-            Err(err) => err,
-        };
-        if !retryable(&err) {
-            return Err(PublishError::Backend(self.error("publish", &err)));
-        }
-        tracing::debug!(error = %err, "publishing to Redis failed; retrying once");
-        // The first attempt may have been stored: look for its token that far back.
+        // Every retry looks for the token this far back, so none stores the event twice.
         let window = self
             .settings
             .command_timeout
             .saturating_mul(2)
             .saturating_add(Duration::from_secs(1));
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-        match self.publish_once(topic, &event, &token, window_ms).await {
-            Ok(id) => Ok(id.into()),
-            Err(again) if may_have_been_sent(&err) => Err(PublishError::Uncertain(
-                format!(
-                    "{}; retrying: {}",
-                    self.error("publish", &err),
-                    self.error("publish", &again)
-                )
-                .into(),
-            )),
-            Err(again) => Err(PublishError::Backend(self.error("publish", &again))),
+        let mut sent = false;
+        let mut backoff = Duration::from_millis(50);
+        let mut attempt = 0;
+        loop {
+            let retry_window = if attempt == 0 { 0 } else { window_ms };
+            let err = match self.publish_once(topic, &event, &token, retry_window).await {
+                Ok(id) => return Ok(id.into()),
+                Err(err) => err,
+            };
+            sent |= may_have_been_sent(&err);
+            attempt += 1;
+            if !retryable(&err) || attempt > PUBLISH_RETRIES {
+                let err = self.error("publish", &err);
+                return Err(if sent {
+                    PublishError::Uncertain(err)
+                } else {
+                    PublishError::Backend(err)
+                });
+            }
+            tracing::debug!(error = %err, attempt, "publishing to Redis failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
         }
     }
 
@@ -455,7 +464,7 @@ impl RedisBackend {
         token: &str,
         retry_window_ms: u64,
     ) -> Result<String, RedisError> {
-        let mut conn = self.commands.clone();
+        let mut conn = self.publishing.clone();
         PUBLISH
             .key(self.settings.keys.stream(topic))
             .arg(self.settings.keys.channel(topic))
@@ -535,19 +544,26 @@ impl RedisConfig {
     }
 }
 
-/// The connection commands go through, and which node serves which topic.
+/// The connections commands and publishes go through, and which node serves which
+/// topic.
 async fn connect_commands(
     config: &RedisConfig,
     seeds: &[ConnectionInfo],
-) -> Result<(Commands, Topology), RedisError> {
+) -> Result<(Commands, Commands, Topology), RedisError> {
     let (connect, command) = (config.connect_timeout, config.command_timeout);
     if config.cluster {
-        let mut commands = Commands::cluster(seeds.to_vec(), connect, command).await?;
+        let mut commands = Commands::cluster(seeds.to_vec(), connect, command, 3).await?;
+        let publishing = Commands::cluster(seeds.to_vec(), connect, command, 0).await?;
         let topology = topology::refresh(&mut commands, &seeds[0]).await?;
-        return Ok((commands, topology));
+        return Ok((commands, publishing, topology));
     }
+    // redis-rs's manager never resends a command by itself: one connection serves both.
     let commands = Commands::single(seeds[0].clone(), connect, command).await?;
-    Ok((commands, Topology::single(addr_of(&seeds[0]))))
+    Ok((
+        commands.clone(),
+        commands,
+        Topology::single(addr_of(&seeds[0])),
+    ))
 }
 
 /// Loads the scripts (on every master), so that a publish is one `EVALSHA`, and checks
@@ -634,6 +650,10 @@ fn retryable(err: &RedisError) -> bool {
         )
 }
 
+/// How many times a publish that failed on the connection is tried again (after 50,
+/// 100 and 200 ms: a reconnection, or a cluster's failover, takes that long).
+const PUBLISH_RETRIES: u32 = 3;
+
 /// A token unique to one publish, for its retry to find it.
 fn token() -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -681,13 +701,19 @@ impl Backend for RedisBackend {
     }
 
     fn locate(&self, id: &str) -> Option<Position> {
-        parse_id(id)
+        // Redis never gives the greatest id, and cannot read after it.
+        parse_id(id).filter(|&position| position != Position::END)
     }
 
-    fn watch<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+    fn watch<'a>(
+        &'a self,
+        topic: &'a str,
+        watcher: u64,
+    ) -> BoxFuture<'a, Result<Position, SubscribeError>> {
         let (reply, answer) = oneshot::channel();
         let sent = self.requests.send(Request::Watch {
             topic: topic.into(),
+            watcher,
             reply,
         });
         Box::pin(async move {
@@ -697,9 +723,10 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn unwatch(&self, topic: &str) {
+    fn unwatch(&self, topic: &str, watcher: u64) {
         let _ = self.requests.send(Request::Unwatch {
             topic: topic.into(),
+            watcher,
         });
     }
 

@@ -17,7 +17,8 @@ use super::super::{Delivery, Position};
 /// trim, a restore from an older snapshot, a failover that lost writes, or a deletion.
 ///
 /// `KEYS[1]`: the stream. `ARGV`: the channel, the event's fields, a token unique to
-/// this publish, the count bound, the age bound in ms (`0`: none), and, when the call
+/// this publish, the count bound, the age bound in ms (`0`: none; the stream is trimmed,
+/// never deleted: a stream that disappears reads as lost data), and, when the call
 /// retries one that may have been stored, how far back (ms) to look for its token.
 /// Returns the entry's id. The message is `<id> <previous id> <fields>`.
 ///
@@ -49,8 +50,8 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*',
   'e', ARGV[2], 'p', previous, 'k', ARGV[3])
 if ARGV[5] ~= '0' then
   local ms = tonumber(string.match(id, '^(%d+)'))
-  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d', ms - tonumber(ARGV[5])))
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  local oldest = math.max(0, ms - tonumber(ARGV[5]))
+  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', oldest))
 end
 redis.call('SPUBLISH', ARGV[1], id .. ' ' .. previous .. ' ' .. ARGV[2])
 return id
