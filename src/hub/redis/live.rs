@@ -480,10 +480,17 @@ impl Live {
         }
         let mut dead = Vec::new();
         for (addr, node) in recovery.connections {
+            if self.nodes.contains_key(&addr) {
+                // The task connected to that node meanwhile, and the recovery's connection
+                // (where its topics are subscribed) cannot be kept beside it: recover the
+                // node's topics again, all on one new connection, from where they are.
+                dead.push(addr);
+                continue;
+            }
             if self.dead.remove(&node.generation) {
                 dead.push(addr.clone());
             }
-            self.nodes.entry(addr).or_insert(node);
+            self.nodes.insert(addr, node);
         }
         let mut recovered = 0;
         let mut broken = Vec::new();
@@ -559,6 +566,9 @@ impl Recover {
                     if attempt == 0 {
                         tracing::warn!(node = %self.node, error = %err, "cannot recover from Redis yet; retrying");
                     }
+                    // A connection borrowed from the task may be the one that failed (its
+                    // node may be lost too): make new ones from now on.
+                    self.known.clear();
                     attempt += 1;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
