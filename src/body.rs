@@ -19,7 +19,7 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-use crate::{BoxError, EventItem, Shutdown, config::Config};
+use crate::{BoxError, EventItem, Shutdown, config::Config, response::OwnBody};
 
 pin_project! {
     /// The response body of [`Sse`](crate::Sse): the inner service's body, an event
@@ -59,7 +59,7 @@ pin_project! {
     // body's state and the user's stream, and nothing to box again for axum.
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Other { #[pin] body: axum_core::body::Body },
+        Other { #[pin] body: OwnBody },
     }
 }
 
@@ -70,7 +70,7 @@ impl<B> ResponseBody<B> {
         }
     }
 
-    pub(crate) fn other(body: axum_core::body::Body) -> Self {
+    pub(crate) fn other(body: OwnBody) -> Self {
         Self {
             kind: Kind::Other { body },
         }
@@ -93,6 +93,8 @@ where
             KindProj::Inner { body } => body
                 .poll_frame(cx)
                 .map(|frame| frame.map(|result| result.map_err(Into::into))),
+            // axum's `Body` has an error of its own; the crate's boxed body has `BoxError`.
+            #[allow(clippy::useless_conversion)]
             KindProj::Other { body } => body
                 .poll_frame(cx)
                 .map(|frame| frame.map(|result| result.map_err(Into::into))),
@@ -144,6 +146,8 @@ where
 /// assert_eq!(page, "page");
 /// # }
 /// ```
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl From<ResponseBody<axum_core::body::Body>> for axum_core::body::Body {
     fn from(body: ResponseBody<axum_core::body::Body>) -> Self {
         match body.kind {

@@ -2,7 +2,7 @@
 
 use std::{error::Error as StdError, future::Future};
 
-use axum_core::response::IntoResponse;
+use crate::response::IntoRefusal;
 use futures_core::Stream;
 use http::Request;
 
@@ -16,8 +16,9 @@ use crate::{BoxError, EncodedEvent, Event, LastEventId, body::Piece};
 ///
 /// - `Ok(stream)`: a stream of [`Event`]s, [`EncodedEvent`]s, or `Result`s of either,
 ///   sent as a `200 text/event-stream` response; or
-/// - `Err(response)`: any [`IntoResponse`] value (a `StatusCode`, a
-///   `(StatusCode, &str)`, an `http::Response`...), sent as it is. Answer `401` or
+/// - `Err(response)`: any [`IntoRefusal`] value (a `StatusCode`, a
+///   `(StatusCode, &str)`, with the `axum` feature anything `IntoResponse`), sent as it
+///   is. Answer `401` or
 ///   `404` to refuse, or `204 No Content` to tell a browser to stop reconnecting.
 ///
 /// It is implemented for every `FnMut(Request<B>, Option<LastEventId>) -> impl Future`
@@ -47,7 +48,7 @@ pub trait MakeEventStream<B> {
     /// What the stream yields.
     type Item: EventItem;
     /// The response sent instead of a stream.
-    type Rejection: IntoResponse;
+    type Rejection: IntoRefusal;
     /// The future that makes the stream.
     type Future: Future<Output = Result<Self::Stream, Self::Rejection>>;
 
@@ -65,7 +66,7 @@ where
     Fut: Future<Output = Result<St, R>>,
     St: Stream + Send + 'static,
     St::Item: EventItem,
-    R: IntoResponse,
+    R: IntoRefusal,
 {
     type Stream = St;
     type Item = St::Item;

@@ -7,7 +7,6 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use axum_core::{body::Body, response::IntoResponse};
 use bytes::Bytes;
 use futures_core::Stream;
 use http::{
@@ -17,7 +16,12 @@ use http::{
 };
 use pin_project_lite::pin_project;
 
-use crate::{BoxError, EventItem, ResponseBody, body::EventBody, config::Config};
+use crate::{
+    BoxError, EventItem, ResponseBody,
+    body::EventBody,
+    config::Config,
+    response::{IntoRefusal, OwnBody, bytes_body, own_body, text_response},
+};
 
 pin_project! {
     /// The response future of [`Sse`](crate::Sse): the inner service's response, or the
@@ -58,7 +62,7 @@ pin_project! {
     enum Kind<I, M> {
         Inner { #[pin] future: I },
         Events { future: Pin<Box<M>>, config: Arc<Config>, head: bool },
-        Ready { response: Option<Box<Response<Body>>> },
+        Ready { response: Option<Box<Response<OwnBody>>> },
     }
 }
 
@@ -79,7 +83,7 @@ impl<I, M> ResponseFuture<I, M> {
         }
     }
 
-    pub(crate) fn ready(response: Response<Body>) -> Self {
+    pub(crate) fn ready(response: Response<OwnBody>) -> Self {
         Self {
             kind: Kind::Ready {
                 response: Some(Box::new(response)),
@@ -94,7 +98,7 @@ where
     M: Future<Output = Result<St, R>>,
     St: Stream + Send + 'static,
     St::Item: EventItem,
-    R: IntoResponse,
+    R: IntoRefusal,
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
@@ -114,7 +118,7 @@ where
             } => match ready!(future.as_mut().poll(cx)) {
                 Ok(stream) => event_stream_response(stream, config.clone(), *head),
                 Err(rejection) => {
-                    let mut response = rejection.into_response();
+                    let mut response = rejection.into_refusal();
                     add_vary_accept(response.headers_mut());
                     response.map(ResponseBody::other)
                 }
@@ -153,9 +157,9 @@ where
     let x_accel_buffering = config.x_accel_buffering;
     let body = if head {
         drop(stream);
-        ResponseBody::other(Body::empty())
+        ResponseBody::other(bytes_body(Bytes::new()))
     } else {
-        ResponseBody::other(Body::new(EventBody::new(stream, config)))
+        ResponseBody::other(own_body(EventBody::new(stream, config)))
     };
     with_event_stream_headers(Response::new(body), x_accel_buffering)
 }
@@ -176,8 +180,8 @@ pub(crate) fn with_event_stream_headers<B>(
 }
 
 /// A `400 Bad Request` with `reason` as its text body.
-pub(crate) fn bad_request(reason: String) -> Response<Body> {
-    let mut response = (StatusCode::BAD_REQUEST, reason).into_response();
+pub(crate) fn bad_request(reason: String) -> Response<OwnBody> {
+    let mut response = text_response(StatusCode::BAD_REQUEST, reason);
     add_vary_accept(response.headers_mut());
     response
 }

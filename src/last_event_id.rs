@@ -222,6 +222,8 @@ impl fmt::Display for LastEventIdError {
 /// let app: axum::Router = axum::Router::new().route("/events", axum::routing::get(events));
 /// # drop(app);
 /// ```
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for LastEventId {
     type Rejection = LastEventIdError;
 
@@ -233,6 +235,8 @@ impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for LastEve
     }
 }
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl axum_core::response::IntoResponse for LastEventIdError {
     fn into_response(self) -> axum_core::response::Response {
         crate::future::bad_request(self.to_string())

@@ -66,8 +66,9 @@
 //!
 //! # Feature flags
 //!
-//! - `axum` (default): `routing::page_or_events`, and `Option<LastEventId>` as an
-//!   extractor.
+//! - `axum` (default): `EventStream`, `routing::page_or_events`, `Option<LastEventId>` as
+//!   an extractor, and any axum `IntoResponse` as a factory's refusal ([`IntoRefusal`]).
+//!   Without it the crate does not depend on axum or axum-core.
 //! - `hub`: the broadcast `hub` (topics, exact replay, encode-once fan-out).
 //! - `json`: [`Event::json_data`], with `serde_json`.
 //! - `redis`: `HubBuilder::build_redis`, the `hub` over one Redis server or a Redis
@@ -97,6 +98,7 @@ mod accept;
 mod body;
 mod config;
 mod event;
+#[cfg(feature = "axum")]
 mod event_stream;
 mod factory;
 mod future;
@@ -107,6 +109,7 @@ mod keep_alive;
 mod last_event_id;
 mod layer;
 mod predicate;
+mod response;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod routing;
@@ -116,6 +119,8 @@ mod shutdown;
 pub use accept::accepts_event_stream;
 pub use body::{ResponseBody, open_streams};
 pub use event::{EncodedEvent, Event, EventError};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use event_stream::EventStream;
 pub use factory::{EventItem, MakeEventStream};
 pub use future::ResponseFuture;
@@ -123,6 +128,7 @@ pub use keep_alive::KeepAlive;
 pub use last_event_id::{LastEventId, LastEventIdError, MAX_LAST_EVENT_ID_LEN};
 pub use layer::SseLayer;
 pub use predicate::{DefaultPredicate, Predicate};
+pub use response::IntoRefusal;
 pub use service::Sse;
 pub use shutdown::Shutdown;
 

@@ -2,10 +2,12 @@
 
 use std::{fmt, time::Duration};
 
-use axum_core::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header::RETRY_AFTER};
+use http::{HeaderValue, Response, StatusCode, header::RETRY_AFTER};
 
-use crate::{BoxError, EventError};
+use crate::{
+    BoxError, EventError,
+    response::{OwnBody, bytes_body, text_response},
+};
 
 /// Why [`Hub::publish`](super::Hub::publish) refused an event. Nothing was stored or sent,
 /// except after [`Uncertain`](PublishError::Uncertain).
@@ -190,7 +192,7 @@ impl SubscribeError {
     /// The refusal as browsers' `EventSource` understands it: for the errors that pass
     /// (limits, shutdown), a `200 text/event-stream` holding only `retry: <ms>`, which
     /// ends at once, so the browser reconnects after that delay instead of giving up as
-    /// it does after a `503`. Other errors answer as [`IntoResponse`] does.
+    /// it does after a `503`. Other errors answer as the error's own response does.
     ///
     /// # Example
     ///
@@ -209,12 +211,12 @@ impl SubscribeError {
     /// assert_eq!(response.headers()["content-type"], "text/event-stream");
     /// # }
     /// ```
-    pub fn into_event_stream_response(self) -> Response {
+    pub fn into_event_stream_response(self) -> Response<OwnBody> {
         let Some(after) = self.retry_after() else {
-            return self.into_response();
+            return self.refusal();
         };
         let body = crate::Event::new().retry(after).encode().into_bytes();
-        let mut response = Response::new(axum_core::body::Body::from(body));
+        let mut response = Response::new(bytes_body(body));
         let headers = response.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,
@@ -228,8 +230,17 @@ impl SubscribeError {
     }
 }
 
-impl IntoResponse for SubscribeError {
-    fn into_response(self) -> Response {
+#[cfg(feature = "axum")]
+impl axum_core::response::IntoResponse for SubscribeError {
+    fn into_response(self) -> axum_core::response::Response {
+        self.refusal()
+    }
+}
+
+impl SubscribeError {
+    /// The response: `503` with `Retry-After`, or `400`; a backend's details stay in
+    /// the logs.
+    pub(crate) fn refusal(self) -> Response<OwnBody> {
         let (status, retry_after) = match &self {
             Self::HubFull { retry_after, .. }
             | Self::TopicFull { retry_after, .. }
@@ -247,7 +258,7 @@ impl IntoResponse for SubscribeError {
             }
             _ => self.to_string(),
         };
-        let mut response = (status, reason).into_response();
+        let mut response = text_response(status, reason);
         if let Some(after) = retry_after {
             let seconds = after
                 .as_secs()
