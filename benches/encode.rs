@@ -14,7 +14,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use http::Request;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 const SMALL: &str = "{\"user\":\"ann\",\"text\":\"hello\"}"; // 30 bytes
 fn kib() -> String {
@@ -74,7 +74,7 @@ fn body(c: &mut Criterion) {
     group.bench_function("tower-sse", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let layer = SseLayer::new(|_: Request<()>, _: Option<LastEventId>| async {
+                let layer = SseLayer::new(|_: Request<()>, _: Option<EventId>| async {
                     let events = (0..1000u64).map(|n| {
                         Event::new()
                             .id(itoa::Buffer::new().format(n))

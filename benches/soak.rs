@@ -21,7 +21,7 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-use tower_sse::{Event, LastEventId, SseLayer, hub::Hub};
+use tower_sse::{Event, EventId, SseLayer, hub::Hub};
 
 #[allow(dead_code)] // the short version in tests/hub/soak.rs includes this file
 fn main() {
@@ -72,7 +72,7 @@ pub(crate) fn rss_kib() -> Option<u64> {
 }
 
 async fn server(hub: Hub) -> SocketAddr {
-    let factory = move |request: Request<Body>, last: Option<LastEventId>| {
+    let factory = move |request: Request<Body>, last: Option<EventId>| {
         let hub = hub.clone();
         async move {
             let stream: std::pin::Pin<

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::{Json, Router, extract::State, response::Html, routing::get};
 use tokio_stream::{Stream, StreamExt, wrappers::IntervalStream};
-use tower_sse::{Event, EventStream, LastEventId, Shutdown, routing::page_or_events};
+use tower_sse::{Event, EventId, EventStream, Shutdown, routing::page_or_events};
 
 #[tokio::main]
 async fn main() {
@@ -41,7 +41,7 @@ async fn main() {
 /// off, so a reconnecting page resumes its count. It ends when the server shuts down.
 async fn clock(
     State(shutdown): State<Shutdown>,
-    last_event_id: Option<LastEventId>,
+    last_event_id: Option<EventId>,
 ) -> EventStream<impl Stream<Item = Event>> {
     let mut next = last_event_id
         .and_then(|id| id.parse::<u64>().ok())

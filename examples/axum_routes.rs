@@ -20,7 +20,7 @@ use axum::{
 };
 use serde::Deserialize;
 use tower_sse::{
-    Event, EventStream, LastEventId,
+    Event, EventId, EventStream,
     hub::{Hub, Subscription},
     routing::page_or_events,
 };
@@ -105,7 +105,7 @@ fn app(state: AppState) -> Router {
 async fn follow(
     State(state): State<AppState>,
     User(user): User,
-    last_event_id: Option<LastEventId>,
+    last_event_id: Option<EventId>,
 ) -> Result<EventStream<Subscription>, Response> {
     let topic = format!("user:{user}");
     let subscription = state

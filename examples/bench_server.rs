@@ -57,7 +57,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio_stream::{StreamExt, wrappers::BroadcastStream};
 use tower::ServiceBuilder;
-use tower_sse::{Event, LastEventId, ResponseBody, SseLayer, hub::Hub};
+use tower_sse::{Event, EventId, ResponseBody, SseLayer, hub::Hub};
 
 const TOPIC: &str = "bench";
 
@@ -146,7 +146,7 @@ fn main() {
                 .unwrap();
         };
         // `/hub`'s factory: a subscription to the topic, resumed from `Last-Event-ID`.
-        let subscribe = move |_: Request<Body>, last: Option<LastEventId>| {
+        let subscribe = move |_: Request<Body>, last: Option<EventId>| {
             let hub = hub.clone();
             async move { hub.subscribe(TOPIC, last.as_ref()).await }
         };
@@ -247,7 +247,7 @@ async fn redis_hub(_: String) -> Hub {
 fn tower_sse_app(hub: Hub) -> (Router, Hub) {
     // `/events` yields `Event`s built per request, as most applications do; `/hub`
     // yields the hub's encoded events: two layers, each with its own factory.
-    let events = |request: Request<Body>, _: Option<LastEventId>| async move {
+    let events = |request: Request<Body>, _: Option<EventId>| async move {
         let Query(shape) =
             Query::<Shape>::try_from_uri(request.uri()).map_err(IntoResponse::into_response)?;
         let (n, size) = shape.get();

@@ -35,7 +35,7 @@ use axum::{
 use http::Request;
 use serde::Deserialize;
 use tower_sse::{
-    Event, KeepAlive, LastEventId, Shutdown, SseLayer,
+    Event, EventId, KeepAlive, Shutdown, SseLayer,
     hub::{Hub, SubscribeError, Subscription},
 };
 
@@ -61,7 +61,7 @@ async fn main() {
 
     let subscribe = {
         let hub = hub.clone();
-        move |_: Request<Body>, last_event_id: Option<LastEventId>| {
+        move |_: Request<Body>, last_event_id: Option<EventId>| {
             let hub = hub.clone();
             async move { join(hub, last_event_id).await }
         }
@@ -148,7 +148,7 @@ async fn build_redis(_: tower_sse::hub::HubBuilder, _: bool, _: String) -> Hub {
 
 async fn join(
     hub: Hub,
-    last_event_id: Option<LastEventId>,
+    last_event_id: Option<EventId>,
 ) -> Result<Subscription, axum::response::Response> {
     // A new page gets the recent messages; a reconnecting one, exactly what it missed.
     // A refused browser is told to come back later rather than given a 503, after which

@@ -20,7 +20,7 @@ use hyper_util::{
 use tokio::net::TcpListener;
 use tokio_stream::{Stream, StreamExt};
 use tower::ServiceBuilder;
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 #[tokio::main]
 async fn main() {
@@ -44,7 +44,7 @@ async fn hello(_request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 /// Five numbered events, a tenth of a second apart, resuming after `Last-Event-ID`.
 async fn count(
     request: Request<Incoming>,
-    last_event_id: Option<LastEventId>,
+    last_event_id: Option<EventId>,
 ) -> Result<impl Stream<Item = Event>, Infallible> {
     let start = last_event_id
         .and_then(|id| id.parse::<u64>().ok())

@@ -14,7 +14,7 @@ use http::Request;
 use tokio::net::TcpListener;
 use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic_health::ServingStatus;
-use tower_sse::{Event, LastEventId, SseLayer, hub::Hub};
+use tower_sse::{Event, EventId, SseLayer, hub::Hub};
 
 #[tokio::main]
 async fn main() {
@@ -73,7 +73,7 @@ async fn serve(listener: TcpListener, hub: Hub) {
         }
     });
 
-    let events = move |_: Request<tonic::body::Body>, last_event_id: Option<LastEventId>| {
+    let events = move |_: Request<tonic::body::Body>, last_event_id: Option<EventId>| {
         let hub = hub.clone();
         async move { hub.subscribe("status", last_event_id.as_ref()).await }
     };

@@ -31,14 +31,14 @@ pin_project! {
     /// use http::Request;
     /// use http_body_util::{BodyExt, Empty};
     /// use tower::ServiceExt;
-    /// use tower_sse::{Event, LastEventId, ResponseBody, Sse};
+    /// use tower_sse::{Event, EventId, ResponseBody, Sse};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let inner = tower::service_fn(|_: Request<()>| async {
     ///     Ok::<_, std::convert::Infallible>(http::Response::new(Empty::<bytes::Bytes>::new()))
     /// });
-    /// let events = |_: Request<()>, _: Option<LastEventId>| async {
+    /// let events = |_: Request<()>, _: Option<EventId>| async {
     ///     Ok::<_, std::convert::Infallible>(tokio_stream::once(Event::new().data("hi")))
     /// };
     /// let request = Request::get("/").header("accept", "text/event-stream").body(()).unwrap();
@@ -129,11 +129,11 @@ where
 /// use axum::{Router, body::Body, routing::get};
 /// use http::{Request, Response};
 /// use tower::{ServiceBuilder, ServiceExt};
-/// use tower_sse::{Event, LastEventId, ResponseBody, SseLayer};
+/// use tower_sse::{Event, EventId, ResponseBody, SseLayer};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let events = |_: Request<Body>, _: Option<LastEventId>| async {
+/// let events = |_: Request<Body>, _: Option<EventId>| async {
 ///     Ok::<_, std::convert::Infallible>(tokio_stream::once(Event::new().data("hi")))
 /// };
 /// let app = ServiceBuilder::new()

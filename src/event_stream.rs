@@ -22,7 +22,7 @@ static DEFAULTS: LazyLock<Arc<Config>> = LazyLock::new(Arc::default);
 ///
 /// The layer chooses by `Accept` for a whole service; with an `EventStream` the handler
 /// does, and axum's extractors (`State`, `Path`, `Query`, authentication) and the
-/// [`LastEventId`](crate::LastEventId) extractor are at hand.
+/// [`EventId`](crate::EventId) extractor are at hand.
 /// [`routing::page_or_events`](crate::routing::page_or_events) serves a page and its
 /// events on one URL this way.
 ///
@@ -30,9 +30,9 @@ static DEFAULTS: LazyLock<Arc<Config>> = LazyLock::new(Arc::default);
 ///
 /// ```
 /// use axum::{Router, extract::Path, routing::get};
-/// use tower_sse::{Event, EventStream, LastEventId};
+/// use tower_sse::{Event, EventStream, EventId};
 ///
-/// async fn events(Path(room): Path<String>, last: Option<LastEventId>) -> EventStream<impl tokio_stream::Stream<Item = Event>> {
+/// async fn events(Path(room): Path<String>, last: Option<EventId>) -> EventStream<impl tokio_stream::Stream<Item = Event>> {
 ///     let greeting = Event::new().data(format!("welcome to {room} (after {last:?})"));
 ///     EventStream::new(tokio_stream::iter([greeting]))
 /// }

@@ -6,13 +6,13 @@ use crate::response::IntoRefusal;
 use futures_core::Stream;
 use http::Request;
 
-use crate::{BoxError, EncodedEvent, Event, LastEventId, body::Piece};
+use crate::{BoxError, EncodedEvent, Event, EventId, body::Piece};
 
 /// Makes the event stream for a request that [`SseLayer`](crate::SseLayer) diverted.
 ///
 /// The factory gets the whole request (method, URI, headers, extensions, so app state
 /// and authentication work as usual, and the body, for protocols that POST) and the
-/// request's [`LastEventId`], already parsed. It answers with either
+/// request's [`EventId`], already parsed. It answers with either
 ///
 /// - `Ok(stream)`: a stream of [`Event`]s, [`EncodedEvent`]s, or `Result`s of either,
 ///   sent as a `200 text/event-stream` response; or
@@ -21,7 +21,7 @@ use crate::{BoxError, EncodedEvent, Event, LastEventId, body::Piece};
 ///   is. Answer `401` or
 ///   `404` to refuse, or `204 No Content` to tell a browser to stop reconnecting.
 ///
-/// It is implemented for every `FnMut(Request<B>, Option<LastEventId>) -> impl Future`
+/// It is implemented for every `FnMut(Request<B>, Option<EventId>) -> impl Future`
 /// closure with that output, including async closures.
 ///
 /// # Example
@@ -29,10 +29,10 @@ use crate::{BoxError, EncodedEvent, Event, LastEventId, body::Piece};
 /// ```
 /// use std::convert::Infallible;
 /// use http::{Request, StatusCode};
-/// use tower_sse::{Event, LastEventId, SseLayer};
+/// use tower_sse::{Event, EventId, SseLayer};
 ///
 /// # type Body = ();
-/// let layer = SseLayer::new(|req: Request<Body>, last_event_id: Option<LastEventId>| async move {
+/// let layer = SseLayer::new(|req: Request<Body>, last_event_id: Option<EventId>| async move {
 ///     if !req.headers().contains_key("authorization") {
 ///         return Err(StatusCode::UNAUTHORIZED);
 ///     }
@@ -56,13 +56,13 @@ pub trait MakeEventStream<B> {
     fn make_event_stream(
         &mut self,
         request: Request<B>,
-        last_event_id: Option<LastEventId>,
+        last_event_id: Option<EventId>,
     ) -> Self::Future;
 }
 
 impl<F, Fut, B, St, R> MakeEventStream<B> for F
 where
-    F: FnMut(Request<B>, Option<LastEventId>) -> Fut,
+    F: FnMut(Request<B>, Option<EventId>) -> Fut,
     Fut: Future<Output = Result<St, R>>,
     St: Stream + Send + 'static,
     St::Item: EventItem,
@@ -76,7 +76,7 @@ where
     fn make_event_stream(
         &mut self,
         request: Request<B>,
-        last_event_id: Option<LastEventId>,
+        last_event_id: Option<EventId>,
     ) -> Self::Future {
         self(request, last_event_id)
     }

@@ -32,14 +32,14 @@ pin_project! {
     /// ```
     /// use http::Request;
     /// use tower::{Service, ServiceExt};
-    /// use tower_sse::{Event, LastEventId, ResponseFuture, Sse};
+    /// use tower_sse::{Event, EventId, ResponseFuture, Sse};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let inner = tower::service_fn(|_: Request<()>| async {
     ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("page")))
     /// });
-    /// let events = |_: Request<()>, _: Option<LastEventId>| async {
+    /// let events = |_: Request<()>, _: Option<EventId>| async {
     ///     Ok::<_, std::convert::Infallible>(tokio_stream::once(Event::new().data("hi")))
     /// };
     /// let mut service = Sse::new(inner, events);

@@ -20,9 +20,9 @@ use crate::{DefaultPredicate, Event, KeepAlive, Shutdown, Sse, config::Config};
 /// use std::{convert::Infallible, time::Duration};
 /// use axum::{Router, body::Body, routing::get};
 /// use http::Request;
-/// use tower_sse::{Event, KeepAlive, LastEventId, SseLayer};
+/// use tower_sse::{Event, KeepAlive, EventId, SseLayer};
 ///
-/// let events = |_req: Request<Body>, _last: Option<LastEventId>| async {
+/// let events = |_req: Request<Body>, _last: Option<EventId>| async {
 ///     Ok::<_, Infallible>(tokio_stream::once(Event::new().data("hello")))
 /// };
 ///
@@ -79,7 +79,7 @@ impl<F, P> SseLayer<F, P> {
     ///
     /// ```
     /// use tower_sse::SseLayer;
-    /// # let events = |_: http::Request<()>, _: Option<tower_sse::LastEventId>| async {
+    /// # let events = |_: http::Request<()>, _: Option<tower_sse::EventId>| async {
     /// #     Ok::<_, std::convert::Infallible>(tokio_stream::empty::<tower_sse::Event>())
     /// # };
     /// let layer = SseLayer::new(events)

@@ -7,7 +7,7 @@
 //! tonic server or a bare hyper service.
 //!
 //! In axum, the events can also be an ordinary handler (with `State`, `Path`, your
-//! authentication extractor and [`Option<LastEventId>`](LastEventId)) returning an
+//! authentication extractor and [`Option<EventId>`](EventId)) returning an
 //! [`EventStream`]; `routing::page_or_events` (feature `axum`) serves a page and its
 //! events on one route.
 //!
@@ -20,7 +20,7 @@
 //!   (lists, parameters, quoted strings, q-values), so `*/*` and htmx's
 //!   `text/html, text/event-stream` stay with the inner service. Both branches carry
 //!   `Vary: Accept`.
-//! - **Resumption**: the factory gets the client's [`LastEventId`]; a `retry:` hint and
+//! - **Resumption**: the factory gets the client's [`EventId`]; a `retry:` hint and
 //!   keep-alive comments ([`KeepAlive`]) are one setter away.
 //! - **Clean lifecycle**: the stream is dropped as soon as the client goes away, even when
 //!   it is idle; a failing stream is logged and ends the response after the last whole
@@ -37,11 +37,11 @@
 //! use axum::{Router, body::Body, response::Html, routing::get};
 //! use http::Request;
 //! use tokio_stream::{StreamExt, wrappers::IntervalStream};
-//! use tower_sse::{Event, LastEventId, SseLayer};
+//! use tower_sse::{Event, EventId, SseLayer};
 //!
 //! async fn clock(
 //!     _request: Request<Body>,
-//!     last_event_id: Option<LastEventId>,
+//!     last_event_id: Option<EventId>,
 //! ) -> Result<impl tokio_stream::Stream<Item = Event>, Infallible> {
 //!     // Resume the count where the client left off.
 //!     let mut next = last_event_id.and_then(|id| id.parse::<u64>().ok()).map_or(0, |n| n + 1);
@@ -66,7 +66,7 @@
 //!
 //! # Feature flags
 //!
-//! - `axum` (default): `EventStream`, `routing::page_or_events`, `Option<LastEventId>` as
+//! - `axum` (default): `EventStream`, `routing::page_or_events`, `Option<EventId>` as
 //!   an extractor, and any axum `IntoResponse` as a factory's refusal ([`IntoRefusal`]).
 //!   Without it the crate does not depend on axum or axum-core.
 //! - `hub`: the broadcast `hub` (topics, exact replay, encode-once fan-out).
@@ -98,6 +98,7 @@ mod accept;
 mod body;
 mod config;
 mod event;
+mod event_id;
 #[cfg(feature = "axum")]
 mod event_stream;
 mod factory;
@@ -106,7 +107,6 @@ mod future;
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 pub mod hub;
 mod keep_alive;
-mod last_event_id;
 mod layer;
 mod predicate;
 mod response;
@@ -119,13 +119,13 @@ mod shutdown;
 pub use accept::accepts_event_stream;
 pub use body::{ResponseBody, open_streams};
 pub use event::{EncodedEvent, Event, EventError};
+pub use event_id::{EventId, EventIdError, MAX_LAST_EVENT_ID_LEN};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use event_stream::EventStream;
 pub use factory::{EventItem, MakeEventStream};
 pub use future::ResponseFuture;
 pub use keep_alive::KeepAlive;
-pub use last_event_id::{LastEventId, LastEventIdError, MAX_LAST_EVENT_ID_LEN};
 pub use layer::SseLayer;
 pub use predicate::{DefaultPredicate, Predicate};
 pub use response::IntoRefusal;

@@ -19,8 +19,8 @@ use crate::accepts_event_stream;
 /// ```
 /// use http::{HeaderMap, Method, Uri};
 /// use tower_sse::{SseLayer, accepts_event_stream};
-/// # use tower_sse::LastEventId;
-/// # let factory = |_: http::Request<()>, _: Option<LastEventId>| async {
+/// # use tower_sse::EventId;
+/// # let factory = |_: http::Request<()>, _: Option<EventId>| async {
 /// #     Ok::<_, std::convert::Infallible>(tokio_stream::empty::<tower_sse::Event>())
 /// # };
 ///

@@ -66,9 +66,9 @@ pub(crate) fn text_response(status: StatusCode, text: String) -> Response<OwnBod
 ///
 /// ```
 /// use http::{Request, StatusCode};
-/// use tower_sse::{Event, LastEventId, SseLayer};
+/// use tower_sse::{Event, EventId, SseLayer};
 ///
-/// let layer = SseLayer::new(|request: Request<()>, _: Option<LastEventId>| async move {
+/// let layer = SseLayer::new(|request: Request<()>, _: Option<EventId>| async move {
 ///     if request.headers().contains_key("authorization") {
 ///         Ok(tokio_stream::iter([Event::new().data("hello")]))
 ///     } else {

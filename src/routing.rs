@@ -26,13 +26,13 @@ use crate::{accepts_event_stream, future::add_vary_accept};
 ///
 /// ```
 /// use axum::{Router, extract::Path, response::Html};
-/// use tower_sse::{Event, EventStream, LastEventId, routing::page_or_events};
+/// use tower_sse::{Event, EventStream, EventId, routing::page_or_events};
 ///
 /// async fn page(Path(doc): Path<u32>) -> Html<String> {
 ///     Html(format!("<h1>document {doc}</h1><script>new EventSource(location.href)</script>"))
 /// }
 ///
-/// async fn changes(Path(doc): Path<u32>, last: Option<LastEventId>) -> EventStream<impl tokio_stream::Stream<Item = Event>> {
+/// async fn changes(Path(doc): Path<u32>, last: Option<EventId>) -> EventStream<impl tokio_stream::Stream<Item = Event>> {
 ///     let _ = last; // resume after it
 ///     EventStream::new(tokio_stream::iter([Event::new().data(format!("doc {doc} changed"))]))
 /// }

@@ -11,8 +11,8 @@ use http::{Method, Request, Response};
 use tower_service::Service;
 
 use crate::{
-    BoxError, DefaultPredicate, LastEventId, MakeEventStream, Predicate, ResponseBody,
-    ResponseFuture, config::Config, future::bad_request,
+    BoxError, DefaultPredicate, EventId, MakeEventStream, Predicate, ResponseBody, ResponseFuture,
+    config::Config, future::bad_request,
 };
 
 /// Serves Server-Sent Events to the requests that ask for them; passes every other
@@ -26,14 +26,14 @@ use crate::{
 /// use std::convert::Infallible;
 /// use http::{Request, Response};
 /// use tower::{ServiceExt, service_fn};
-/// use tower_sse::{Event, LastEventId, Sse};
+/// use tower_sse::{Event, EventId, Sse};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let inner = service_fn(|_req: Request<String>| async {
 ///     Ok::<_, Infallible>(Response::new(String::from("not events")))
 /// });
-/// let events = |_req: Request<String>, _last: Option<LastEventId>| async {
+/// let events = |_req: Request<String>, _last: Option<EventId>| async {
 ///     Ok::<_, Infallible>(tokio_stream::once(Event::new().data("hi")))
 /// };
 /// let service = Sse::new(inner, events);
@@ -73,7 +73,7 @@ impl<S, F, P> Sse<S, F, P> {
     /// # Example
     ///
     /// ```
-    /// # let events = |_: http::Request<()>, _: Option<tower_sse::LastEventId>| async {
+    /// # let events = |_: http::Request<()>, _: Option<tower_sse::EventId>| async {
     /// #     Ok::<_, std::convert::Infallible>(tokio_stream::empty::<tower_sse::Event>())
     /// # };
     /// let mut service = tower_sse::Sse::new("inner", events);
@@ -116,11 +116,10 @@ where
         if !self.predicate.should_serve(&request) {
             return ResponseFuture::inner(self.inner.call(request));
         }
-        let last_event_id =
-            match LastEventId::from_request(&request, self.config.last_event_id_query) {
-                Ok(id) => id,
-                Err(reason) => return ResponseFuture::ready(bad_request(reason.to_string())),
-            };
+        let last_event_id = match EventId::from_request(&request, self.config.last_event_id_query) {
+            Ok(id) => id,
+            Err(reason) => return ResponseFuture::ready(bad_request(reason.to_string())),
+        };
         let head = request.method() == Method::HEAD;
         let make = self.factory.make_event_stream(request, last_event_id);
         ResponseFuture::events(make, self.config.clone(), head)

@@ -30,12 +30,12 @@ use tokio::sync::{Notify, futures::OwnedNotified};
 /// use std::convert::Infallible;
 /// use axum::{Router, body::Body, routing::get};
 /// use http::Request;
-/// use tower_sse::{Event, LastEventId, Shutdown, SseLayer};
+/// use tower_sse::{Event, EventId, Shutdown, SseLayer};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let shutdown = Shutdown::new();
-/// let events = |_: Request<Body>, _: Option<LastEventId>| async {
+/// let events = |_: Request<Body>, _: Option<EventId>| async {
 ///     Ok::<_, Infallible>(tokio_stream::pending::<Event>())
 /// };
 /// let app: Router = Router::new()

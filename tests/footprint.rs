@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use tower::ServiceExt;
-use tower_sse::{LastEventId, ResponseBody, SseLayer, hub::Hub};
+use tower_sse::{EventId, ResponseBody, SseLayer, hub::Hub};
 
 struct Counting;
 
@@ -43,7 +43,7 @@ async fn a_hub_subscriber_costs_the_crate_under_1_kib() {
     let hub = Hub::new();
     let layer = SseLayer::new({
         let hub = hub.clone();
-        move |_: Request<()>, last: Option<LastEventId>| {
+        move |_: Request<()>, last: Option<EventId>| {
             let hub = hub.clone();
             async move { hub.subscribe("topic", last.as_ref()).await }
         }

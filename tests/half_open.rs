@@ -34,7 +34,7 @@ use tokio::{
     sync::mpsc,
 };
 use tokio_stream::StreamExt;
-use tower_sse::{Event, KeepAlive, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, KeepAlive, SseLayer};
 
 const TEST: &str = "a_vanished_client_is_released_by_keep_alive_and_tcp_user_timeout";
 const CHILD: &str = "TOWER_SSE_HALF_OPEN_CHILD";
@@ -97,7 +97,7 @@ async fn serve(
     flags: mpsc::UnboundedSender<Arc<AtomicBool>>,
 ) {
     let layer = SseLayer::new(
-        move |_: Request<hyper::body::Incoming>, _: Option<LastEventId>| {
+        move |_: Request<hyper::body::Incoming>, _: Option<EventId>| {
             let (guard, flag) = DropGuard::new();
             flags.send(flag).unwrap();
             let idle = tokio_stream::pending::<Event>().map(move |event| {

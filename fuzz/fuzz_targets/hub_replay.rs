@@ -10,7 +10,7 @@
 use futures::{FutureExt, StreamExt};
 use libfuzzer_sys::fuzz_target;
 use tower_sse::{
-    Event, LastEventId,
+    Event, EventId,
     hub::{Hub, Replay},
 };
 
@@ -56,7 +56,7 @@ fuzz_target!(|input: &[u8]| {
                 }
             }
         };
-        let last_event_id = LastEventId::new(&last).unwrap();
+        let last_event_id = EventId::new(&last).unwrap();
         let mut subscription = hub
             .subscribe(&names, last_event_id.as_ref())
             .now_or_never()

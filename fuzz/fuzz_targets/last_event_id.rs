@@ -12,7 +12,7 @@ use futures::executor::block_on;
 use http::{HeaderValue, Request, Response};
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt;
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 fuzz_target!(|input: &[u8]| {
     let (header, query) = match input.iter().position(|&b| b == 0xff) {
@@ -34,7 +34,7 @@ fuzz_target!(|input: &[u8]| {
 
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let record = seen.clone();
-    let layer = SseLayer::new(move |_: Request<()>, last: Option<LastEventId>| {
+    let layer = SseLayer::new(move |_: Request<()>, last: Option<EventId>| {
         *record.lock().unwrap() = Some(last);
         std::future::ready(Ok::<_, Infallible>(tokio_stream_once()))
     })

@@ -151,7 +151,7 @@ impl std::fmt::Debug for Feed {
 ///         Box::pin(async move {
 ///             let delivery = delivery.map_err(PublishError::InvalidId)?;
 ///             if let Some(feed) = feed { feed.deliver(topic, delivery); }
-///             Ok(EventId::from(id))
+///             EventId::try_from(id).map_err(|err| PublishError::Backend(err.into()))
 ///         })
 ///     }
 ///     fn locate(&self, _id: &str) -> Option<Position> { None }

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{Event, LastEventId, MAX_LAST_EVENT_ID_LEN};
+use crate::{Event, MAX_LAST_EVENT_ID_LEN};
 
 use super::{
     Delivery, EventId, HubBuilder, HubStats, IntoTopics, MAX_TOPIC_LEN,
@@ -217,14 +217,14 @@ impl Hub {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_stream::StreamExt;
-    /// use tower_sse::{Event, LastEventId, hub::{Hub, Replay}};
+    /// use tower_sse::{Event, EventId, hub::{Hub, Replay}};
     ///
     /// let hub = Hub::new();
     /// for (topic, text) in [("a", "a1"), ("b", "b2"), ("c", "c3"), ("a", "a4")] {
     ///     hub.publish(topic, Event::new().data(text)).await?;
     /// }
     /// // A client of "a" that saw event 1 reconnects.
-    /// let last = LastEventId::new("1")?;
+    /// let last = EventId::new("1")?;
     /// let mut one = hub.subscribe("a", last.as_ref()).await?;
     /// assert_eq!(one.replay(), Replay::Exact(1));
     /// assert_eq!(one.next().await.unwrap().as_bytes(), &b"data: a4\nid: 4\n\n"[..]);
@@ -239,7 +239,7 @@ impl Hub {
     pub async fn subscribe(
         &self,
         topics: impl IntoTopics,
-        last_event_id: Option<&LastEventId>,
+        last_event_id: Option<&EventId>,
     ) -> Result<Subscription, SubscribeError> {
         self.subscribe_between(topics, last_event_id, false, async {})
             .await
@@ -270,7 +270,7 @@ impl Hub {
     pub async fn subscribe_with_history(
         &self,
         topics: impl IntoTopics,
-        last_event_id: Option<&LastEventId>,
+        last_event_id: Option<&EventId>,
     ) -> Result<Subscription, SubscribeError> {
         self.subscribe_between(topics, last_event_id, true, async {})
             .await
@@ -281,7 +281,7 @@ impl Hub {
     async fn subscribe_between(
         &self,
         topics: impl IntoTopics,
-        last_event_id: Option<&LastEventId>,
+        last_event_id: Option<&EventId>,
         history: bool,
         between: impl Future<Output = ()>,
     ) -> Result<Subscription, SubscribeError> {
@@ -384,11 +384,11 @@ impl Hub {
         &self,
         subscription: &mut Subscription,
         topics: &[Arc<str>],
-        last_event_id: Option<&LastEventId>,
+        last_event_id: Option<&EventId>,
     ) {
         tracing::debug!(
             ?topics,
-            last_event_id = ?last_event_id.map(LastEventId::as_str),
+            last_event_id = ?last_event_id.map(EventId::as_str),
             "Last-Event-ID cannot be replayed; sending the reset event"
         );
         subscription.start_with_reset(self.shared.config.reset_event.clone());
@@ -499,7 +499,7 @@ mod tests {
     /// A subscription of `t` resuming after event 1, with an event published after it
     /// joined the live feed and before it read the history (so the event is in both).
     async fn resumed_after_one_while_publishing(hub: &Hub) -> Subscription {
-        let last = LastEventId::new("1").unwrap();
+        let last = EventId::new("1").unwrap();
         let publisher = hub.clone();
         hub.subscribe_between(["t"], last.as_ref(), false, async move {
             publisher

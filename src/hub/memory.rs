@@ -112,7 +112,7 @@ impl MemoryBackend {
         if let Some(feed) = &self.feed {
             feed.deliver(topic, delivery);
         }
-        Ok(EventId::from(id))
+        Ok(EventId::trusted(id))
     }
 
     fn replay_now(&self, topic: &str, after: Position, exact: bool) -> Replayed {

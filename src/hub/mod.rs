@@ -10,14 +10,14 @@
 //! use std::convert::Infallible;
 //! use axum::{Router, body::Body, routing::get};
 //! use http::Request;
-//! use tower_sse::{Event, LastEventId, SseLayer, hub::Hub};
+//! use tower_sse::{Event, EventId, SseLayer, hub::Hub};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let hub = Hub::new();
 //! let subscribe = {
 //!     let hub = hub.clone();
-//!     move |_: Request<Body>, last_event_id: Option<LastEventId>| {
+//!     move |_: Request<Body>, last_event_id: Option<EventId>| {
 //!         let hub = hub.clone();
 //!         // A refused subscriber gets a 503 with Retry-After.
 //!         async move { hub.subscribe("news", last_event_id.as_ref()).await }
@@ -91,7 +91,6 @@ mod config;
 mod cursor;
 mod delivery;
 mod error;
-mod event_id;
 mod fanout;
 mod handle;
 mod memory;
@@ -103,12 +102,14 @@ mod stats;
 mod subscription;
 mod topics;
 
+/// The id of an event (the crate root's [`EventId`]), here too for
+/// backends.
+pub use crate::EventId;
 pub use backend::{Backend, BoxFuture, Feed, IdScope, Replayed};
 pub use builder::HubBuilder;
 pub use config::{LagPolicy, SubscriberChange};
 pub use delivery::Delivery;
 pub use error::{PublishError, SubscribeError};
-pub use event_id::EventId;
 pub use handle::Hub;
 pub use position::Position;
 pub use stats::HubStats;

@@ -46,11 +46,11 @@ pub(crate) struct Context {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tower_sse::{Event, LastEventId, hub::{Hub, Replay}};
+/// use tower_sse::{Event, EventId, hub::{Hub, Replay}};
 ///
 /// let hub = Hub::new();
 /// hub.publish("t", Event::new().data("x")).await.unwrap();
-/// let from = |id: &str| LastEventId::new(id).unwrap();
+/// let from = |id: &str| EventId::new(id).unwrap();
 /// assert_eq!(hub.subscribe("t", None).await.unwrap().replay(), Replay::Live);
 /// assert_eq!(hub.subscribe("t", from("1").as_ref()).await.unwrap().replay(), Replay::Exact(0));
 /// assert_eq!(hub.subscribe("t", from("nope").as_ref()).await.unwrap().replay(), Replay::Reset);

@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 #[cfg(feature = "hub")]
-use tower_sse::{LastEventId, SseLayer, hub::Hub};
+use tower_sse::{EventId, SseLayer, hub::Hub};
 
 /// Serves `app` on a fresh loopback port until the test's runtime ends.
 pub async fn serve(app: Router) -> SocketAddr {
@@ -106,7 +106,7 @@ pub async fn within<T>(deadline: Duration, future: impl Future<Output = T>) -> T
 /// (`room` if there are none), resumed from `Last-Event-ID`; anything else gets `page`.
 pub fn hub_app(hub: &Hub) -> Router {
     let hub = hub.clone();
-    let subscribe = move |request: Request<Body>, last: Option<LastEventId>| {
+    let subscribe = move |request: Request<Body>, last: Option<EventId>| {
         let hub = hub.clone();
         async move {
             let query = request.uri().query().unwrap_or("");

@@ -14,10 +14,10 @@ use std::{
 use common::{connect_events, eventually, hub_app, serve, within};
 use futures_util::StreamExt;
 use tower_sse::{
-    Event, LastEventId,
+    Event, EventId,
     hub::{
-        Backend, BoxFuture, Delivery, EventId, Feed, Hub, IdScope, Position, PublishError, Replay,
-        Replayed, SubscribeError,
+        Backend, BoxFuture, Delivery, Feed, Hub, IdScope, Position, PublishError, Replay, Replayed,
+        SubscribeError,
     },
 };
 
@@ -60,7 +60,8 @@ impl Backend for PerTopic {
         let id = n.to_string();
         let result = Delivery::new(Position::new(n, 0), &id, event)
             .map_err(PublishError::InvalidId)
-            .map(|delivery| {
+            .and_then(|delivery| {
+                let id = EventId::try_from(id).map_err(|err| PublishError::Backend(err.into()))?;
                 log.push(delivery.clone());
                 if log.len() > self.keep {
                     log.remove(0);
@@ -69,7 +70,7 @@ impl Backend for PerTopic {
                 if let Some(feed) = &*self.feed.lock().unwrap() {
                     feed.deliver(topic, delivery);
                 }
-                EventId::from(id)
+                Ok(id)
             });
         Box::pin(std::future::ready(result))
     }
@@ -181,7 +182,7 @@ async fn what_the_backend_cannot_replay_resets_and_what_it_ends_ends() {
     for text in ["a", "b", "c", "d"] {
         hub.publish("room", Event::new().data(text)).await.unwrap();
     }
-    let from = |id: &str| LastEventId::new(id).unwrap();
+    let from = |id: &str| EventId::new(id).unwrap();
     // Kept: 3 and 4. After 2: exact; after 1: expired; after 9: unknown.
     let exact = hub.subscribe("room", from("2").as_ref()).await.unwrap();
     assert_eq!(exact.replay(), Replay::Exact(2));

@@ -18,7 +18,7 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower_sse::{
-    Event, LastEventId, SseLayer,
+    Event, EventId, SseLayer,
     hub::{Hub, LagPolicy, PublishError, Replay, SubscriberChange, Subscription},
 };
 
@@ -129,7 +129,7 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
         let last = if round == 0 {
             None
         } else {
-            LastEventId::new(&last).unwrap()
+            EventId::new(&last).unwrap()
         };
         let subscription = hub.subscribe("t", last.as_ref()).await.unwrap();
         subscribers.push((last, subscription));
@@ -204,7 +204,7 @@ async fn a_lagging_subscriber_is_disconnected_and_resumes_exactly() {
     drop(slow);
     assert_eq!(hub.subscribers("t"), 1);
     let resumed = hub
-        .subscribe("t", LastEventId::new("1").unwrap().as_ref())
+        .subscribe("t", EventId::new("1").unwrap().as_ref())
         .await
         .unwrap();
     assert_eq!(resumed.replay(), Replay::Exact(22));
@@ -686,7 +686,7 @@ async fn browsers_can_be_refused_with_a_retry_instead_of_a_503() {
         .retry_after(Duration::from_secs(3))
         .build();
     let refusing = hub.clone();
-    let layer = SseLayer::new(move |_: Request<Body>, last: Option<LastEventId>| {
+    let layer = SseLayer::new(move |_: Request<Body>, last: Option<EventId>| {
         let hub = refusing.clone();
         async move {
             hub.subscribe("room", last.as_ref())

@@ -21,14 +21,14 @@ use tokio::{
     net::TcpStream,
 };
 use tokio_stream::StreamExt;
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 /// A server whose streams send `x` 64 KiB events as fast as they are read (forever),
 /// counting how many the stream produced.
 async fn firehose() -> (SocketAddr, Arc<AtomicUsize>) {
     let produced = Arc::new(AtomicUsize::new(0));
     let counter = produced.clone();
-    let layer = SseLayer::new(move |request: Request<Body>, _: Option<LastEventId>| {
+    let layer = SseLayer::new(move |request: Request<Body>, _: Option<EventId>| {
         let counter = counter.clone();
         async move {
             let payload = if request.uri().path() == "/small" {

@@ -15,9 +15,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tower::{ServiceExt, service_fn};
-use tower_sse::{
-    EncodedEvent, Event, KeepAlive, LastEventId, MakeEventStream, ResponseBody, SseLayer,
-};
+use tower_sse::{EncodedEvent, Event, EventId, KeepAlive, MakeEventStream, ResponseBody, SseLayer};
 
 type Body = Pin<Box<ResponseBody<Full<Bytes>>>>;
 
@@ -31,7 +29,7 @@ impl MakeEventStream<()> for Channel {
     type Rejection = Infallible;
     type Future = Ready<Result<Self::Stream, Infallible>>;
 
-    fn make_event_stream(&mut self, _: Request<()>, _: Option<LastEventId>) -> Self::Future {
+    fn make_event_stream(&mut self, _: Request<()>, _: Option<EventId>) -> Self::Future {
         let rx = self.0.lock().unwrap().take().expect("one stream per test");
         ready(Ok(UnboundedReceiverStream::new(rx)))
     }
@@ -290,7 +288,7 @@ async fn event_items_are_batched_within_the_bound_too() {
         .iter()
         .flat_map(|event| event.clone().encode().as_bytes().to_vec())
         .collect();
-    let layer = SseLayer::new(move |_: Request<()>, _: Option<LastEventId>| {
+    let layer = SseLayer::new(move |_: Request<()>, _: Option<EventId>| {
         let events = events.clone();
         async move { Ok::<_, Infallible>(tokio_stream::iter(events)) }
     })

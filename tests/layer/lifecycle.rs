@@ -10,7 +10,7 @@ use common::{DropGuard, body_bytes, dropped, eventually, get as request, send, s
 use http::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::StreamExt;
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 /// Reads from `socket` until the response head has arrived.
 async fn read_head(socket: &mut tokio::net::TcpStream) -> String {
@@ -27,7 +27,7 @@ async fn read_head(socket: &mut tokio::net::TcpStream) -> String {
 #[tokio::test]
 async fn an_idle_stream_is_dropped_as_soon_as_the_client_leaves() {
     let (guard_tx, mut guard_rx) = tokio::sync::mpsc::unbounded_channel();
-    let layer = SseLayer::new(move |_: Request<Body>, _: Option<LastEventId>| {
+    let layer = SseLayer::new(move |_: Request<Body>, _: Option<EventId>| {
         let (guard, flag) = DropGuard::new();
         guard_tx.send(flag).unwrap();
         async move {
@@ -74,7 +74,7 @@ async fn an_idle_stream_is_dropped_as_soon_as_the_client_leaves() {
 
 #[tokio::test]
 async fn a_stream_that_ends_ends_the_body() {
-    let layer = SseLayer::new(|_: Request<Body>, _: Option<LastEventId>| async {
+    let layer = SseLayer::new(|_: Request<Body>, _: Option<EventId>| async {
         Ok::<_, Infallible>(tokio_stream::iter(vec![
             Event::new().data("a"),
             Event::new().data("b"),
@@ -94,7 +94,7 @@ async fn a_stream_that_ends_ends_the_body() {
 async fn a_failing_stream_ends_after_the_last_whole_event() {
     let (guard, flag) = DropGuard::new();
     let guard = std::sync::Arc::new(std::sync::Mutex::new(Some(guard)));
-    let layer = SseLayer::new(move |_: Request<Body>, _: Option<LastEventId>| {
+    let layer = SseLayer::new(move |_: Request<Body>, _: Option<EventId>| {
         let guard = guard.lock().unwrap().take();
         async move {
             let items: Vec<Result<Event, io::Error>> = vec![

@@ -6,7 +6,7 @@ use std::{convert::Infallible, io};
 
 use axum::{Router, body::Body, routing::get};
 use http::Request;
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 #[tokio::test]
 async fn a_stream_error_is_logged() {
@@ -32,7 +32,7 @@ async fn a_stream_error_is_logged() {
         .finish();
     let _default = tracing::subscriber::set_default(subscriber);
 
-    let layer = SseLayer::new(|_: Request<Body>, _: Option<LastEventId>| async {
+    let layer = SseLayer::new(|_: Request<Body>, _: Option<EventId>| async {
         let items: Vec<Result<Event, io::Error>> = vec![Err(io::Error::other("boom"))];
         Ok::<_, Infallible>(tokio_stream::iter(items))
     });

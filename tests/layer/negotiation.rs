@@ -15,11 +15,11 @@ use axum::{Router, body::Body, routing::get};
 use common::{body_bytes, get as request, send, serve};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Empty;
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 type Factory = fn(
     Request<Body>,
-    Option<LastEventId>,
+    Option<EventId>,
 ) -> std::future::Ready<
     Result<tokio_stream::Iter<std::vec::IntoIter<Event>>, Infallible>,
 >;
@@ -27,7 +27,7 @@ type Factory = fn(
 /// A factory that answers one event saying which Last-Event-ID it got.
 fn echo_last_event_id(
     _request: Request<Body>,
-    last_event_id: Option<LastEventId>,
+    last_event_id: Option<EventId>,
 ) -> std::future::Ready<Result<tokio_stream::Iter<std::vec::IntoIter<Event>>, Infallible>> {
     let data = match last_event_id {
         Some(id) => format!("last={id}"),
@@ -176,7 +176,7 @@ async fn only_get_and_head_are_diverted_by_default() {
 async fn head_gets_the_stream_headers_and_no_body() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
-    let layer = SseLayer::new(move |_: Request<Body>, _: Option<LastEventId>| {
+    let layer = SseLayer::new(move |_: Request<Body>, _: Option<EventId>| {
         counted.fetch_add(1, Ordering::SeqCst);
         async { Ok::<_, Infallible>(tokio_stream::iter(vec![Event::new().data("x")])) }
     });
@@ -239,14 +239,12 @@ async fn a_custom_predicate_scopes_events_to_a_path() {
 
 #[tokio::test]
 async fn a_predicate_can_serve_post() {
-    let layer = SseLayer::new(
-        |request: Request<Body>, _: Option<LastEventId>| async move {
-            use http_body_util::BodyExt;
-            let prompt = request.into_body().collect().await.unwrap().to_bytes();
-            let reply = format!("you said {}", String::from_utf8_lossy(&prompt));
-            Ok::<_, Infallible>(tokio_stream::iter(vec![Event::new().data(reply)]))
-        },
-    )
+    let layer = SseLayer::new(|request: Request<Body>, _: Option<EventId>| async move {
+        use http_body_util::BodyExt;
+        let prompt = request.into_body().collect().await.unwrap().to_bytes();
+        let reply = format!("you said {}", String::from_utf8_lossy(&prompt));
+        Ok::<_, Infallible>(tokio_stream::iter(vec![Event::new().data(reply)]))
+    })
     .predicate(|method: &Method, uri: &Uri, _: &HeaderMap| {
         method == Method::POST && uri.path() == "/chat"
     });
@@ -348,15 +346,13 @@ async fn bad_last_event_id_is_a_400_with_a_reason() {
 
 #[tokio::test]
 async fn the_factory_can_answer_with_its_own_response() {
-    let layer = SseLayer::new(
-        |request: Request<Body>, _: Option<LastEventId>| async move {
-            match request.headers().get("authorization").map(|v| v.as_bytes()) {
-                None => Err((StatusCode::UNAUTHORIZED, "log in first").into_response_with_vary()),
-                Some(b"done") => Err(StatusCode::NO_CONTENT.into_response_with_vary()),
-                Some(_) => Ok(tokio_stream::iter(vec![Event::new().data("welcome")])),
-            }
-        },
-    );
+    let layer = SseLayer::new(|request: Request<Body>, _: Option<EventId>| async move {
+        match request.headers().get("authorization").map(|v| v.as_bytes()) {
+            None => Err((StatusCode::UNAUTHORIZED, "log in first").into_response_with_vary()),
+            Some(b"done") => Err(StatusCode::NO_CONTENT.into_response_with_vary()),
+            Some(_) => Ok(tokio_stream::iter(vec![Event::new().data("welcome")])),
+        }
+    });
     let app = Router::new()
         .route("/", get(|| async { "page" }))
         .layer(layer);

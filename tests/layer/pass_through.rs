@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode, header::CONTENT_TYPE};
 use http_body_util::Full;
 use tower::{Service, ServiceExt};
-use tower_sse::{Event, LastEventId, Sse};
+use tower_sse::{Event, EventId, Sse};
 
 /// Counts the allocations made by the current thread.
 struct Counting;
@@ -82,13 +82,13 @@ impl Service<Request<()>> for Inner {
 
 fn events(
     _: Request<()>,
-    _: Option<LastEventId>,
+    _: Option<EventId>,
 ) -> Ready<Result<tokio_stream::Once<Event>, Infallible>> {
     ready(Ok(tokio_stream::once(Event::new().data("x"))))
 }
 
 type Factory =
-    fn(Request<()>, Option<LastEventId>) -> Ready<Result<tokio_stream::Once<Event>, Infallible>>;
+    fn(Request<()>, Option<EventId>) -> Ready<Result<tokio_stream::Once<Event>, Infallible>>;
 
 fn wrap(inner: Inner) -> Sse<Inner, Factory> {
     Sse::new(inner, events as Factory)
@@ -217,7 +217,7 @@ fn around_an_axum_router_the_body_is_not_boxed_again() {
     let layered = ServiceBuilder::new()
         .map_response(|response: Response<tower_sse::ResponseBody<Body>>| response.map(Body::from))
         .layer(tower_sse::SseLayer::new(
-            |_: Request<Body>, _: Option<LastEventId>| async {
+            |_: Request<Body>, _: Option<EventId>| async {
                 Ok::<_, Infallible>(tokio_stream::empty::<Event>())
             },
         ))
@@ -246,7 +246,7 @@ fn an_event_stream_body_is_not_boxed_again_for_axum() {
     let inner = tower::service_fn(|_: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Body::from("page")))
     });
-    let service = tower_sse::SseLayer::new(|_: Request<Body>, _: Option<LastEventId>| async {
+    let service = tower_sse::SseLayer::new(|_: Request<Body>, _: Option<EventId>| async {
         Ok::<_, Infallible>(tokio_stream::once(Event::new().data("hi")))
     });
     let service = tower::Layer::layer(&service, inner);

@@ -12,7 +12,7 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use http::Request;
 use http_body_util::BodyExt;
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 /// One event to send: (event type, id, data).
 type Spec = (Option<&'static str>, Option<&'static str>, &'static str);
@@ -61,7 +61,7 @@ fn normalized(data: &str) -> String {
 }
 
 async fn server() -> std::net::SocketAddr {
-    let layer = SseLayer::new(|_: Request<Body>, _: Option<LastEventId>| async {
+    let layer = SseLayer::new(|_: Request<Body>, _: Option<EventId>| async {
         let events = EVENTS.iter().map(build).collect::<Vec<_>>();
         Ok::<_, Infallible>(tokio_stream::iter(events))
     })

@@ -9,10 +9,10 @@ use common::{body_bytes, get as request, send, within};
 use http::Request;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
-use tower_sse::{Event, LastEventId, Shutdown, SseLayer};
+use tower_sse::{Event, EventId, Shutdown, SseLayer};
 
 fn app(shutdown: &Shutdown) -> Router {
-    let events = |_: Request<Body>, _: Option<LastEventId>| async {
+    let events = |_: Request<Body>, _: Option<EventId>| async {
         // One event, then idle forever: only the signal can end this stream.
         let first = tokio_stream::once(Event::new().id_number(1).data("hello"));
         Ok::<_, Infallible>(tokio_stream::StreamExt::chain(
@@ -105,7 +105,7 @@ async fn the_hub_and_the_layer_shutting_down_together() {
         .build();
     let subscribe = {
         let hub = hub.clone();
-        move |_: Request<Body>, last: Option<LastEventId>| {
+        move |_: Request<Body>, last: Option<EventId>| {
             let hub = hub.clone();
             async move { hub.subscribe("room", last.as_ref()).await }
         }

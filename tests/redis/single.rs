@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use http::StatusCode;
 use redis::Value;
 use tower_sse::{
-    Event, LastEventId,
+    Event, EventId,
     hub::{Hub, PublishError, RedisConfig, RedisSetupError, Replay},
 };
 
@@ -202,7 +202,7 @@ async fn the_history_bound_and_the_reset_event() {
 
     // A recent id: exactly what follows, over several read batches.
     let subscription = hub
-        .subscribe("room", LastEventId::new(&sent[2900].0).unwrap().as_ref())
+        .subscribe("room", EventId::new(&sent[2900].0).unwrap().as_ref())
         .await
         .unwrap();
     assert_eq!(subscription.replay(), Replay::Exact(99));
@@ -722,7 +722,7 @@ async fn the_greatest_id_is_unknown_not_an_error() {
     }
     let redis = RedisServer::start().await;
     let hub = hub(&redis).await;
-    let last = LastEventId::new("18446744073709551615-18446744073709551615").unwrap();
+    let last = EventId::new("18446744073709551615-18446744073709551615").unwrap();
     let subscription = hub.subscribe("room", last.as_ref()).await.unwrap();
     assert_eq!(subscription.replay(), Replay::Reset);
 }

@@ -118,13 +118,13 @@ async fn a_router_wrapped_from_outside_serves_both_branches() {
     use axum::{Router, ServiceExt, body::Body, extract::Path, routing::get as route_get};
     use http::Response;
     use tower::ServiceBuilder;
-    use tower_sse::{Event, LastEventId, ResponseBody, SseLayer};
+    use tower_sse::{Event, EventId, ResponseBody, SseLayer};
 
     let router = Router::new().route(
         "/users/{id}",
         route_get(|Path(id): Path<u32>| async move { format!("user {id}") }),
     );
-    let events = |request: Request<Body>, _: Option<LastEventId>| async move {
+    let events = |request: Request<Body>, _: Option<EventId>| async move {
         let path = request.uri().path().to_owned();
         Ok::<_, std::convert::Infallible>(tokio_stream::iter([
             Event::new().data(path),
@@ -171,7 +171,7 @@ async fn a_page_and_its_events_as_handlers_on_one_url() {
         Router,
         extract::{Path, State},
     };
-    use tower_sse::{Event, EventStream, LastEventId, Shutdown, routing::page_or_events};
+    use tower_sse::{Event, EventId, EventStream, Shutdown, routing::page_or_events};
 
     async fn page(Path(doc): Path<u32>) -> String {
         format!("page of document {doc}")
@@ -179,7 +179,7 @@ async fn a_page_and_its_events_as_handlers_on_one_url() {
     async fn events(
         State(shutdown): State<Shutdown>,
         Path(doc): Path<u32>,
-        last: Option<LastEventId>,
+        last: Option<EventId>,
     ) -> EventStream<impl tokio_stream::Stream<Item = Event>> {
         let first = Event::new().data(format!("doc {doc} after {:?}", last.as_deref()));
         let stream =

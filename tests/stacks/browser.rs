@@ -23,7 +23,7 @@ use axum::{
 };
 use common::serve;
 use http::{HeaderMap, Method, Request, Uri};
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 /// What the browser sent with each connection: Last-Event-ID, Accept, Cache-Control.
 type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>, Option<String>)>>>;
@@ -50,7 +50,7 @@ fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
 }
 
 fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router {
-    let factory = move |request: Request<Body>, last_event_id: Option<LastEventId>| {
+    let factory = move |request: Request<Body>, last_event_id: Option<EventId>| {
         let seen = seen.clone();
         async move {
             let headers = request.headers();

@@ -13,10 +13,10 @@ use common::{serve, within};
 use futures_util::StreamExt;
 use http::{HeaderMap, Method, Request, Uri};
 use reqwest_eventsource::{Error, Event as ClientEvent, EventSource, retry::Constant};
-use tower_sse::{Event, LastEventId, SseLayer};
+use tower_sse::{Event, EventId, SseLayer};
 
 fn app(seen: Arc<Mutex<Vec<Option<String>>>>) -> Router {
-    let factory = move |request: Request<Body>, last: Option<LastEventId>| {
+    let factory = move |request: Request<Body>, last: Option<EventId>| {
         let seen = seen.clone();
         async move {
             if request.uri().path() == "/private" {

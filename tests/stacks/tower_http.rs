@@ -28,7 +28,7 @@ use tower_http::{
     timeout::{ResponseBodyTimeoutLayer, TimeoutLayer},
     trace::TraceLayer,
 };
-use tower_sse::{EncodedEvent, Event, KeepAlive, LastEventId, MakeEventStream, SseLayer};
+use tower_sse::{EncodedEvent, Event, EventId, KeepAlive, MakeEventStream, SseLayer};
 
 /// Hands the test the sender of each new stream.
 type Senders = mpsc::UnboundedReceiver<mpsc::UnboundedSender<EncodedEvent>>;
@@ -43,7 +43,7 @@ impl MakeEventStream<Body> for Fed {
     type Rejection = Infallible;
     type Future = std::future::Ready<Result<Self::Stream, Infallible>>;
 
-    fn make_event_stream(&mut self, _: Request<Body>, _: Option<LastEventId>) -> Self::Future {
+    fn make_event_stream(&mut self, _: Request<Body>, _: Option<EventId>) -> Self::Future {
         let (tx, rx) = mpsc::unbounded_channel();
         self.0.send(tx).unwrap();
         std::future::ready(Ok(UnboundedReceiverStream::new(rx)))
@@ -133,7 +133,7 @@ async fn trace_and_on_early_drop_see_a_client_leave() {
         },
     ));
     let (guard_tx, mut guard_rx) = mpsc::unbounded_channel();
-    let layer = SseLayer::new(move |_: Request<Body>, _: Option<LastEventId>| {
+    let layer = SseLayer::new(move |_: Request<Body>, _: Option<EventId>| {
         let (guard, flag) = DropGuard::new();
         guard_tx.send(flag).unwrap();
         let stream = tokio_stream::iter(vec![Event::new().data("hi")])
@@ -237,7 +237,7 @@ async fn cors_for_a_credentialed_cross_origin_event_source() {
 
 #[tokio::test]
 async fn timeout_layer_bounds_the_head_not_the_stream() {
-    let layer = SseLayer::new(|_: Request<Body>, _: Option<LastEventId>| async {
+    let layer = SseLayer::new(|_: Request<Body>, _: Option<EventId>| async {
         let events = tokio_stream::iter(0..5)
             .throttle(Duration::from_millis(60))
             .map(|n| Event::new().data(n.to_string()));
@@ -260,7 +260,7 @@ async fn timeout_layer_bounds_the_head_not_the_stream() {
 #[tokio::test(start_paused = true)]
 async fn a_body_timeout_needs_a_shorter_keep_alive() {
     async fn frames_within(keep_alive: Duration, body_timeout: Duration) -> Result<usize, String> {
-        let layer = SseLayer::new(|_: Request<Body>, _: Option<LastEventId>| async {
+        let layer = SseLayer::new(|_: Request<Body>, _: Option<EventId>| async {
             Ok::<_, Infallible>(tokio_stream::pending::<Event>())
         })
         .keep_alive(KeepAlive::new().interval(keep_alive));

@@ -438,7 +438,7 @@ impl RedisBackend {
         loop {
             let retry_window = if attempt == 0 { 0 } else { window_ms };
             let err = match self.publish_once(topic, &event, &token, retry_window).await {
-                Ok(id) => return Ok(id.into()),
+                Ok(id) => return Ok(EventId::trusted(id.into())),
                 Err(err) => err,
             };
             sent |= may_have_been_sent(&err);

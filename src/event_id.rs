@@ -1,6 +1,7 @@
-//! The `Last-Event-ID` a reconnecting client sends back.
+//! [`EventId`]: an event's id, as a hub gives it and as a reconnecting client sends it
+//! back in `Last-Event-ID`.
 
-use std::{fmt, ops::Deref};
+use std::{fmt, ops::Deref, sync::Arc};
 
 use http::{HeaderName, Request};
 
@@ -9,7 +10,8 @@ pub const MAX_LAST_EVENT_ID_LEN: usize = 1024;
 
 static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
-/// The id of the last event a reconnecting client received.
+/// An event's id: what [`Hub::publish`](crate::hub::Hub::publish) returns, and what a
+/// reconnecting client sends back as the last one it received.
 ///
 /// Browsers send it in the `Last-Event-ID` header when they reconnect; polyfills that
 /// cannot set headers may send it as a `lastEventId` query parameter, which
@@ -20,19 +22,25 @@ static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// # Example
 ///
 /// ```
-/// # fn f(last_event_id: Option<tower_sse::LastEventId>) {
+/// # fn f(last_event_id: Option<tower_sse::EventId>) {
 /// let next: u64 = last_event_id
 ///     .and_then(|id| id.parse::<u64>().ok())
 ///     .map_or(0, |n| n + 1);
 /// # }
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct LastEventId(Box<str>);
+pub struct EventId(Arc<str>);
 
-impl LastEventId {
+impl EventId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// An id the crate made itself, valid by construction.
+    #[cfg_attr(not(feature = "hub"), allow(dead_code))]
+    pub(crate) fn trusted(id: Arc<str>) -> Self {
+        Self(id)
     }
 
     /// Checks `id` as the layer checks a `Last-Event-ID` header: at most
@@ -41,36 +49,35 @@ impl LastEventId {
     ///
     /// # Errors
     ///
-    /// A [`LastEventIdError`] saying what is wrong with `id`.
+    /// A [`EventIdError`] saying what is wrong with `id`.
     ///
     /// # Example
     ///
     /// ```
-    /// use tower_sse::LastEventId;
+    /// use tower_sse::EventId;
     ///
-    /// let id = LastEventId::new("42")?.unwrap();
+    /// let id = EventId::new("42")?.unwrap();
     /// assert_eq!(id.as_str(), "42");
-    /// assert_eq!(LastEventId::new("")?, None);
-    /// assert!(LastEventId::new("4\n2").is_err());
-    /// # Ok::<(), tower_sse::LastEventIdError>(())
+    /// assert_eq!(EventId::new("")?, None);
+    /// assert!(EventId::new("4\n2").is_err());
+    /// # Ok::<(), tower_sse::EventIdError>(())
     /// ```
-    pub fn new(id: &str) -> Result<Option<Self>, LastEventIdError> {
+    pub fn new(id: &str) -> Result<Option<Self>, EventIdError> {
         Self::parse(id.as_bytes(), Source::Value)
     }
 
     /// Parses a header or query value. `Ok(None)` for an empty value: the client has
     /// no id.
-    fn parse(value: &[u8], source: Source) -> Result<Option<Self>, LastEventIdError> {
+    fn parse(value: &[u8], source: Source) -> Result<Option<Self>, EventIdError> {
         if value.is_empty() {
             return Ok(None);
         }
         if value.len() > MAX_LAST_EVENT_ID_LEN {
-            return Err(LastEventIdError(Reason::TooLong(source, value.len())));
+            return Err(EventIdError(Reason::TooLong(source, value.len())));
         }
-        let text =
-            std::str::from_utf8(value).map_err(|_| LastEventIdError(Reason::NotUtf8(source)))?;
+        let text = std::str::from_utf8(value).map_err(|_| EventIdError(Reason::NotUtf8(source)))?;
         if text.contains(['\r', '\n', '\0']) {
-            return Err(LastEventIdError(Reason::ControlCharacter(source)));
+            return Err(EventIdError(Reason::ControlCharacter(source)));
         }
         Ok(Some(Self(text.into())))
     }
@@ -80,7 +87,7 @@ impl LastEventId {
     pub(crate) fn from_request<B>(
         request: &Request<B>,
         query: bool,
-    ) -> Result<Option<Self>, LastEventIdError> {
+    ) -> Result<Option<Self>, EventIdError> {
         Self::from_parts(request.headers(), request.uri(), query)
     }
 
@@ -89,11 +96,11 @@ impl LastEventId {
         headers: &http::HeaderMap,
         uri: &http::Uri,
         query: bool,
-    ) -> Result<Option<Self>, LastEventIdError> {
+    ) -> Result<Option<Self>, EventIdError> {
         let mut values = headers.get_all(&LAST_EVENT_ID).iter();
         if let Some(value) = values.next() {
             if values.next().is_some() {
-                return Err(LastEventIdError(Reason::Repeated(Source::Header)));
+                return Err(EventIdError(Reason::Repeated(Source::Header)));
             }
             return Self::parse(value.as_bytes(), Source::Header);
         }
@@ -108,7 +115,7 @@ impl LastEventId {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             if name == "lastEventId" {
                 if found.is_some() {
-                    return Err(LastEventIdError(Reason::Repeated(Source::Query)));
+                    return Err(EventIdError(Reason::Repeated(Source::Query)));
                 }
                 found = Some(value);
             }
@@ -127,7 +134,32 @@ impl LastEventId {
     }
 }
 
-impl Deref for LastEventId {
+/// An id a [`Backend`](crate::hub::Backend) made, checked as [`EventId::new`] checks
+/// one.
+///
+/// # Errors
+///
+/// An [`EventIdError`] for an empty id, or one [`EventId::new`] refuses.
+///
+/// # Example
+///
+/// ```
+/// use tower_sse::EventId;
+///
+/// let id = EventId::try_from(String::from("1700000000000-0"))?;
+/// assert_eq!(id.as_str(), "1700000000000-0");
+/// assert!(EventId::try_from(String::new()).is_err());
+/// # Ok::<(), tower_sse::EventIdError>(())
+/// ```
+impl TryFrom<String> for EventId {
+    type Error = EventIdError;
+
+    fn try_from(id: String) -> Result<Self, EventIdError> {
+        Self::new(&id)?.ok_or(EventIdError(Reason::Empty))
+    }
+}
+
+impl Deref for EventId {
     type Target = str;
 
     fn deref(&self) -> &str {
@@ -135,19 +167,19 @@ impl Deref for LastEventId {
     }
 }
 
-impl AsRef<str> for LastEventId {
+impl AsRef<str> for EventId {
     fn as_ref(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Debug for LastEventId {
+impl fmt::Debug for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.0, f)
     }
 }
 
-impl fmt::Display for LastEventId {
+impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -166,14 +198,14 @@ enum Source {
 /// # Example
 ///
 /// ```
-/// let err = tower_sse::LastEventId::new(&"9".repeat(2000)).unwrap_err();
+/// let err = tower_sse::EventId::new(&"9".repeat(2000)).unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
 ///     "the last event id is 2000 bytes long; at most 1024 bytes are accepted",
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LastEventIdError(Reason);
+pub struct EventIdError(Reason);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Reason {
@@ -181,11 +213,13 @@ enum Reason {
     NotUtf8(Source),
     ControlCharacter(Source),
     Repeated(Source),
+    /// An id a backend made was empty.
+    Empty,
 }
 
-impl std::error::Error for LastEventIdError {}
+impl std::error::Error for EventIdError {}
 
-impl fmt::Display for LastEventIdError {
+impl fmt::Display for EventIdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = |source: &Source| match source {
             Source::Header => "the Last-Event-ID header",
@@ -203,20 +237,21 @@ impl fmt::Display for LastEventIdError {
                 write!(f, "{} contains CR, LF or NUL", name(source))
             }
             Reason::Repeated(source) => write!(f, "{} is given more than once", name(source)),
+            Reason::Empty => f.write_str("an event's id is empty"),
         }
     }
 }
 
-/// `Option<LastEventId>` as an axum extractor: the `Last-Event-ID` header, or else a
+/// `Option<EventId>` as an axum extractor: the `Last-Event-ID` header, or else a
 /// `lastEventId` query parameter (for polyfills that cannot set headers); a bad one is
 /// rejected with `400 Bad Request` and the reason.
 ///
 /// # Example
 ///
 /// ```
-/// use tower_sse::LastEventId;
+/// use tower_sse::EventId;
 ///
-/// async fn events(last: Option<LastEventId>) -> String {
+/// async fn events(last: Option<EventId>) -> String {
 ///     format!("resuming after {:?}", last.as_deref())
 /// }
 /// let app: axum::Router = axum::Router::new().route("/events", axum::routing::get(events));
@@ -224,8 +259,8 @@ impl fmt::Display for LastEventIdError {
 /// ```
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for LastEventId {
-    type Rejection = LastEventIdError;
+impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for EventId {
+    type Rejection = EventIdError;
 
     async fn from_request_parts(
         parts: &mut http::request::Parts,
@@ -237,7 +272,7 @@ impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for LastEve
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-impl axum_core::response::IntoResponse for LastEventIdError {
+impl axum_core::response::IntoResponse for EventIdError {
     fn into_response(self) -> axum_core::response::Response {
         crate::future::bad_request(self.to_string())
     }
@@ -248,7 +283,7 @@ mod tests {
     use super::*;
 
     fn from(request: Request<()>, query: bool) -> Result<Option<String>, String> {
-        LastEventId::from_request(&request, query)
+        EventId::from_request(&request, query)
             .map(|id| id.map(|id| id.as_str().to_owned()))
             .map_err(|err| err.to_string())
     }
