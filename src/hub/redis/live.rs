@@ -14,9 +14,9 @@ use redis::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Settings,
+    After, Settings,
     commands::Commands,
-    gap, read,
+    history_after, is_connection_error, read,
     scripts::{BREAK, delivery, id_of, parse_id},
     topology::{self, Addr, Topology, info_for},
 };
@@ -646,21 +646,11 @@ impl Recover {
 
     /// The events of `topic` after `last`, or why they cannot be had.
     async fn catch_up(&mut self, topic: &str, last: Position) -> RedisResult<Outcome> {
-        let batch = self.settings.read_batch;
-        let mut events = Vec::new();
-        let mut from = last;
-        loop {
-            let history = read(&mut self.commands, &self.settings.keys, topic, from, batch).await?;
-            if gap(&history, from).is_some() {
-                return Ok(Outcome::Lost(history.last.unwrap_or(Position::START)));
-            }
-            let count = history.count;
-            events.extend(history.entries.into_iter().map(|entry| entry.delivery));
-            match events.last() {
-                Some(newest) if count >= batch => from = newest.position(),
-                _ => return Ok(Outcome::Caught(events)),
-            }
-        }
+        let history = history_after(&mut self.commands, &self.settings, topic, last, true);
+        Ok(match history.await? {
+            After::Events(events) => Outcome::Caught(events),
+            After::Broken(_, now) => Outcome::Lost(now),
+        })
     }
 }
 
@@ -718,10 +708,6 @@ fn decode_message(payload: &[u8]) -> Option<(Position, Delivery)> {
 
 fn is_moved(err: &RedisError) -> bool {
     matches!(err.kind(), redis::ErrorKind::Moved | redis::ErrorKind::Ask)
-}
-
-fn is_connection_error(err: &RedisError) -> bool {
-    err.is_io_error() || err.is_timeout() || err.is_connection_dropped()
 }
 
 fn backend_error(what: &str, err: &RedisError) -> SubscribeError {

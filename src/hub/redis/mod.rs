@@ -97,7 +97,7 @@ use self::{
     topology::{Topology, addr_of},
 };
 use super::{
-    EventId, Position, PublishError, SubscribeError,
+    Delivery, EventId, Position, PublishError, SubscribeError,
     backend::{Backend, BoxFuture, Feed, IdScope, Replayed},
 };
 
@@ -484,33 +484,13 @@ impl RedisBackend {
         exact: bool,
     ) -> Result<Replayed, SubscribeError> {
         let mut conn = self.commands.clone();
-        let batch = self.settings.read_batch;
-        let mut events = Vec::new();
-        let mut from = after;
-        loop {
-            let history = read(&mut conn, &self.settings.keys, topic, from, batch)
-                .await
-                .map_err(|err| SubscribeError::Backend(self.error("history read", &err)))?;
-            if exact {
-                if let Some(gap) = gap(&history, from) {
-                    return Ok(gap);
-                }
-            }
-            let count = history.count;
-            if let Some(last) = history.entries.last() {
-                from = last.delivery.position();
-            }
-            events.extend(
-                history
-                    .entries
-                    .into_iter()
-                    .filter(|entry| entry.previous != Position::END)
-                    .map(|entry| entry.delivery),
-            );
-            if count < batch {
-                return Ok(Replayed::Events(events));
-            }
-        }
+        let history = history_after(&mut conn, &self.settings, topic, after, exact)
+            .await
+            .map_err(|err| SubscribeError::Backend(self.error("history read", &err)))?;
+        Ok(match history {
+            After::Events(events) => Replayed::Events(events),
+            After::Broken(gap, _) => gap,
+        })
     }
 
     fn error(&self, what: &str, err: &RedisError) -> crate::BoxError {
@@ -601,6 +581,51 @@ fn gap(history: &History, after: Position) -> Option<Replayed> {
     }
 }
 
+/// What a topic's history holds after a position.
+enum After {
+    /// Every retained event after it, in order.
+    Events(Vec<Delivery>),
+    /// It cannot be read exactly ([`gap`] says why); the stream's last position now.
+    Broken(Replayed, Position),
+}
+
+/// `topic`'s history after `after`, read page by page; with `exact`, every page is
+/// checked to follow on from the one before (a client's replay, or an instance catching
+/// up after a lost connection).
+async fn history_after(
+    conn: &mut Commands,
+    settings: &Settings,
+    topic: &str,
+    after: Position,
+    exact: bool,
+) -> Result<After, RedisError> {
+    let batch = settings.read_batch;
+    let mut events = Vec::new();
+    let mut from = after;
+    loop {
+        let history = read(conn, &settings.keys, topic, from, batch).await?;
+        if let Some(gap) = gap(&history, from).filter(|_| exact) {
+            return Ok(After::Broken(gap, history.last.unwrap_or(Position::START)));
+        }
+        let count = history.count;
+        if let Some(last) = history.entries.last() {
+            from = last.delivery.position();
+        }
+        // Entries this crate did not write break an exact read; otherwise they are
+        // skipped.
+        events.extend(
+            history
+                .entries
+                .into_iter()
+                .filter(|entry| entry.previous != Position::END)
+                .map(|entry| entry.delivery),
+        );
+        if count < batch {
+            return Ok(After::Events(events));
+        }
+    }
+}
+
 /// Runs [`READ`] on `topic` after `after`, reading up to `count` entries.
 async fn read(
     conn: &mut Commands,
@@ -624,20 +649,22 @@ async fn read(
     })
 }
 
+/// Whether a failure is the connection's: it broke, was refused or timed out.
+fn is_connection_error(err: &RedisError) -> bool {
+    err.is_io_error() || err.is_timeout() || err.is_connection_dropped()
+}
+
 /// Whether a failed command may have reached Redis: the connection broke or timed out.
 /// (The client reports a command it never wrote to a connection already closed as it
 /// reports one whose reply was lost: both may have been stored.) A refused connection
 /// means it was not sent.
 fn may_have_been_sent(err: &RedisError) -> bool {
-    let connection = err.is_io_error() || err.is_timeout() || err.is_connection_dropped();
-    connection && !err.is_connection_refusal()
+    is_connection_error(err) && !err.is_connection_refusal()
 }
 
 /// Whether a failure is one a reconnection or a failover may clear.
 fn retryable(err: &RedisError) -> bool {
-    err.is_io_error()
-        || err.is_timeout()
-        || err.is_connection_dropped()
+    is_connection_error(err)
         || err.is_cluster_error()
         || matches!(
             err.kind(),
