@@ -13,6 +13,11 @@
 //! subscribers are the hub's subscriptions, drained as fast as they come (no HTTP:
 //! what is measured is what Redis sends each instance).
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::arg;
+
 use std::{
     sync::{
         Arc,
@@ -26,15 +31,6 @@ use tower_sse::{
     Event,
     hub::{Hub, RedisConfig},
 };
-
-fn arg(n: usize, default: usize) -> usize {
-    std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .nth(n)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() {

@@ -6,6 +6,11 @@
 //! cargo bench --features hub --bench hub_scale -- [subscribers] [events]
 //! ```
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::arg;
+
 use std::{
     sync::{
         Arc,
@@ -16,15 +21,6 @@ use std::{
 
 use tokio_stream::StreamExt;
 use tower_sse::{Event, hub::Hub};
-
-fn arg(n: usize, default: usize) -> usize {
-    std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .nth(n)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -7,6 +7,11 @@
 //! printed URL, or watch the events with
 //! `curl -N -H 'accept: text/event-stream' http://127.0.0.1:3000/`.
 
+#[path = "support/stop_signal.rs"]
+mod stop_signal;
+
+use stop_signal::stop_signal;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::{Json, Router, extract::State, response::Html, routing::get};
@@ -108,22 +113,4 @@ everything else to the router.</p>
 </html>
 "#,
     )
-}
-
-/// Ctrl-C, or SIGTERM (what a container's stop sends).
-async fn stop_signal() {
-    let terminate = async {
-        #[cfg(unix)]
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            term.recv().await;
-            return;
-        }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }

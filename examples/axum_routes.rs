@@ -9,6 +9,11 @@
 //! and, in another terminal,
 //! `curl -X POST -d 'for=ann&text=hi' http://127.0.0.1:3000/notify`.
 
+#[path = "support/stop_signal.rs"]
+mod stop_signal;
+
+use stop_signal::stop_signal;
+
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
@@ -140,23 +145,5 @@ async fn notify(State(state): State<AppState>, Form(form): Form<Notify>) -> Resp
     {
         Ok(id) => id.to_string().into_response(),
         Err(err) => (StatusCode::SERVICE_UNAVAILABLE, err.to_string()).into_response(),
-    }
-}
-
-/// Ctrl-C, or SIGTERM (what a container's stop sends).
-async fn stop_signal() {
-    let terminate = async {
-        #[cfg(unix)]
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            term.recv().await;
-            return;
-        }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }

@@ -22,6 +22,11 @@
 //! cargo run --features redis --example chat -- --redis-cluster redis://127.0.0.1:7000,redis://127.0.0.1:7001
 //! ```
 
+#[path = "support/stop_signal.rs"]
+mod stop_signal;
+
+use stop_signal::stop_signal;
+
 use std::time::Duration;
 
 use axum::{
@@ -263,22 +268,4 @@ async fn page() -> Html<&'static str> {
 </html>
 "#,
     )
-}
-
-/// Ctrl-C, or SIGTERM (what a container's stop sends).
-async fn stop_signal() {
-    let terminate = async {
-        #[cfg(unix)]
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            term.recv().await;
-            return;
-        }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }

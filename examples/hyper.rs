@@ -6,6 +6,11 @@
 //! `curl -N -H 'accept: text/event-stream' http://127.0.0.1:3000/` or, over HTTP/2,
 //! `curl -N --http2-prior-knowledge -H 'accept: text/event-stream' http://127.0.0.1:3000/`.
 
+#[path = "support/stop_signal.rs"]
+mod stop_signal;
+
+use stop_signal::stop_signal;
+
 use std::{convert::Infallible, time::Duration};
 
 use bytes::Bytes;
@@ -87,23 +92,5 @@ async fn serve(listener: TcpListener) {
                 eprintln!("connection error: {err}");
             }
         });
-    }
-}
-
-/// Ctrl-C, or SIGTERM (what a container's stop sends).
-async fn stop_signal() {
-    let terminate = async {
-        #[cfg(unix)]
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            term.recv().await;
-            return;
-        }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }

@@ -272,11 +272,17 @@ impl Scanner {
 /// Sends a request and reads past the response head; returns the socket and any body
 /// bytes read with the head.
 async fn open(addr: SocketAddr, request: &str) -> (TcpStream, Vec<u8>, bool) {
-    let mut socket = TcpStream::connect(addr).await.expect("connect");
+    let socket = TcpStream::connect(addr).await.expect("connect");
+    read_head(socket, request).await
+}
+
+/// Sends `request` on `socket` and reads the response head: the socket, the body bytes
+/// read with the head, and whether the body is chunked.
+async fn read_head(mut socket: TcpStream, request: &str) -> (TcpStream, Vec<u8>, bool) {
     socket.set_nodelay(true).unwrap();
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 1024];
     loop {
         let n = socket.read(&mut buf).await.unwrap();
         assert!(n > 0, "closed before the head");
@@ -489,25 +495,8 @@ async fn open_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> (TcpStream, 
     socket
         .bind(SocketAddr::from((source, 0)))
         .expect("bind a loopback source address");
-    let mut stream = socket.connect(addr).await.expect("connect");
-    stream.set_nodelay(true).unwrap();
-    stream
-        .write_all(get("/hub", true).as_bytes())
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut buf).await.unwrap();
-        assert!(n > 0, "closed before the head");
-        head.extend_from_slice(&buf[..n]);
-        if let Some(end) = memchr::memmem::find(&head, b"\r\n\r\n") {
-            let body = head.split_off(end + 4);
-            let text = String::from_utf8_lossy(&head).to_lowercase();
-            assert!(text.starts_with("http/1.1 200"), "{text}");
-            return (stream, body, text.contains("transfer-encoding: chunked"));
-        }
-    }
+    let stream = socket.connect(addr).await.expect("connect");
+    read_head(stream, &get("/hub", true)).await
 }
 
 /// Many subscribers on one server: RSS per subscriber, and how long one event takes to

@@ -8,6 +8,11 @@
 //! `curl -N -H 'accept: text/event-stream' http://127.0.0.1:3000/status` beside any gRPC
 //! client calling `grpc.health.v1.Health/Check` on the same port.
 
+#[path = "support/stop_signal.rs"]
+mod stop_signal;
+
+use stop_signal::stop_signal;
+
 use std::time::Duration;
 
 use http::Request;
@@ -85,23 +90,5 @@ async fn serve(listener: TcpListener, hub: Hub) {
         .await;
     if let Err(err) = result {
         eprintln!("server error: {err}");
-    }
-}
-
-/// Ctrl-C, or SIGTERM (what a container's stop sends).
-async fn stop_signal() {
-    let terminate = async {
-        #[cfg(unix)]
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            term.recv().await;
-            return;
-        }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }

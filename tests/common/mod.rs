@@ -154,19 +154,21 @@ pub fn have(program: &str, install: &str) -> bool {
         .status()
         .is_ok();
     if !runs {
-        let required = std::env::var_os("TOWER_SSE_REQUIRE_ALL").is_some_and(|v| v == "1");
-        assert!(
-            !required,
-            "`{program}` is required (TOWER_SSE_REQUIRE_ALL=1): {install}"
-        );
-        // Past the test harness's capture, so the line shows in a passing run.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "skipped: a test needs `{program}`, which is not installed here ({install})"
-        );
+        not_here(&format!(
+            "`{program}`, which is not installed here ({install})"
+        ));
     }
     runs
+}
+
+/// Says on one line that a test did not run for want of `what`, past the test harness's
+/// capture so that it shows in a passing run; fails instead under `.ci/run`
+/// (`TOWER_SSE_REQUIRE_ALL=1`), which provides everything.
+pub fn not_here(what: &str) {
+    let required = std::env::var_os("TOWER_SSE_REQUIRE_ALL").is_some_and(|v| v == "1");
+    assert!(!required, "required (TOWER_SSE_REQUIRE_ALL=1): {what}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: a test needs {what}");
 }
 
 /// An example program (`examples/NAME.rs`), run as a user runs it: the binary `cargo
