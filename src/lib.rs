@@ -71,6 +71,8 @@
 //!   Without it the crate does not depend on axum or axum-core.
 //! - `hub`: the broadcast `hub` (topics, exact replay, encode-once fan-out).
 //! - `json`: [`Event::json_data`], with `serde_json`.
+//! - `test-util`: `testing`, a test kit that drives your SSE endpoints in
+//!   process and reads their events decoded.
 //! - `redis`: `HubBuilder::build_redis`, the `hub` over one Redis server or a Redis
 //!   Cluster, shared by several instances.
 //!
@@ -108,6 +110,7 @@ mod future;
 pub mod hub;
 mod keep_alive;
 mod layer;
+mod lifetime;
 mod predicate;
 mod response;
 #[cfg(feature = "axum")]
@@ -115,6 +118,9 @@ mod response;
 pub mod routing;
 mod service;
 mod shutdown;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
 
 pub use accept::accepts_event_stream;
 pub use body::{ResponseBody, open_streams};
@@ -127,6 +133,7 @@ pub use factory::{EventItem, MakeEventStream};
 pub use future::ResponseFuture;
 pub use keep_alive::KeepAlive;
 pub use layer::SseLayer;
+pub use lifetime::{Lifetime, Limited, LimitedItem};
 pub use predicate::{DefaultPredicate, Predicate};
 pub use response::IntoRefusal;
 pub use service::Sse;
