@@ -107,7 +107,7 @@ pub trait EventItem: sealed::Sealed {
     fn into_piece(self) -> Result<Piece, BoxError>;
 }
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 

@@ -1,6 +1,13 @@
 //! [`Backend`]: where a hub keeps its history and how events reach its subscribers.
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use crate::Event;
 
@@ -206,6 +213,23 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The subscriber `watcher` no longer follows `topic`.
     fn unwatch(&self, topic: &str, watcher: u64);
+
+    /// The position of the last event stored in `topic` now ([`Position::START`] for
+    /// none): a replay after it returns exactly the events published later. The hub's
+    /// [handoff](super::Hub::handoff) reads it.
+    ///
+    /// The default watches the topic for a moment; a backend that can read its head
+    /// directly should.
+    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+        // Counting down from the top: never a watcher id the hub hands out.
+        static WATCHERS: AtomicU64 = AtomicU64::new(u64::MAX);
+        let watcher = WATCHERS.fetch_sub(1, Ordering::Relaxed);
+        Box::pin(async move {
+            let head = self.watch(topic, watcher).await;
+            self.unwatch(topic, watcher);
+            head
+        })
+    }
 
     /// The retained events of `topic` after `after`. With `exact`, say
     /// [`Replayed::Expired`] or [`Replayed::Unknown`] when events after it are gone;

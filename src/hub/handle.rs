@@ -186,6 +186,16 @@ impl Hub {
         if !valid_topic(topic) {
             return Err(PublishError::InvalidTopic);
         }
+        self.publish_unchecked(topic, id, event).await
+    }
+
+    /// Publishes to a topic already checked, or one of the hub's own.
+    pub(super) async fn publish_unchecked(
+        &self,
+        topic: &str,
+        id: Option<&str>,
+        event: Event,
+    ) -> Result<EventId, PublishError> {
         let id = self.shared.backend.publish(topic, id, event).await?;
         self.shared.published.fetch_add(1, Ordering::Relaxed);
         Ok(id)
@@ -311,6 +321,20 @@ impl Hub {
         Ok(subscription)
     }
 
+    /// A subscriber of one of the hub's own topics, from now on.
+    pub(super) async fn subscribe_reserved(
+        &self,
+        topic: String,
+    ) -> Result<Subscription, SubscribeError> {
+        let topics: Arc<[Arc<str>]> = Arc::new([Arc::from(topic)]);
+        self.join(&topics).await
+    }
+
+    /// Whether [`shutdown`](Hub::shutdown) was called.
+    pub(super) fn is_shut_down(&self) -> bool {
+        self.shared.context.fanout.is_closed()
+    }
+
     /// A subscriber of `topics` that has joined the live feed and watches every topic,
     /// starting after the position each watch returned. Read the history after this:
     /// an event published in between is in both, and the subscription skips the copy.
@@ -339,14 +363,63 @@ impl Hub {
 
     /// Where a client's `Last-Event-ID` places it in each topic.
     fn resume_from(&self, id: &str, topics: &[Arc<str>], cursor: bool) -> From {
+        let from_cursor = || {
+            cursor::decode(id, cursor::topics_hash(topics), topics.len())
+                .map_or(From::Unknown, From::Each)
+        };
         if cursor {
-            return cursor::decode(id, cursor::topics_hash(topics), topics.len())
-                .map_or(From::Unknown, From::Each);
+            return from_cursor();
         }
-        self.shared
-            .backend
-            .locate(id)
-            .map_or(From::Unknown, From::After)
+        // A handoff position is a cursor whatever the topics and the backend.
+        match self.shared.backend.locate(id) {
+            Some(position) => From::After(position),
+            None if id.starts_with('~') => from_cursor(),
+            None => From::Unknown,
+        }
+    }
+
+    /// Where `topics` stand now, as an id a stream of the same topics resumes from
+    /// exactly: the snapshot-to-stream handoff. See [`Handoff`](super::Handoff).
+    ///
+    /// # Errors
+    ///
+    /// A [`SubscribeError`] for bad topics, a hub that is shutting down, or the
+    /// backend's error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::{Event, hub::Hub};
+    ///
+    /// let hub = Hub::new();
+    /// hub.publish("prices", Event::new().data("rendered into the page")).await?;
+    /// let handoff = hub.handoff("prices").await?; // at render time
+    /// hub.publish("prices", Event::new().data("published in between")).await?;
+    ///
+    /// // The page's EventSource connects with the handoff's id.
+    /// let mut events = hub.subscribe("prices", Some(handoff.id())).await?;
+    /// assert_eq!(events.next().await.unwrap().as_bytes(), &b"data: published in between\nid: 2\n\n"[..]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn handoff(&self, topics: impl IntoTopics) -> Result<super::Handoff, SubscribeError> {
+        if self.is_shut_down() {
+            return Err(SubscribeError::ShuttingDown {
+                retry_after: self.shared.config.limits.retry_after,
+            });
+        }
+        let topics = topic_set(topics.topic_names())?;
+        let mut positions = Vec::with_capacity(topics.len());
+        for topic in topics.iter() {
+            positions.push(self.shared.backend.head(topic).await?);
+        }
+        let cursor = cursor::encode(cursor::topics_hash(&topics), &positions);
+        let id =
+            EventId::try_from(cursor).map_err(|error| SubscribeError::Backend(error.into()))?;
+        Ok(super::Handoff::new(id))
     }
 
     /// The retained events of `topics` from `from`, merged in position order, each with
@@ -464,8 +537,11 @@ fn topic_set(names: Vec<&str>) -> Result<Arc<[Arc<str>]>, SubscribeError> {
     Ok(names.into())
 }
 
+/// Topics starting with this character are the hub's own (revocations).
+pub(super) const RESERVED: char = '\0';
+
 fn valid_topic(topic: &str) -> bool {
-    !topic.is_empty() && topic.len() <= MAX_TOPIC_LEN
+    !topic.is_empty() && topic.len() <= MAX_TOPIC_LEN && !topic.starts_with(RESERVED)
 }
 
 /// A random duration in `0..=max`, for jitter.

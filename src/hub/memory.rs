@@ -189,6 +189,11 @@ impl Backend for MemoryBackend {
             .copied()
     }
 
+    fn head<'a>(&'a self, _topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+        let head = Position::new(self.lock().next - 1, 0);
+        Box::pin(async move { Ok(head) })
+    }
+
     fn watch<'a>(
         &'a self,
         _topic: &'a str,

@@ -93,11 +93,13 @@ mod delivery;
 mod error;
 mod fanout;
 mod handle;
+mod handoff;
 mod memory;
 mod position;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+mod revocation;
 mod stats;
 mod subscription;
 mod topics;
@@ -111,7 +113,9 @@ pub use config::{LagPolicy, SubscriberChange};
 pub use delivery::Delivery;
 pub use error::{PublishError, SubscribeError};
 pub use handle::Hub;
+pub use handoff::{Handoff, POSITION_HEADER};
 pub use position::Position;
+pub use revocation::{MAX_REVOCATION_KEY_LEN, Revocation};
 pub use stats::HubStats;
 pub use subscription::{Replay, Subscription};
 pub use topics::IntoTopics;

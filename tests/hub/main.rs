@@ -5,6 +5,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[cfg(feature = "test-util")]
+mod access;
 mod backend;
 mod broadcast;
 mod soak;

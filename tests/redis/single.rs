@@ -740,3 +740,82 @@ async fn ids_of_your_own_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("Redis stream ids"), "{err}");
 }
+
+/// A user's streams end on every instance when any instance revokes the user.
+#[tokio::test]
+async fn a_revocation_on_one_instance_ends_the_users_stream_on_another() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let (a, b) = (hub(&redis).await, hub(&redis).await);
+    let revocable = {
+        let a = a.clone();
+        move |_: http::Request<axum::body::Body>, _: Option<EventId>| {
+            let a = a.clone();
+            async move {
+                let lifetime = tower_sse::Lifetime::new().revoked_by(a.revocation("user:7").await?);
+                Ok::<_, tower_sse::hub::SubscribeError>(
+                    lifetime.wrap(a.subscribe("room", None).await?),
+                )
+            }
+        }
+    };
+    let app = axum::Router::new().layer(tower_sse::SseLayer::new(revocable));
+    let server = crate::common::serve(app).await;
+    let mut on_a = connect_events(server, "/", None).await;
+    eventually(Duration::from_secs(5), "subscribed", || {
+        a.subscribers("room") == 1
+    })
+    .await;
+
+    b.publish("room", Event::new().data("hello")).await.unwrap();
+    let hello = within(Duration::from_secs(5), on_a.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hello.data.as_deref(), Some("hello"));
+
+    b.revoke("user:7", "password changed").await.unwrap();
+    let last = within(Duration::from_secs(5), on_a.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (last.event.as_deref(), last.data.as_deref()),
+        (Some("revoked"), Some("password changed"))
+    );
+    assert!(
+        within(Duration::from_secs(5), on_a.next()).await.is_none(),
+        "the stream ended"
+    );
+    eventually(Duration::from_secs(5), "the subscriptions are gone", || {
+        a.stats().subscribers == 0
+    })
+    .await;
+}
+
+/// A handoff taken on one instance, events published on another, the stream opened on
+/// a third: exactly the events after the handoff, for one topic and for several.
+#[tokio::test]
+async fn a_handoff_resumes_exactly_across_instances() {
+    if !available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let (a, b, c) = (hub(&redis).await, hub(&redis).await, hub(&redis).await);
+    b.publish("x", Event::new().data("x0")).await.unwrap();
+    let one = a.handoff("x").await.unwrap();
+    let both = a.handoff(["x", "y"]).await.unwrap();
+    for data in ["x1", "y1", "x2"] {
+        b.publish(&data[..1], Event::new().data(data))
+            .await
+            .unwrap();
+    }
+    let server = instance(&c).await;
+    let mut just_x = connect_events(server, "/?topic=x", Some(one.id().as_str())).await;
+    let mut x_and_y = connect_events(server, "/?topic=x&topic=y", Some(both.id().as_str())).await;
+    let data = |got: Vec<(String, String)>| got.into_iter().map(|(_, d)| d).collect::<Vec<_>>();
+    assert_eq!(data(take(&mut just_x, 2).await), ["x1", "x2"]);
+    assert_eq!(data(take(&mut x_and_y, 3).await), ["x1", "y1", "x2"]);
+}

@@ -114,7 +114,11 @@ impl Drop for Browser {
 
 fn launch(url: &str) -> Browser {
     let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let profile = std::env::temp_dir().join(format!("tower-sse-chromium-{}", std::process::id()));
+    // A profile of its own per browser: two browsers sharing one would be one browser.
+    static LAUNCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = LAUNCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile =
+        std::env::temp_dir().join(format!("tower-sse-chromium-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
     std::fs::create_dir_all(&profile).unwrap();
     let child = Command::new(&binary)
@@ -184,4 +188,101 @@ async fn chromium_event_source_receives_exactly_what_was_sent() {
         ],
         "the browser reconnected with its last id each time, and stopped after the 204"
     );
+}
+
+/// The handoff page: rendered with the hub's position, it asks the server to publish
+/// (after the page response, before the EventSource connects), then connects with the
+/// position from the page, and posts back every event it got once `done` comes.
+#[cfg(feature = "hub")]
+fn handoff_page(url: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<meta charset="utf-8">
+<script>
+  const record = [];
+  fetch("/between", {{ method: "POST" }}).then(() => {{
+    const source = new EventSource({url:?});
+    source.onmessage = (e) => {{
+      if (e.data === "done") {{
+        source.close();
+        fetch("/record", {{ method: "POST", body: JSON.stringify(record) }});
+      }} else {{
+        record.push(e.data);
+      }}
+    }};
+  }});
+</script>
+"#
+    )
+}
+
+#[cfg(feature = "hub")]
+#[tokio::test]
+async fn chromium_gets_the_events_published_between_the_page_and_its_event_source_once() {
+    use tower_sse::hub::Hub;
+
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    if !common::have(&binary, "apt-get install chromium, or set CHROMIUM") {
+        return;
+    }
+    let hub = Hub::new();
+    hub.publish("news", Event::new().data("already in the page"))
+        .await
+        .unwrap();
+    let (records_tx, mut records) = tokio::sync::mpsc::unbounded_channel();
+    let events = {
+        let hub = hub.clone();
+        move |_: Request<Body>, last: Option<EventId>| {
+            let hub = hub.clone();
+            async move { hub.subscribe("news", last.as_ref()).await }
+        }
+    };
+    let (page_hub, between_hub) = (hub.clone(), hub.clone());
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || async move {
+                let handoff = page_hub.handoff("news").await.unwrap();
+                let page = handoff_page(&handoff.event_source_url("/events"));
+                (handoff, Html(page))
+            }),
+        )
+        .route(
+            "/between",
+            post(move || async move {
+                for n in 1..=3 {
+                    between_hub
+                        .publish("news", Event::new().data(format!("between {n}")))
+                        .await
+                        .unwrap();
+                }
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/record",
+            post(move |body: Bytes| async move {
+                records_tx.send(body).unwrap();
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .layer(SseLayer::new(events).last_event_id_query(true));
+    let addr = serve(app).await;
+    let _browser = launch(&format!("http://{addr}/"));
+
+    common::eventually(
+        Duration::from_secs(60),
+        "the page's EventSource subscribed",
+        || hub.subscribers("news") == 1,
+    )
+    .await;
+    for data in ["live", "done"] {
+        hub.publish("news", Event::new().data(data)).await.unwrap();
+    }
+    let record = tokio::time::timeout(Duration::from_secs(60), records.recv())
+        .await
+        .expect("the page posted its record within 60 s")
+        .unwrap();
+    let record: Vec<String> = serde_json::from_slice(&record).unwrap();
+    assert_eq!(record, ["between 1", "between 2", "between 3", "live"]);
 }

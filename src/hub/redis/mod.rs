@@ -757,6 +757,16 @@ impl Backend for RedisBackend {
         });
     }
 
+    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+        Box::pin(async move {
+            let mut conn = self.commands.clone();
+            let history = read(&mut conn, &self.settings.keys, topic, Position::START, 0)
+                .await
+                .map_err(|err| SubscribeError::Backend(self.error("position read", &err)))?;
+            Ok(history.last.unwrap_or(Position::START))
+        })
+    }
+
     fn replay<'a>(
         &'a self,
         topic: &'a str,

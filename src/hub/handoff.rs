@@ -1,0 +1,118 @@
+//! [`Handoff`]: a page rendered from the hub's state, and the event stream that picks
+//! up exactly where the page left off.
+
+use http::{HeaderName, HeaderValue};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::EventId;
+
+/// The response header that carries a [`Handoff`]'s id: `sse-position`.
+pub const POSITION_HEADER: HeaderName = HeaderName::from_static("sse-position");
+
+/// Everything but what a query value may carry as it is.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Where some topics stood when a page (or a JSON document) was rendered, from
+/// [`Hub::handoff`](super::Hub::handoff).
+///
+/// A page is rendered from the state at one moment, and its `EventSource` connects a
+/// moment later: events published in between would be lost, or would have to be
+/// deduplicated by hand. Take the handoff *before* reading the state you render, put it
+/// in the page ([`event_source_url`](Handoff::event_source_url)) or in the response
+/// ([`header`](Handoff::header), or as axum response parts), and let the layer read it
+/// back ([`SseLayer::last_event_id_query`](crate::SseLayer::last_event_id_query)): the
+/// stream starts with exactly the events published after the handoff, in order, once
+/// each. Events published between the handoff and the read of the state may be in
+/// both; render from state that carries event ids, or take the handoff inside the same
+/// lock or transaction as the read.
+///
+/// The id is a cursor (`~` and one position per topic), valid for a stream of the same
+/// topics; if the history no longer holds what followed it, the stream starts with the
+/// hub's reset event, as any resume does.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_sse::{Event, hub::Hub};
+///
+/// let hub = Hub::new();
+/// let handoff = hub.handoff("scores").await?;
+/// let page = format!(
+///     "<ul id=scores>...</ul><script>new EventSource({:?})</script>",
+///     handoff.event_source_url("/scores"),
+/// );
+/// assert!(page.contains("/scores?lastEventId=~"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handoff {
+    id: EventId,
+}
+
+impl Handoff {
+    pub(super) fn new(id: EventId) -> Self {
+        Self { id }
+    }
+
+    /// The id to resume from, as a client sends it in `Last-Event-ID`.
+    pub fn id(&self) -> &EventId {
+        &self.id
+    }
+
+    /// `path` with the id as its `lastEventId` query parameter (added to a query `path`
+    /// may already have), for `new EventSource(...)`. Serve the stream with
+    /// [`SseLayer::last_event_id_query`](crate::SseLayer::last_event_id_query) on. After
+    /// a reconnection the browser's `Last-Event-ID` header wins over the parameter.
+    pub fn event_source_url(&self, path: &str) -> String {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let value = utf8_percent_encode(self.id.as_str(), QUERY_VALUE);
+        format!("{path}{separator}lastEventId={value}")
+    }
+
+    /// The `sse-position` response header with the id, for a page or a JSON document
+    /// whose script opens the stream itself.
+    pub fn header(&self) -> (HeaderName, HeaderValue) {
+        // An `EventId` holds no CR, LF or NUL, and a cursor is ASCII: always valid.
+        let value = HeaderValue::from_str(self.id.as_str())
+            .unwrap_or_else(|_| HeaderValue::from_static("~"));
+        (POSITION_HEADER, value)
+    }
+}
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl axum_core::response::IntoResponseParts for Handoff {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(
+        self,
+        mut res: axum_core::response::ResponseParts,
+    ) -> Result<axum_core::response::ResponseParts, Self::Error> {
+        let (name, value) = self.header();
+        res.headers_mut().insert(name, value);
+        Ok(res)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_keeps_an_existing_query_and_encodes_the_id() {
+        let handoff = Handoff::new(EventId::new("~ab c.1").unwrap().unwrap());
+        assert_eq!(handoff.event_source_url("/e"), "/e?lastEventId=~ab%20c.1");
+        assert_eq!(
+            handoff.event_source_url("/e?room=1"),
+            "/e?room=1&lastEventId=~ab%20c.1"
+        );
+        assert_eq!(handoff.header().1, "~ab c.1");
+    }
+}
