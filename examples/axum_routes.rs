@@ -4,17 +4,28 @@
 //! handler takes the app's state, the user from an `Authorization` extractor (a `401`
 //! without one) and the `Last-Event-ID`.
 //!
+//! Access ends streams: a stream lasts no longer than the token that opened it
+//! (`TOKEN_SECONDS`, default 3600) and ends with `event: expired`; `POST /logout` ends
+//! every stream of the user, on every instance sharing the hub, with `event: revoked`.
+//! The JSON answer of `/notifications` carries the hub's position (`sse-position`):
+//! a stream opened with it as `Last-Event-ID` starts exactly after what the JSON held.
+//!
 //! Run with `cargo run --features hub --example axum_routes` (env `PORT` overrides 3000), then
 //! `curl -N -H 'accept: text/event-stream' -H 'authorization: Bearer ann-token' http://127.0.0.1:3000/notifications`
 //! and, in another terminal,
-//! `curl -X POST -d 'for=ann&text=hi' http://127.0.0.1:3000/notify`.
+//! `curl -X POST -d 'for=ann&text=hi' http://127.0.0.1:3000/notify`, then
+//! `curl -X POST -H 'authorization: Bearer ann-token' http://127.0.0.1:3000/logout`.
 
 #[path = "support/stop_signal.rs"]
 mod stop_signal;
 
 use stop_signal::stop_signal;
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{
     Form, Json, Router,
@@ -25,15 +36,18 @@ use axum::{
 };
 use serde::Deserialize;
 use tower_sse::{
-    Event, EventId, EventStream,
+    Event, EventId, EventStream, Lifetime, Limited,
     hub::{Hub, Subscription},
     routing::page_or_events,
 };
 
-/// The app's state: who is who, and a hub with one topic per user.
+/// The app's state: who is who, each user's notifications so far, and a hub with one
+/// topic per user.
 #[derive(Clone)]
 struct AppState {
     tokens: Arc<HashMap<String, String>>,
+    token_lifetime: Duration,
+    notifications: Arc<Mutex<HashMap<String, Vec<String>>>>,
     hub: Hub,
 }
 
@@ -43,8 +57,13 @@ impl AppState {
             .into_iter()
             .map(|(token, user)| (token.to_owned(), user.to_owned()))
             .collect();
+        let seconds = std::env::var("TOKEN_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok());
         Self {
             tokens: Arc::new(tokens),
+            token_lifetime: Duration::from_secs(seconds.unwrap_or(3600)),
+            notifications: Arc::default(),
             hub: Hub::new(),
         }
     }
@@ -102,28 +121,52 @@ fn app(state: AppState) -> Router {
         // One URL: JSON for plain requests, the user's notifications for EventSources.
         .route("/notifications", page_or_events(list, follow))
         .route("/notify", post(notify))
+        .route("/logout", post(logout))
         .with_state(state)
 }
 
 /// The events of `/notifications`: the user's topic, with what it holds first, resumed
-/// after the client's last event.
+/// after the client's last event, for as long as the user's access lasts.
 async fn follow(
     State(state): State<AppState>,
     User(user): User,
     last_event_id: Option<EventId>,
-) -> Result<EventStream<Subscription>, Response> {
-    let topic = format!("user:{user}");
+) -> Result<EventStream<Limited<Subscription>>, Response> {
+    let unavailable = |_| (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response();
+    let revoked = state.hub.revocation(&user).await.map_err(unavailable)?;
     let subscription = state
         .hub
-        .subscribe_with_history([topic], last_event_id.as_ref())
+        .subscribe_with_history([format!("user:{user}")], last_event_id.as_ref())
         .await
-        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response())?;
-    Ok(EventStream::new(subscription))
+        .map_err(unavailable)?;
+    let lifetime = Lifetime::new()
+        .expires_in(state.token_lifetime)
+        .revoked_by(revoked);
+    Ok(EventStream::new(lifetime.wrap(subscription)))
 }
 
-/// The plain GET of `/notifications`: a JSON answer for clients that don't want events.
-async fn list() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "hint": "ask for text/event-stream to follow notifications" }))
+/// The plain GET of `/notifications`: the user's notifications as JSON, with the hub's
+/// position in `sse-position`, to open the stream from.
+async fn list(State(state): State<AppState>, User(user): User) -> Response {
+    // The position first, then the state: an event in between is in both, never in
+    // neither.
+    let Ok(handoff) = state.hub.handoff(format!("user:{user}")).await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response();
+    };
+    let so_far = state.notifications.lock().unwrap().get(&user).cloned();
+    (
+        handoff,
+        Json(serde_json::json!({ "notifications": so_far.unwrap_or_default() })),
+    )
+        .into_response()
+}
+
+/// Ends every stream of the user, with `event: revoked`.
+async fn logout(State(state): State<AppState>, User(user): User) -> Response {
+    match state.hub.revoke(&user, "logged out").await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, err.to_string()).into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -137,6 +180,13 @@ async fn notify(State(state): State<AppState>, Form(form): Form<Notify>) -> Resp
     if !state.tokens.values().any(|user| *user == form.user) {
         return (StatusCode::NOT_FOUND, "no such user").into_response();
     }
+    state
+        .notifications
+        .lock()
+        .unwrap()
+        .entry(form.user.clone())
+        .or_default()
+        .push(form.text.clone());
     let event = Event::new().event_static("notification").data(form.text);
     match state
         .hub

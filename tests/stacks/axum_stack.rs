@@ -14,17 +14,28 @@ use http_body_util::Full;
 const SSE: (&str, &str) = ("accept", "text/event-stream");
 
 async fn post_notify(addr: std::net::SocketAddr, form: &'static str) -> StatusCode {
+    post(addr, "/notify", form, None).await
+}
+
+async fn post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    form: &'static str,
+    authorization: Option<&str>,
+) -> StatusCode {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .unwrap();
     tokio::spawn(connection);
-    let request = Request::post("/notify")
+    let mut request = Request::post(path)
         .header("host", "test")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Full::new(bytes::Bytes::from(form)))
-        .unwrap();
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    let request = request.body(Full::new(bytes::Bytes::from(form))).unwrap();
     sender.send_request(request).await.unwrap().status()
 }
 
@@ -97,7 +108,7 @@ async fn route_layer_leaves_other_routes_alone() {
     assert!(
         String::from_utf8(body_bytes(response).await.to_vec())
             .unwrap()
-            .contains("hint")
+            .contains("notifications")
     );
 
     // Routes outside `route_layer` never get events, whatever the Accept header says.
@@ -229,4 +240,109 @@ async fn a_page_and_its_events_as_handlers_on_one_url() {
     .unwrap()
     .to_bytes();
     assert_eq!(rest, "event: bye\ndata: \n\n");
+}
+
+async fn open(
+    addr: std::net::SocketAddr,
+    headers: &[(&str, &str)],
+) -> sse_stream::SseStream<hyper::body::Incoming> {
+    let mut all = vec![SSE];
+    all.extend_from_slice(headers);
+    let response = send(addr, get("/notifications", &all)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    sse_stream::SseStream::new(response.into_body())
+}
+
+/// `POST /logout` ends the user's streams with `event: revoked`; others go on.
+#[tokio::test]
+async fn logging_out_ends_the_users_streams_with_the_revoked_event() {
+    let example = common::Example::start("axum_routes", &[]);
+    let addr = example.addr;
+    let mut ann = open(addr, &[("authorization", "Bearer ann-token")]).await;
+    let mut bob = open(addr, &[("authorization", "Bearer bob-token")]).await;
+    // A notification each, so both streams are known to be subscribed.
+    assert_eq!(post_notify(addr, "for=ann&text=a").await, StatusCode::OK);
+    assert_eq!(post_notify(addr, "for=bob&text=b").await, StatusCode::OK);
+    for stream in [&mut ann, &mut bob] {
+        within(Duration::from_secs(5), stream.next())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    let logout = post(addr, "/logout", "", Some("Bearer ann-token")).await;
+    assert_eq!(logout, StatusCode::NO_CONTENT);
+    let last = within(Duration::from_secs(5), ann.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (last.event.as_deref(), last.data.as_deref()),
+        (Some("revoked"), Some("logged out"))
+    );
+    assert!(
+        within(Duration::from_secs(5), ann.next()).await.is_none(),
+        "ann's stream ended"
+    );
+
+    assert_eq!(
+        post_notify(addr, "for=bob&text=still+here").await,
+        StatusCode::OK
+    );
+    let event = within(Duration::from_secs(5), bob.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.data.as_deref(), Some("still here"));
+}
+
+/// A stream lasts no longer than its token, and ends with `event: expired`.
+#[tokio::test]
+async fn a_stream_ends_with_the_expired_event_when_the_token_does() {
+    let example = common::Example::start("axum_routes", &[("TOKEN_SECONDS", "1")]);
+    let mut ann = open(example.addr, &[("authorization", "Bearer ann-token")]).await;
+    let last = within(Duration::from_secs(10), ann.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.event.as_deref(), Some("expired"));
+    assert!(within(Duration::from_secs(5), ann.next()).await.is_none());
+}
+
+/// The JSON answer carries the hub's position: a stream opened from it gets exactly
+/// the notifications that came after the JSON, not the ones in it.
+#[tokio::test]
+async fn a_stream_opened_from_the_json_position_starts_after_it() {
+    let example = common::Example::start("axum_routes", &[]);
+    let addr = example.addr;
+    let auth = ("authorization", "Bearer ann-token");
+    assert_eq!(
+        post_notify(addr, "for=ann&text=in+the+json").await,
+        StatusCode::OK
+    );
+    let response = send(
+        addr,
+        get("/notifications", &[("accept", "application/json"), auth]),
+    )
+    .await;
+    let position = response.headers()["sse-position"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let json: serde_json::Value = serde_json::from_slice(&body_bytes(response).await).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({ "notifications": ["in the json"] })
+    );
+
+    assert_eq!(
+        post_notify(addr, "for=ann&text=after+the+json").await,
+        StatusCode::OK
+    );
+    let mut ann = open(addr, &[auth, ("last-event-id", &position)]).await;
+    let event = within(Duration::from_secs(5), ann.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.data.as_deref(), Some("after the json"));
 }
