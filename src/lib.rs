@@ -96,6 +96,12 @@
 
 mod accept;
 mod body;
+#[cfg(any(
+    feature = "compression-gzip",
+    feature = "compression-br",
+    feature = "compression-zstd"
+))]
+mod compression;
 mod config;
 mod event;
 mod event_id;
@@ -118,6 +124,20 @@ mod shutdown;
 
 pub use accept::accepts_event_stream;
 pub use body::{ResponseBody, open_streams};
+#[cfg(any(
+    feature = "compression-gzip",
+    feature = "compression-br",
+    feature = "compression-zstd"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "compression-gzip",
+        feature = "compression-br",
+        feature = "compression-zstd"
+    )))
+)]
+pub use compression::{Compression, CompressionError};
 pub use event::{EncodedEvent, Event, EventError};
 pub use event_id::{EventId, EventIdError, MAX_LAST_EVENT_ID_LEN};
 #[cfg(feature = "axum")]
