@@ -73,6 +73,10 @@
 //! - `json`: [`Event::json_data`], with `serde_json`.
 //! - `redis`: `HubBuilder::build_redis`, the `hub` over one Redis server or a Redis
 //!   Cluster, shared by several instances.
+//! - `compression-zstd`, `compression-br`, `compression-gzip` (`compression-full` for
+//!   all three): `SseLayer::compression`, event streams compressed by `Accept-Encoding`
+//!   and flushed at every frame (`Compression`). Without them, nothing of it is
+//!   compiled.
 //!
 //! # Composing with other stacks
 //!
@@ -83,7 +87,9 @@
 //!   and HTTP/2 both work (no `Connection` header is ever set).
 //! - **tonic**: wrap the server's routes; gRPC requests never ask for
 //!   `text/event-stream`, so they pass through.
-//! - **tower-http**: `CompressionLayer` leaves `text/event-stream` alone by default.
+//! - **tower-http**: `CompressionLayer` leaves `text/event-stream` alone by default
+//!   (and any response with `Content-Encoding`): for compressed events, use
+//!   `SseLayer::compression`, which flushes every frame.
 //!   A layer that bounds the whole response body's duration would cut streams: keep
 //!   such layers inside `SseLayer`, or scope them to other routes.
 //!
