@@ -20,6 +20,13 @@ pub(crate) struct Config {
     pub(crate) shutdown: Option<Shutdown>,
     /// The encoded event sent when the shutdown signal ends a stream, if any.
     pub(crate) shutdown_event: Option<Bytes>,
+    /// How event streams are compressed, if they are.
+    #[cfg(any(
+        feature = "compression-gzip",
+        feature = "compression-br",
+        feature = "compression-zstd"
+    ))]
+    pub(crate) compression: Option<crate::Compression>,
 }
 
 impl Default for Config {
@@ -32,6 +39,12 @@ impl Default for Config {
             last_event_id_query: false,
             shutdown: None,
             shutdown_event: None,
+            #[cfg(any(
+                feature = "compression-gzip",
+                feature = "compression-br",
+                feature = "compression-zstd"
+            ))]
+            compression: None,
         }
     }
 }

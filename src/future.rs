@@ -61,7 +61,7 @@ pin_project! {
     // not that of a factory's or a whole response.
     enum Kind<I, M> {
         Inner { #[pin] future: I },
-        Events { future: Pin<Box<M>>, config: Arc<Config>, head: bool },
+        Events { future: Pin<Box<M>>, plan: Plan },
         Ready { response: Option<Box<Response<OwnBody>>> },
     }
 }
@@ -73,12 +73,11 @@ impl<I, M> ResponseFuture<I, M> {
         }
     }
 
-    pub(crate) fn events(future: M, config: Arc<Config>, head: bool) -> Self {
+    pub(crate) fn events(future: M, plan: Plan) -> Self {
         Self {
             kind: Kind::Events {
                 future: Box::pin(future),
-                config,
-                head,
+                plan,
             },
         }
     }
@@ -111,12 +110,8 @@ where
                 add_vary_accept(response.headers_mut());
                 return Poll::Ready(Ok(response.map(ResponseBody::inner)));
             }
-            KindProj::Events {
-                future,
-                config,
-                head,
-            } => match ready!(future.as_mut().poll(cx)) {
-                Ok(stream) => event_stream_response(stream, config.clone(), *head),
+            KindProj::Events { future, plan } => match ready!(future.as_mut().poll(cx)) {
+                Ok(stream) => event_stream_response(stream, plan),
                 Err(rejection) => {
                     let mut response = rejection.into_refusal();
                     add_vary_accept(response.headers_mut());
@@ -145,23 +140,71 @@ impl<I, M> std::fmt::Debug for ResponseFuture<I, M> {
     }
 }
 
-fn event_stream_response<St, B>(
-    stream: St,
-    config: Arc<Config>,
-    head: bool,
-) -> Response<ResponseBody<B>>
+/// How an event stream's response is to be made, decided from the request in
+/// [`Sse::call`](crate::Sse): the settings, whether it is a `HEAD`, and the coding
+/// chosen from `Accept-Encoding`.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) config: Arc<Config>,
+    pub(crate) head: bool,
+    /// `None`: uncompressed.
+    #[cfg(any(
+        feature = "compression-gzip",
+        feature = "compression-br",
+        feature = "compression-zstd"
+    ))]
+    pub(crate) encoding: Option<crate::compression::Encoding>,
+}
+
+fn event_stream_response<St, B>(stream: St, plan: &Plan) -> Response<ResponseBody<B>>
 where
     St: Stream + Send + 'static,
     St::Item: EventItem,
 {
-    let x_accel_buffering = config.x_accel_buffering;
-    let body = if head {
+    let events = if plan.head {
         drop(stream);
-        ResponseBody::other(bytes_body(Bytes::new()))
+        None
     } else {
-        ResponseBody::other(own_body(EventBody::new(stream, config)))
+        Some(EventBody::new(stream, plan.config.clone()))
     };
-    with_event_stream_headers(Response::new(body), x_accel_buffering)
+    let head = with_event_stream_headers(Response::new(()), plan.config.x_accel_buffering);
+    stream_body(head, events, plan).map(ResponseBody::other)
+}
+
+/// The event stream's body (none for a `HEAD`) under its headers.
+#[cfg(not(any(
+    feature = "compression-gzip",
+    feature = "compression-br",
+    feature = "compression-zstd"
+)))]
+fn stream_body<St>(head: Response<()>, events: Option<EventBody<St>>, _: &Plan) -> Response<OwnBody>
+where
+    St: Stream + Send + 'static,
+    St::Item: EventItem,
+{
+    head.map(|()| events.map_or_else(|| bytes_body(Bytes::new()), own_body))
+}
+
+/// The event stream's body (none for a `HEAD`) under its headers, compressed with the
+/// coding the request chose.
+#[cfg(any(
+    feature = "compression-gzip",
+    feature = "compression-br",
+    feature = "compression-zstd"
+))]
+fn stream_body<St>(
+    head: Response<()>,
+    events: Option<EventBody<St>>,
+    plan: &Plan,
+) -> Response<OwnBody>
+where
+    St: Stream + Send + 'static,
+    St::Item: EventItem,
+{
+    match &plan.config.compression {
+        Some(settings) => crate::compression::respond(head, events, plan.encoding, settings),
+        None => head.map(|()| events.map_or_else(|| bytes_body(Bytes::new()), own_body)),
+    }
 }
 
 /// Sets an event stream's headers on `response`.

@@ -146,6 +146,44 @@ impl<F, P> SseLayer<F, P> {
         self
     }
 
+    /// Compresses event streams for the clients whose `Accept-Encoding` accepts one of
+    /// `compression`'s codings, flushing after every frame so that no event waits: see
+    /// [`Compression`](crate::Compression), and its warning about secrets and
+    /// attacker-controlled text in one compressed stream.
+    ///
+    /// Every event stream then carries `Vary: accept, accept-encoding`, compressed or
+    /// not. Requests passed to the inner service are untouched.
+    ///
+    /// Default: none; streams are sent uncompressed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_sse::{Compression, SseLayer};
+    /// # let events = |_: http::Request<()>, _: Option<tower_sse::EventId>| async {
+    /// #     Ok::<_, std::convert::Infallible>(tokio_stream::empty::<tower_sse::Event>())
+    /// # };
+    /// let layer = SseLayer::new(events).compression(Compression::default());
+    /// # drop(layer);
+    /// ```
+    #[cfg(any(
+        feature = "compression-gzip",
+        feature = "compression-br",
+        feature = "compression-zstd"
+    ))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(
+            feature = "compression-gzip",
+            feature = "compression-br",
+            feature = "compression-zstd"
+        )))
+    )]
+    pub fn compression(mut self, compression: crate::Compression) -> Self {
+        Arc::make_mut(&mut self.config).compression = Some(compression);
+        self
+    }
+
     /// Also reads the last event id from a `lastEventId` query parameter when the request
     /// has no `Last-Event-ID` header, for polyfills that cannot set headers.
     ///

@@ -75,6 +75,10 @@
 //!   process and reads their events decoded.
 //! - `redis`: `HubBuilder::build_redis`, the `hub` over one Redis server or a Redis
 //!   Cluster, shared by several instances.
+//! - `compression-zstd`, `compression-br`, `compression-gzip` (`compression-full` for
+//!   all three): `SseLayer::compression`, event streams compressed by `Accept-Encoding`
+//!   and flushed at every frame (`Compression`). Without them, nothing of it is
+//!   compiled.
 //!
 //! # Composing with other stacks
 //!
@@ -85,7 +89,9 @@
 //!   and HTTP/2 both work (no `Connection` header is ever set).
 //! - **tonic**: wrap the server's routes; gRPC requests never ask for
 //!   `text/event-stream`, so they pass through.
-//! - **tower-http**: `CompressionLayer` leaves `text/event-stream` alone by default.
+//! - **tower-http**: `CompressionLayer` leaves `text/event-stream` alone by default
+//!   (and any response with `Content-Encoding`): for compressed events, use
+//!   `SseLayer::compression`, which flushes every frame.
 //!   A layer that bounds the whole response body's duration would cut streams: keep
 //!   such layers inside `SseLayer`, or scope them to other routes.
 //!
@@ -98,6 +104,12 @@
 
 mod accept;
 mod body;
+#[cfg(any(
+    feature = "compression-gzip",
+    feature = "compression-br",
+    feature = "compression-zstd"
+))]
+mod compression;
 mod config;
 mod event;
 mod event_id;
@@ -124,6 +136,20 @@ pub mod testing;
 
 pub use accept::accepts_event_stream;
 pub use body::{ResponseBody, open_streams};
+#[cfg(any(
+    feature = "compression-gzip",
+    feature = "compression-br",
+    feature = "compression-zstd"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "compression-gzip",
+        feature = "compression-br",
+        feature = "compression-zstd"
+    )))
+)]
+pub use compression::{Compression, CompressionError};
 pub use event::{EncodedEvent, Event, EventError};
 pub use event_id::{EventId, EventIdError, MAX_LAST_EVENT_ID_LEN};
 #[cfg(feature = "axum")]

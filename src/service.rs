@@ -12,7 +12,8 @@ use tower_service::Service;
 
 use crate::{
     BoxError, DefaultPredicate, EventId, MakeEventStream, Predicate, ResponseBody, ResponseFuture,
-    config::Config, future::bad_request,
+    config::Config,
+    future::{Plan, bad_request},
 };
 
 /// Serves Server-Sent Events to the requests that ask for them; passes every other
@@ -120,9 +121,22 @@ where
             Ok(id) => id,
             Err(reason) => return ResponseFuture::ready(bad_request(reason.to_string())),
         };
-        let head = request.method() == Method::HEAD;
+        let plan = Plan {
+            config: self.config.clone(),
+            head: request.method() == Method::HEAD,
+            #[cfg(any(
+                feature = "compression-gzip",
+                feature = "compression-br",
+                feature = "compression-zstd"
+            ))]
+            encoding: self
+                .config
+                .compression
+                .as_ref()
+                .and_then(|compression| compression.negotiate(request.headers())),
+        };
         let make = self.factory.make_event_stream(request, last_event_id);
-        ResponseFuture::events(make, self.config.clone(), head)
+        ResponseFuture::events(make, plan)
     }
 }
 

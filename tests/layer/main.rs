@@ -1,10 +1,11 @@
 //! The layer in front of a service: negotiation, pass-through, framing, keep-alive,
-//! lifecycle, shutdown and hostile input, with a real server on 127.0.0.1:0 and
+//! lifecycle, shutdown, compression and hostile input, with a real server on 127.0.0.1:0 and
 //! independent clients.
 #[path = "../common/mod.rs"]
 mod common;
 
 mod axum_comparison;
+mod compression;
 mod hostile;
 mod keep_alive;
 mod lifecycle;

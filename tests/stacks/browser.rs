@@ -102,7 +102,7 @@ fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router
 }
 
 /// Kills the browser when the test ends, however it ends.
-struct Browser(Child, std::path::PathBuf);
+pub(crate) struct Browser(Child, std::path::PathBuf);
 
 impl Drop for Browser {
     fn drop(&mut self) {
@@ -112,10 +112,18 @@ impl Drop for Browser {
     }
 }
 
-fn launch(url: &str) -> Browser {
+/// Whether Chromium can run here (`CHROMIUM` names another browser); says so on one line
+/// when it cannot.
+pub(crate) fn have_chromium() -> bool {
     let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    // A profile of its own per browser: two browsers sharing one would be one browser.
+    common::have(&binary, "apt-get install chromium, or set CHROMIUM")
+}
+
+/// Starts headless Chromium on `url`, with a fresh profile of its own (tests run in
+/// parallel, each with its browser).
+pub(crate) fn launch(url: &str) -> Browser {
     static LAUNCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
     let n = LAUNCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let profile =
         std::env::temp_dir().join(format!("tower-sse-chromium-{}-{n}", std::process::id()));
@@ -147,8 +155,7 @@ fn launch(url: &str) -> Browser {
 
 #[tokio::test]
 async fn chromium_event_source_receives_exactly_what_was_sent() {
-    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    if !common::have(&binary, "apt-get install chromium, or set CHROMIUM") {
+    if !have_chromium() {
         return;
     }
     let seen = Seen::default();
@@ -221,8 +228,7 @@ fn handoff_page(url: &str) -> String {
 async fn chromium_gets_the_events_published_between_the_page_and_its_event_source_once() {
     use tower_sse::hub::Hub;
 
-    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    if !common::have(&binary, "apt-get install chromium, or set CHROMIUM") {
+    if !have_chromium() {
         return;
     }
     let hub = Hub::new();

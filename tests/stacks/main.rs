@@ -7,6 +7,7 @@ mod common;
 
 mod axum_stack;
 mod browser;
+mod compressed_clients;
 mod curl;
 mod hyper_stack;
 mod reqwest_client;
