@@ -71,6 +71,11 @@
 //!   Without it the crate does not depend on axum or axum-core.
 //! - `hub`: the broadcast `hub` (topics, exact replay, encode-once fan-out).
 //! - `json`: [`Event::json_data`], with `serde_json`.
+//! - `metrics`: open streams, events and bytes sent, keep-alives, why streams closed,
+//!   and the hub's subscribers per topic, replays and publishes, through the
+//!   [`metrics`](https://docs.rs/metrics) facade, so Prometheus, OpenTelemetry and other
+//!   recorders plug in (see the `metrics` module for the list). Without it nothing is
+//!   recorded or compiled in.
 //! - `redis`: `HubBuilder::build_redis`, the `hub` over one Redis server or a Redis
 //!   Cluster, shared by several instances.
 //!
@@ -108,6 +113,11 @@ mod future;
 pub mod hub;
 mod keep_alive;
 mod layer;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 mod predicate;
 mod response;
 #[cfg(feature = "axum")]

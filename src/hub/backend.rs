@@ -220,4 +220,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The hub is shutting down: refuse events from now on. An event whose publish
     /// returned before this call has been delivered.
     fn shutdown(&self) {}
+
+    /// The backend's name, as the `backend` label of the hub's metrics (feature
+    /// `metrics`) shows it: `memory` and `redis` for the crate's own.
+    ///
+    /// Default: `custom`.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
 }
