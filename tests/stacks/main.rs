@@ -9,6 +9,8 @@ mod axum_stack;
 mod browser;
 mod curl;
 mod hyper_stack;
+#[cfg(all(feature = "hub", feature = "metrics"))]
+mod metrics_example;
 mod reqwest_client;
 mod tonic_stack;
 mod tower_http;
