@@ -164,6 +164,8 @@ impl std::fmt::Debug for Feed {
 ///         -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
 ///         Box::pin(async { Ok(Replayed::Unknown) })
 ///     }
+///     // The `backend` label of the hub's metrics; "custom" if left out.
+///     fn name(&self) -> &'static str { "no-history" }
 /// }
 ///
 /// let hub = Hub::builder().build_with(NoHistory::default());

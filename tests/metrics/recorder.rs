@@ -8,8 +8,11 @@ use metrics_util::{
     debugging::{DebugValue, DebuggingRecorder, Snapshotter},
 };
 
-/// A metric's identity: kind, name and sorted labels.
-type Id = (MetricKind, String, Vec<(String, String)>);
+/// A metric's labels, sorted.
+type Labels = Vec<(String, String)>;
+
+/// A metric's identity: kind, name and labels.
+type Id = (MetricKind, String, Labels);
 
 /// What the test's recorder holds. The debugging recorder hands out each value once (a
 /// snapshot resets it), so the values are kept adding up here.
@@ -18,8 +21,9 @@ pub(crate) struct Recorded {
     values: Mutex<HashMap<Id, Value>>,
 }
 
+/// What one series recorded.
 #[derive(Clone, Debug, Default)]
-struct Value {
+pub(crate) struct Value {
     counter: u64,
     gauge: f64,
     samples: Vec<f64>,
@@ -83,8 +87,8 @@ impl Recorded {
             .len()
     }
 
-    /// Every series of `name`, as (labels, counter, gauge, samples), sorted.
-    pub(crate) fn series(&self, name: &str) -> Vec<(Vec<(String, String)>, u64, f64, usize)> {
+    /// Every series of `name`, with its labels, sorted.
+    pub(crate) fn series(&self, name: &str) -> Vec<(Labels, Value)> {
         self.update();
         let mut all: Vec<_> = self
             .values
@@ -92,7 +96,7 @@ impl Recorded {
             .unwrap()
             .iter()
             .filter(|((_, n, _), _)| n == name)
-            .map(|((_, _, labels), v)| (labels.clone(), v.counter, v.gauge, v.samples.len()))
+            .map(|((_, _, labels), value)| (labels.clone(), value.clone()))
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
