@@ -37,9 +37,11 @@
 //! | `backend` | the hub's backend ended the topic's streams (over Redis: entries this instance had not read were trimmed, or a cluster slot moved); the clients resume from their `Last-Event-ID` |
 //! | `error` | the stream yielded an error |
 //!
-//! The streams are the responses of [`Sse`](crate::Sse) and axum's `EventStream`; a hub
-//! [`Subscription`](crate::hub::Subscription) tells its body why it ended, and any stream
-//! wrapping one passes that on as long as it ends when the subscription does.
+//! The streams are the responses of [`Sse`](crate::Sse) and axum's `EventStream`. A hub
+//! [`Subscription`](crate::hub::Subscription) tells the body polling it why it ended; a
+//! stream of yours that wraps one passes the reason on if it ends in the same poll as the
+//! subscription (as `map` and `filter` do). A subscription read in another
+//! task, through a channel, ends as `ended`.
 //!
 //! # The cardinality bound
 //!

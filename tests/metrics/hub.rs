@@ -154,7 +154,7 @@ fn publishes_are_timed_and_refusals_counted_per_backend() {
         assert_eq!(m.samples(DURATION, &memory), 6);
 
         // A backend of one's own: named "custom" unless it says otherwise.
-        let failing = Hub::builder().build_with(Failing);
+        let failing = Hub::builder().build_with(Failing::default());
         let err = failing.publish("t", Event::new()).await.unwrap_err();
         assert!(matches!(err, PublishError::Backend(_)), "{err}");
         assert_eq!(m.samples(DURATION, &[("backend", "custom")]), 1);
@@ -165,11 +165,14 @@ fn publishes_are_timed_and_refusals_counted_per_backend() {
     });
 }
 
-/// A backend whose store always fails.
-struct Failing;
+/// A backend whose store always fails, and that hands its feed out.
+#[derive(Default)]
+struct Failing(std::sync::Arc<std::sync::Mutex<Option<Feed>>>);
 
 impl Backend for Failing {
-    fn start(&mut self, _: Feed) {}
+    fn start(&mut self, feed: Feed) {
+        *self.0.lock().unwrap() = Some(feed);
+    }
     fn ids(&self) -> IdScope {
         IdScope::Hub
     }
@@ -215,6 +218,22 @@ fn a_subscriber_that_falls_behind_counts_lag() {
         assert_eq!(m.counter(CLOSED, &[("reason", "lag")]), 1);
         assert_eq!(m.series(CLOSED).len(), 1, "{:?}", m.series(CLOSED));
         assert_eq!(hub.stats().lag_disconnects, 1);
+    });
+}
+
+#[test]
+fn streams_ended_by_the_backend_count_backend() {
+    run(false, |m| async move {
+        let backend = Failing::default();
+        let feed = backend.0.clone();
+        let hub = Hub::builder().build_with(backend);
+        let mut body = hub_body(&hub).await;
+        // What Redis does when entries this instance had not read were trimmed.
+        let ended = feed.lock().unwrap().as_ref().unwrap().end_all();
+        assert_eq!(ended, 1);
+        assert!(body.frame().await.is_none());
+        assert_eq!(m.counter(CLOSED, &[("reason", "backend")]), 1);
+        assert_eq!(m.series(CLOSED).len(), 1, "{:?}", m.series(CLOSED));
     });
 }
 
