@@ -19,7 +19,12 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-use crate::{BoxError, EventItem, Shutdown, config::Config, response::OwnBody};
+use crate::{
+    BoxError, EventItem, Shutdown,
+    config::Config,
+    metrics::{self, EndReason, StreamMetrics},
+    response::OwnBody,
+};
 
 pin_project! {
     /// The response body of [`Sse`](crate::Sse): the inner service's body, an event
@@ -225,13 +230,17 @@ pub fn open_streams() -> usize {
     OPEN_STREAMS.load(Ordering::Relaxed)
 }
 
-/// Counts one open stream for as long as it lives.
-struct OpenStream;
+/// Counts one open stream for as long as it lives, and records its metrics.
+struct OpenStream {
+    metrics: StreamMetrics,
+}
 
 impl OpenStream {
     fn new() -> Self {
         OPEN_STREAMS.fetch_add(1, Ordering::Relaxed);
-        Self
+        Self {
+            metrics: StreamMetrics::open(),
+        }
     }
 }
 
@@ -272,7 +281,7 @@ pin_project! {
         // Registered when the body is made, so a trigger after that wakes it. Boxed: an
         // idle body is what a connection keeps, and most layers have no shutdown signal.
         shutdown_notified: Option<Pin<Box<OwnedNotified>>>,
-        _open: OpenStream,
+        open: OpenStream,
     }
 }
 
@@ -292,7 +301,7 @@ impl<St> EventBody<St> {
                 .as_ref()
                 .map(|shutdown| Box::pin(shutdown.notified())),
             config,
-            _open: OpenStream::new(),
+            open: OpenStream::new(),
         }
     }
 }
@@ -301,8 +310,10 @@ impl<St> EventBody<St> {
 struct Gathered {
     /// The bytes of one frame, if anything was ready.
     data: Option<Bytes>,
-    /// Whether the stream ended (or failed) while being read.
-    ended: bool,
+    /// How many events `data` holds.
+    events: usize,
+    /// Why the stream ended (or failed) while being read, if it did.
+    end: Option<EndReason>,
 }
 
 impl<St> EventBody<St>
@@ -325,22 +336,29 @@ where
     fn gather(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Gathered {
         let this = self.project();
         let Some(mut stream) = this.stream.as_pin_mut() else {
+            let data = this.held.take();
             return Gathered {
-                data: this.held.take(),
-                ended: true,
+                events: usize::from(data.is_some()),
+                data,
+                end: Some(EndReason::Ended),
             };
         };
         *this.running = true;
         let max = this.config.max_frame_size;
         let mut first: Option<Piece> = this.held.take().map(Piece::Encoded);
+        let mut events = usize::from(first.is_some());
         let mut batch: Option<BytesMut> = None;
-        let mut ended = false;
+        let mut end = None;
         while first.as_ref().is_none_or(|first| first.len() < COPY_LIMIT) {
+            // A reason noted by a stream is read right after its `Ready(None)`, in this
+            // poll: one noted earlier (by a stream that went on) is forgotten first.
+            metrics::forget_end();
             let item = stream.as_mut().poll_next(cx);
             match item.map(|item| item.map(EventItem::into_piece)) {
                 Poll::Ready(Some(Ok(piece))) => {
                     let Some(head) = first.as_ref() else {
                         first = Some(piece);
+                        events = 1;
                         continue;
                     };
                     let size = batch.as_ref().map_or(head.len(), BytesMut::len);
@@ -353,17 +371,18 @@ where
                         new_batch(head, *this.batch_hint as usize, size + len, max)
                     });
                     piece.write_to(joined);
+                    events += 1;
                 }
                 Poll::Ready(Some(Err(error))) => {
                     tracing::error!(
                         %error,
                         "event stream failed; ending the response after the last complete event"
                     );
-                    ended = true;
+                    end = Some(EndReason::Error);
                     break;
                 }
                 Poll::Ready(None) => {
-                    ended = true;
+                    end = Some(metrics::take_end().unwrap_or(EndReason::Ended));
                     break;
                 }
                 Poll::Pending => break,
@@ -377,12 +396,13 @@ where
             }
             None => first.map(Piece::into_bytes),
         };
-        Gathered { data, ended }
+        Gathered { data, events, end }
     }
 
-    /// Stops reading the stream and drops it, with its timer.
-    fn end_stream(self: Pin<&mut Self>) {
+    /// Stops reading the stream and drops it, with its timer: it ended for `reason`.
+    fn end_stream(self: Pin<&mut Self>, reason: EndReason) {
         let mut this = self.project();
+        this.open.metrics.close(reason);
         this.stream.set(None);
         this.timer.set(None);
         *this.shutdown_notified = None;
@@ -394,17 +414,23 @@ where
     /// ends. A stream opened after the signal sends only the shutdown event.
     /// What it had not made ready yet is left for the client to resume from its
     /// `Last-Event-ID`.
-    fn shut_down(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Option<Bytes> {
-        let ready = if self.running {
-            self.as_mut().gather(cx).data
+    fn shut_down(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Option<(Bytes, usize)> {
+        let Gathered { data, events, end } = if self.running {
+            self.as_mut().gather(cx)
         } else {
-            None
+            Gathered {
+                data: None,
+                events: 0,
+                end: None,
+            }
         };
         let held = self.as_mut().project().held.take();
-        self.as_mut().end_stream();
+        // A stream that ended by itself in this last read is counted for its own reason.
+        self.as_mut().end_stream(end.unwrap_or(EndReason::Shutdown));
         let last = self.config.shutdown_event.clone();
-        let parts: Vec<Bytes> = [ready, held, last].into_iter().flatten().collect();
-        match parts.len() {
+        let events = events + usize::from(held.is_some()) + usize::from(last.is_some());
+        let parts: Vec<Bytes> = [data, held, last].into_iter().flatten().collect();
+        let frame = match parts.len() {
             0 => None,
             1 => parts.into_iter().next(),
             _ => {
@@ -414,7 +440,14 @@ where
                 }
                 Some(all.freeze())
             }
-        }
+        };
+        frame.map(|frame| (frame, events))
+    }
+
+    /// Counts `data`, holding `events` events, as sent, and makes it a frame.
+    fn send(self: Pin<&mut Self>, data: Bytes, events: usize) -> Frame<Bytes> {
+        self.open.metrics.sent(data.len(), events);
+        Frame::data(data)
     }
 
     /// Nothing to send: wait for the shutdown signal and for the keep-alive.
@@ -450,6 +483,7 @@ where
             }
             *this.last_sent = now;
             timer.reset(now + keep_alive.interval);
+            this.open.metrics.kept_alive(keep_alive.message.len());
             return Poll::Ready(Some(keep_alive.message.clone()));
         }
     }
@@ -480,7 +514,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if let Some(retry) = self.as_mut().take_retry() {
-            return Poll::Ready(Some(Ok(Frame::data(retry))));
+            return Poll::Ready(Some(Ok(self.send(retry, 0))));
         }
         if self.stream.is_none() {
             return Poll::Ready(None);
@@ -492,17 +526,17 @@ where
             .is_some_and(Shutdown::is_triggered)
         {
             let last = self.as_mut().shut_down(cx);
-            return Poll::Ready(last.map(|last| Ok(Frame::data(last))));
+            return Poll::Ready(last.map(|(last, events)| Ok(self.send(last, events))));
         }
-        let Gathered { data, ended } = self.as_mut().gather(cx);
-        if ended {
-            self.as_mut().end_stream();
+        let Gathered { data, events, end } = self.as_mut().gather(cx);
+        if let Some(reason) = end {
+            self.as_mut().end_stream(reason);
         }
         if let Some(data) = data {
             *self.as_mut().project().sent = true;
-            return Poll::Ready(Some(Ok(Frame::data(data))));
+            return Poll::Ready(Some(Ok(self.send(data, events))));
         }
-        if ended {
+        if end.is_some() {
             return Poll::Ready(None);
         }
         self.poll_idle(cx)

@@ -73,6 +73,11 @@
 //! - `json`: [`Event::json_data`], with `serde_json`.
 //! - `test-util`: `testing`, a test kit that drives your SSE endpoints in
 //!   process and reads their events decoded.
+//! - `metrics`: open streams, events and bytes sent, keep-alives, why streams closed,
+//!   and the hub's subscribers per topic, replays and publishes, through the
+//!   [`metrics`](https://docs.rs/metrics) facade, so Prometheus, OpenTelemetry and other
+//!   recorders plug in (see the `metrics` module for the list). Without it nothing is
+//!   recorded or compiled in.
 //! - `redis`: `HubBuilder::build_redis`, the `hub` over one Redis server or a Redis
 //!   Cluster, shared by several instances.
 //! - `compression-zstd`, `compression-br`, `compression-gzip` (`compression-full` for
@@ -123,6 +128,11 @@ pub mod hub;
 mod keep_alive;
 mod layer;
 mod lifetime;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 mod predicate;
 mod response;
 #[cfg(feature = "axum")]

@@ -13,7 +13,11 @@ use futures_core::Stream;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use crate::{BoxError, Event, EventItem, body::Piece};
+use crate::{
+    BoxError, Event, EventItem,
+    body::Piece,
+    metrics::{EndReason, note_end},
+};
 
 type Revoked = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 
@@ -137,6 +141,7 @@ impl Lifetime {
                 .map(|at| Box::pin(tokio::time::sleep_until(at))),
             lifetime: self,
             last: None,
+            reason: EndReason::Lifetime,
         }
     }
 }
@@ -159,6 +164,8 @@ pin_project! {
         lifetime: Lifetime,
         // The last event, once the lifetime has ended; sent, then the stream ends.
         last: Option<Option<Bytes>>,
+        // Why the lifetime ended, for the metrics.
+        reason: EndReason,
     }
 }
 
@@ -201,6 +208,7 @@ impl<S> Limited<S> {
                 return false;
             };
             tracing::debug!(?reason, "event stream revoked");
+            *this.reason = EndReason::Revoked;
             reason.map(|reason| {
                 this.lifetime
                     .revoked_event
@@ -236,7 +244,11 @@ where
                 .poll_next(cx)
                 .map(|item| item.map(|item| LimitedItem(Inner::Item(item))));
         }
-        let last = self.project().last.as_mut().and_then(Option::take);
+        let this = self.project();
+        let last = this.last.as_mut().and_then(Option::take);
+        if last.is_none() {
+            note_end(*this.reason);
+        }
         Poll::Ready(last.map(|last| LimitedItem(Inner::Last(last))))
     }
 }

@@ -171,6 +171,8 @@ impl std::fmt::Debug for Feed {
 ///         -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
 ///         Box::pin(async { Ok(Replayed::Unknown) })
 ///     }
+///     // The `backend` label of the hub's metrics; "custom" if left out.
+///     fn name(&self) -> &'static str { "no-history" }
 /// }
 ///
 /// let hub = Hub::builder().build_with(NoHistory::default());
@@ -244,4 +246,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The hub is shutting down: refuse events from now on. An event whose publish
     /// returned before this call has been delivered.
     fn shutdown(&self) {}
+
+    /// The backend's name, as the `backend` label of the hub's metrics (feature
+    /// `metrics`) shows it: `memory` and `redis` for the crate's own.
+    ///
+    /// Default: `custom`.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
 }

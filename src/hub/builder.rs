@@ -29,6 +29,7 @@ pub(crate) struct Config {
     pub(crate) reset_event: EncodedEvent,
     pub(crate) shutdown_event: Option<EncodedEvent>,
     pub(crate) on_subscriber: Option<Hook>,
+    pub(crate) metrics_topics: usize,
 }
 
 /// Builds a [`Hub`]; every setting has a default.
@@ -75,6 +76,7 @@ impl Default for HubBuilder {
                 reset_event: Event::new().event_static("reset").data("").encode(),
                 shutdown_event: None,
                 on_subscriber: None,
+                metrics_topics: 100,
             },
         }
     }
@@ -170,6 +172,30 @@ impl HubBuilder {
         self
     }
 
+    /// How many topics get a `topic` label of their own in the `sse_hub_subscribers`
+    /// gauge: the first `topics` distinct topics this hub sees; subscribers of later ones
+    /// count under `topic="_other"`. This bounds the series a metrics store keeps; set
+    /// it to what yours can hold, or to 0 to count every topic under `_other`. See the
+    /// [`metrics`](crate::metrics) module.
+    ///
+    /// Default: 100.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_sse::hub::Hub;
+    ///
+    /// // One topic per user: too many to label each.
+    /// let hub = Hub::builder().metrics_topics(0).build();
+    /// # drop(hub);
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics_topics(mut self, topics: usize) -> Self {
+        self.config.metrics_topics = topics;
+        self
+    }
+
     /// Builds the hub, with the in-process backend.
     pub fn build(self) -> Hub {
         let history = self.config.history;
@@ -182,7 +208,10 @@ impl HubBuilder {
     ///
     /// See [`Backend`].
     pub fn build_with(self, mut backend: impl Backend) -> Hub {
-        let fanout = Arc::new(Fanout::new(self.config.lag_bound));
+        let fanout = Arc::new(Fanout::new(
+            self.config.lag_bound,
+            self.config.metrics_topics,
+        ));
         backend.start(Feed::new(fanout.clone()));
         let backend: Arc<dyn Backend> = Arc::new(backend);
         let context = Arc::new(Context {

@@ -83,6 +83,23 @@ impl fmt::Display for PublishError {
     }
 }
 
+impl PublishError {
+    /// The `error` label of the hub's publish errors metric.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Self::InvalidId(_) => "invalid_id",
+            Self::IdLength(_) => "id_length",
+            Self::ReservedId => "reserved_id",
+            Self::IdNotHeaderSafe => "id_not_header_safe",
+            Self::DuplicateId => "duplicate_id",
+            Self::InvalidTopic => "invalid_topic",
+            Self::ShuttingDown => "shutting_down",
+            Self::Backend(_) => "backend",
+            Self::Uncertain(_) => "uncertain",
+        }
+    }
+}
+
 impl std::error::Error for PublishError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -26,16 +26,42 @@ pub(crate) struct Fanout {
     closed: AtomicBool,
     /// Deliveries handed over by the backend.
     received: AtomicU64,
+    /// The `topic` labels of the subscribers gauge, bounded.
+    #[cfg(feature = "metrics")]
+    labels: Mutex<crate::metrics::TopicLabels>,
 }
 
 impl Fanout {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A fan-out whose topics hold `capacity` events, and whose first `metrics_topics`
+    /// topics get a label of their own in the subscribers gauge.
+    pub(crate) fn new(capacity: usize, metrics_topics: usize) -> Self {
+        #[cfg(not(feature = "metrics"))]
+        let _ = metrics_topics;
         Self {
             channels: Mutex::default(),
             capacity: capacity.max(1),
             subscribers: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             received: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            labels: Mutex::new(crate::metrics::TopicLabels::new(metrics_topics)),
+        }
+    }
+
+    /// Counts a subscriber of `topics` in the subscribers gauge (`joined`), or no longer.
+    #[cfg(feature = "metrics")]
+    fn count_subscriber(&self, topics: &[Arc<str>], joined: bool) {
+        // Every update is one call: a panic elsewhere cannot leave the set half-updated.
+        let mut labels = self
+            .labels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for topic in topics {
+            if joined {
+                labels.joined(topic);
+            } else {
+                labels.left(topic);
+            }
         }
     }
 
@@ -94,6 +120,9 @@ impl Fanout {
             })
             .collect();
         self.subscribers.fetch_add(1, Ordering::SeqCst);
+        drop(channels);
+        #[cfg(feature = "metrics")]
+        self.count_subscriber(topics, true);
         Ok(receivers)
     }
 
@@ -109,6 +138,9 @@ impl Fanout {
             }
         }
         self.subscribers.fetch_sub(1, Ordering::SeqCst);
+        drop(channels);
+        #[cfg(feature = "metrics")]
+        self.count_subscriber(topics, false);
     }
 
     /// Sends `last` (if any) to every subscriber, then closes every channel: each

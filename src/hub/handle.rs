@@ -10,7 +10,10 @@ use std::{
     time::Duration,
 };
 
-use crate::{Event, MAX_LAST_EVENT_ID_LEN};
+use crate::{
+    Event, MAX_LAST_EVENT_ID_LEN,
+    metrics::{self, PublishTimer},
+};
 
 use super::{
     Delivery, EventId, HubBuilder, HubStats, IntoTopics, MAX_TOPIC_LEN,
@@ -160,10 +163,10 @@ impl Hub {
         event: Event,
     ) -> Result<EventId, PublishError> {
         if id.is_empty() || id.len() > MAX_LAST_EVENT_ID_LEN {
-            return Err(PublishError::IdLength(id.len()));
+            return Err(self.refused(PublishError::IdLength(id.len())));
         }
         if id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(PublishError::ReservedId);
+            return Err(self.refused(PublishError::ReservedId));
         }
         // The id comes back in a header, which cannot carry these as they are.
         let header_safe = !id.starts_with([' ', '\t'])
@@ -172,9 +175,15 @@ impl Hub {
                 .chars()
                 .any(|c| c.is_ascii_control() && !matches!(c, '\r' | '\n' | '\0' | '\t'));
         if !header_safe {
-            return Err(PublishError::IdNotHeaderSafe);
+            return Err(self.refused(PublishError::IdNotHeaderSafe));
         }
         self.publish_inner(topic, Some(id), event).await
+    }
+
+    /// Counts `error`, which refused an event before it reached the backend.
+    fn refused(&self, error: PublishError) -> PublishError {
+        metrics::publish_refused(self.shared.backend.name(), error.label());
+        error
     }
 
     async fn publish_inner(
@@ -184,7 +193,7 @@ impl Hub {
         event: Event,
     ) -> Result<EventId, PublishError> {
         if !valid_topic(topic) {
-            return Err(PublishError::InvalidTopic);
+            return Err(self.refused(PublishError::InvalidTopic));
         }
         self.publish_unchecked(topic, id, event).await
     }
@@ -196,7 +205,10 @@ impl Hub {
         id: Option<&str>,
         event: Event,
     ) -> Result<EventId, PublishError> {
-        let id = self.shared.backend.publish(topic, id, event).await?;
+        let timer = PublishTimer::start(self.shared.backend.name());
+        let published = self.shared.backend.publish(topic, id, event).await;
+        timer.finish(published.as_ref().err().map(PublishError::label));
+        let id = published?;
         self.shared.published.fetch_add(1, Ordering::Relaxed);
         Ok(id)
     }
@@ -311,6 +323,7 @@ impl Hub {
                 Some(events) => {
                     let count = events.len();
                     subscription.start_with(events, Replay::Exact(count));
+                    metrics::replayed(true);
                 }
                 None => self.reset(&mut subscription, &topics, last_event_id),
             },
@@ -465,6 +478,7 @@ impl Hub {
             "Last-Event-ID cannot be replayed; sending the reset event"
         );
         subscription.start_with_reset(self.shared.config.reset_event.clone());
+        metrics::replayed(false);
     }
 
     /// Ends every subscription, after the [shutdown event](HubBuilder::shutdown_event) if

@@ -171,6 +171,10 @@ impl Backend for MemoryBackend {
         IdScope::Hub
     }
 
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
     fn publish<'a>(
         &'a self,
         topic: &'a str,

@@ -16,7 +16,10 @@ use futures_core::Stream;
 use tokio::time::Sleep;
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
-use crate::EncodedEvent;
+use crate::{
+    EncodedEvent,
+    metrics::{self, EndReason},
+};
 
 use super::{
     Delivery, Position,
@@ -141,9 +144,9 @@ pub struct Subscription {
 enum Found {
     /// Nothing more to read now.
     Settled,
-    /// The subscription must end (lag under [`LagPolicy::Disconnect`], or a topic ended
-    /// by its backend).
-    End,
+    /// The subscription must end: lag under [`LagPolicy::Disconnect`], or a topic ended
+    /// by its backend.
+    End(EndReason),
 }
 
 impl Subscription {
@@ -236,7 +239,9 @@ impl Subscription {
         &self.topics
     }
 
-    fn finish(&mut self) -> Poll<Option<EncodedEvent>> {
+    /// Ends the subscription, telling the body that polls it why.
+    fn finish(&mut self, reason: EndReason) -> Poll<Option<EncodedEvent>> {
+        metrics::note_end(reason);
         self.done = true;
         self.unwatch();
         self.live.clear();
@@ -280,7 +285,7 @@ impl Subscription {
     }
 
     /// Applies the lag policy to a subscriber that missed `missed` events.
-    fn lagged(&mut self, missed: u64) -> Result<(), ()> {
+    fn lagged(&mut self, missed: u64) -> Result<(), EndReason> {
         match &self.context.lag {
             LagPolicy::Disconnect => {
                 self.context.lag_disconnects.fetch_add(1, Ordering::Relaxed);
@@ -288,7 +293,7 @@ impl Subscription {
                     topics = ?self.topics, missed,
                     "hub subscriber fell behind; disconnecting it so it resumes from its Last-Event-ID"
                 );
-                Err(())
+                Err(EndReason::Lag)
             }
             LagPolicy::Skip(notice) => {
                 self.context.lag_skips.fetch_add(1, Ordering::Relaxed);
@@ -309,7 +314,7 @@ impl Subscription {
 
     /// Reads topic `index` until it has a head, is closed or has nothing now; whether
     /// anything new was read.
-    fn fill_head(&mut self, index: usize, cx: &mut TaskContext<'_>) -> Result<bool, ()> {
+    fn fill_head(&mut self, index: usize, cx: &mut TaskContext<'_>) -> Result<bool, EndReason> {
         let mut progressed = false;
         loop {
             let live = &mut self.live[index];
@@ -334,7 +339,7 @@ impl Subscription {
                     live.closed = true;
                     // Closed while the hub is open: the backend ended the topic.
                     if !self.context.fanout.is_closed() {
-                        return Err(());
+                        return Err(EndReason::Backend);
                     }
                 }
                 Poll::Pending => return Ok(progressed),
@@ -351,7 +356,7 @@ impl Subscription {
             for index in 0..self.live.len() {
                 match self.fill_head(index, cx) {
                     Ok(read) => progressed |= read,
-                    Err(()) => return Found::End,
+                    Err(reason) => return Found::End(reason),
                 }
             }
             if !progressed || !self.pending.is_empty() {
@@ -407,14 +412,14 @@ impl Stream for Subscription {
         if let Some(lifetime) = &mut this.lifetime {
             if lifetime.as_mut().poll(cx).is_ready() {
                 tracing::debug!(topics = ?this.topics, "hub subscription reached its maximum lifetime");
-                return this.finish();
+                return this.finish(EndReason::Lifetime);
             }
         }
         if let Some(pending) = this.pending.pop_front() {
             return this.send(pending);
         }
-        if let Found::End = this.fill_heads(cx) {
-            return this.finish();
+        if let Found::End(reason) = this.fill_heads(cx) {
+            return this.finish(reason);
         }
         if let Some(pending) = this.pending.pop_front() {
             return this.send(pending);
@@ -426,7 +431,8 @@ impl Stream for Subscription {
             return this.send(pending);
         }
         if this.live.iter().all(|live| live.closed) {
-            return this.finish();
+            // Every topic closed, and none by its backend: the hub shut down.
+            return this.finish(EndReason::Shutdown);
         }
         Poll::Pending
     }

@@ -10,6 +10,8 @@ mod browser;
 mod compressed_clients;
 mod curl;
 mod hyper_stack;
+#[cfg(all(feature = "hub", feature = "metrics"))]
+mod metrics_example;
 mod reqwest_client;
 mod tonic_stack;
 mod tower_http;

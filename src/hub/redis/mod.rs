@@ -710,6 +710,10 @@ impl Backend for RedisBackend {
         IdScope::Topic
     }
 
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
     fn publish<'a>(
         &'a self,
         topic: &'a str,
