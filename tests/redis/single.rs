@@ -817,5 +817,19 @@ async fn a_handoff_resumes_exactly_across_instances() {
     let mut x_and_y = connect_events(server, "/?topic=x&topic=y", Some(both.id().as_str())).await;
     let data = |got: Vec<(String, String)>| got.into_iter().map(|(_, d)| d).collect::<Vec<_>>();
     assert_eq!(data(take(&mut just_x, 2).await), ["x1", "x2"]);
-    assert_eq!(data(take(&mut x_and_y, 3).await), ["x1", "y1", "x2"]);
+    // Topics of a Redis stream have no order between them: each topic's own, once.
+    let got = data(take(&mut x_and_y, 3).await);
+    let of = |topic: &str| {
+        got.iter()
+            .filter(|d| d.starts_with(topic))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        (of("x"), of("y")),
+        (
+            vec!["x1".to_owned(), "x2".to_owned()],
+            vec!["y1".to_owned()]
+        )
+    );
 }
