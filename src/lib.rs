@@ -25,6 +25,8 @@
 //! - **Clean lifecycle**: the stream is dropped as soon as the client goes away, even when
 //!   it is idle; a failing stream is logged and ends the response after the last whole
 //!   event; a [`Shutdown`] signal ends every stream so graceful shutdown can finish.
+//! - **Access ends streams**: [`Lifetime`] ends a stream at its token's expiry or on a
+//!   revocation (across instances with the hub's `revoke`), with a typed last event.
 //! - **Encode once**: an [`EncodedEvent`] is immutable bytes, so one encoding can be sent
 //!   to many clients; events that are ready together go out in one body frame.
 //!
