@@ -75,6 +75,8 @@
 //!   process and reads their events decoded.
 //! - `redis`: `HubBuilder::build_redis`, the `hub` over one Redis server or a Redis
 //!   Cluster, shared by several instances.
+//! - `nats`: `HubBuilder::build_nats`, the `hub` over NATS JetStream, shared by several
+//!   instances.
 //!
 //! # Composing with other stacks
 //!
