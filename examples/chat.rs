@@ -21,6 +21,15 @@
 //! ```sh
 //! cargo run --features redis --example chat -- --redis-cluster redis://127.0.0.1:7000,redis://127.0.0.1:7001
 //! ```
+//!
+//! With `--nats URL` (or env `NATS_URL`) and the `nats` feature, the room lives in a NATS
+//! JetStream stream instead:
+//!
+//! ```sh
+//! nats-server -js &
+//! PORT=3000 cargo run --features nats --example chat -- --nats nats://127.0.0.1:4222
+//! PORT=3001 cargo run --features nats --example chat -- --nats nats://127.0.0.1:4222
+//! ```
 
 #[path = "support/stop_signal.rs"]
 mod stop_signal;
@@ -58,9 +67,10 @@ async fn main() {
     let builder = Hub::builder()
         .history(500, 1 << 20)
         .shutdown_event(Event::new().retry(Duration::from_secs(2)));
-    let hub = match redis_arg() {
-        None => builder.build(),
-        Some((cluster, urls)) => build_redis(builder, cluster, urls).await,
+    let hub = match (nats_arg(), redis_arg()) {
+        (Some(url), _) => build_nats(builder, url).await,
+        (None, None) => builder.build(),
+        (None, Some((cluster, urls))) => build_redis(builder, cluster, urls).await,
     };
     let shutdown = Shutdown::new();
 
@@ -118,6 +128,47 @@ fn redis_arg() -> Option<(bool, String)> {
         }
     }
     std::env::var("REDIS_URL").ok().map(|url| (false, url))
+}
+
+/// `--nats URL` (or env `NATS_URL`).
+fn nats_arg() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--nats" {
+            return args.next();
+        }
+        if let Some(url) = arg.strip_prefix("--nats=") {
+            return Some(url.to_owned());
+        }
+    }
+    std::env::var("NATS_URL").ok()
+}
+
+#[cfg(feature = "nats")]
+async fn build_nats(builder: tower_sse::hub::HubBuilder, url: String) -> Hub {
+    use tower_sse::hub::NatsConfig;
+    let config = NatsConfig::servers(url.split(','))
+        .stream("CHAT")
+        .prefix("chat")
+        .max_per_topic(500);
+    match builder.build_nats(config).await {
+        Ok(hub) => {
+            println!("room shared through NATS at {url}");
+            hub
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(not(feature = "nats"))]
+async fn build_nats(_: tower_sse::hub::HubBuilder, _: String) -> Hub {
+    eprintln!(
+        "--nats needs the nats feature: cargo run --features nats --example chat -- --nats URL"
+    );
+    std::process::exit(2);
 }
 
 #[cfg(feature = "redis")]

@@ -86,6 +86,8 @@
 //!   all three): `SseLayer::compression`, event streams compressed by `Accept-Encoding`
 //!   and flushed at every frame (`Compression`). Without them, nothing of it is
 //!   compiled.
+//! - `nats`: `HubBuilder::build_nats`, the `hub` over NATS JetStream, shared by several
+//!   instances.
 //!
 //! # Composing with other stacks
 //!

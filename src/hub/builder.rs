@@ -8,6 +8,8 @@ use std::{
 
 use crate::{EncodedEvent, Event};
 
+#[cfg(feature = "nats")]
+use super::nats::{NatsBackend, NatsConfig, NatsSetupError};
 #[cfg(feature = "redis")]
 use super::redis::{RedisBackend, RedisConfig, RedisSetupError};
 use super::{
@@ -241,6 +243,25 @@ impl HubBuilder {
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub async fn build_redis(self, config: RedisConfig) -> Result<Hub, RedisSetupError> {
         let backend = RedisBackend::connect(config).await?;
+        Ok(self.build_with(backend))
+    }
+
+    /// Builds the hub over NATS JetStream, so that every hub built with the same
+    /// [stream](NatsConfig::stream) and [prefix](NatsConfig::prefix) shares its topics
+    /// and history. See the [`nats`](super::nats) module for what it guarantees.
+    ///
+    /// [`history`](HubBuilder::history) does not apply: the history is a JetStream
+    /// stream, bounded by [`NatsConfig::max_per_topic`], [`NatsConfig::max_bytes`] and
+    /// [`NatsConfig::max_age`].
+    ///
+    /// # Errors
+    ///
+    /// A [`NatsSetupError`] if the settings cannot work, NATS does not answer, or it
+    /// refuses the stream (JetStream is off).
+    #[cfg(feature = "nats")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+    pub async fn build_nats(self, config: NatsConfig) -> Result<Hub, NatsSetupError> {
+        let backend = NatsBackend::connect(config).await?;
         Ok(self.build_with(backend))
     }
 }

@@ -82,7 +82,9 @@
 //! the history in memory. With the `redis` feature, `HubBuilder::build_redis` keeps each
 //! topic's history in a Redis stream on one server or spread over a Redis Cluster, shared
 //! by several server instances, each of which receives only the topics its clients follow
-//! (see the `redis` module); the hub's API is the same. Another engine plugs in through
+//! (see the `redis` module); with the `nats` feature, `HubBuilder::build_nats` keeps every
+//! topic's history in one NATS JetStream stream (see the `nats` module). The hub's API is
+//! the same. Another engine plugs in through
 //! [`HubBuilder::build_with`].
 
 mod backend;
@@ -95,6 +97,9 @@ mod fanout;
 mod handle;
 mod handoff;
 mod memory;
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod nats;
 mod position;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -120,6 +125,8 @@ pub use stats::HubStats;
 pub use subscription::{Replay, Subscription};
 pub use topics::IntoTopics;
 
+#[cfg(feature = "nats")]
+pub use self::nats::{NatsConfig, NatsSetupError};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisConfig, RedisSetupError};
 

@@ -1,0 +1,215 @@
+//! Cross-instance delivery latency of the NATS hub: two hubs on one `nats-server -js`, a
+//! subscriber on B, events published on A; against the in-process hub and, with the
+//! `redis` feature and `redis-server` installed, the Redis hub, measured in the same run.
+//!
+//! `cargo bench --features nats,redis --bench nats_latency` starts its own `nats-server`
+//! (and `redis-server`) on free loopback ports (set `NATS_URL` to use another NATS).
+//! With `REDIS_CLUSTER_NODES=redis://HOST:PORT,...` it also measures a Redis Cluster
+//! (`bash benches/engine_latency.sh` starts a three-master cluster and sets it).
+//! Prints p50, p99 and max of publish-to-receive time, for paced publishing (one event
+//! every 200 µs) and a burst.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio_stream::StreamExt;
+use tower_sse::{
+    Event,
+    hub::{Hub, NatsConfig},
+};
+
+const EVENTS: usize = 5_000;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server of the bench's own, killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut servers = Vec::new();
+    let url = match std::env::var("NATS_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            let port = free_port();
+            let dir = std::env::temp_dir().join(format!("tower-sse-bench-nats-{port}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let child = Command::new("nats-server")
+                .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+                .arg("-sd")
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server (apt-get install nats-server), or set NATS_URL");
+            servers.push(Server(child));
+            format!("nats://127.0.0.1:{port}")
+        }
+    };
+    let config = || NatsConfig::new(&url).prefix("bench").max_per_topic(100_000);
+    let a = loop {
+        match Hub::builder().build_nats(config()).await {
+            Ok(hub) => break hub,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let b = Hub::builder().build_nats(config()).await.unwrap();
+    let redis = redis_pair(&mut servers).await;
+    let cluster = cluster_pair().await;
+    let local = Hub::builder().lag_bound(EVENTS).build();
+
+    println!("{EVENTS} events of 64 bytes; publish-to-receive latency");
+    println!("{:<44} {:>9} {:>9} {:>9}", "", "p50", "p99", "max");
+    for paced in [true, false] {
+        let mode = if paced {
+            "paced, 1 per 200 µs"
+        } else {
+            "burst"
+        };
+        report(
+            &format!("nats, A -> B, {mode}"),
+            measure(&a, &b, paced).await,
+        );
+        if let Some((ra, rb)) = &redis {
+            report(
+                &format!("redis, A -> B, {mode}"),
+                measure(ra, rb, paced).await,
+            );
+        }
+        if let Some((ca, cb)) = &cluster {
+            report(
+                &format!("redis cluster, A -> B, {mode}"),
+                measure(ca, cb, paced).await,
+            );
+        }
+        report(
+            &format!("in-process, {mode}"),
+            measure(&local, &local, paced).await,
+        );
+    }
+    drop(servers);
+}
+
+/// Two hubs on a `redis-server` of the bench's own, if the feature and the program are
+/// there.
+#[cfg(feature = "redis")]
+async fn redis_pair(servers: &mut Vec<Server>) -> Option<(Hub, Hub)> {
+    use tower_sse::hub::RedisConfig;
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    servers.push(Server(child));
+    let url = format!("redis://127.0.0.1:{port}/");
+    let config = || {
+        RedisConfig::new(&url)
+            .prefix("bench:latency:")
+            .max_len(100_000)
+    };
+    let started = Instant::now();
+    let a = loop {
+        match Hub::builder().build_redis(config()).await {
+            Ok(hub) => break hub,
+            Err(_) if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(_) => return None,
+        }
+    };
+    let b = Hub::builder().build_redis(config()).await.ok()?;
+    Some((a, b))
+}
+
+/// Two hubs on the Redis Cluster named by `REDIS_CLUSTER_NODES`, if set.
+#[cfg(feature = "redis")]
+async fn cluster_pair() -> Option<(Hub, Hub)> {
+    use tower_sse::hub::RedisConfig;
+    let nodes = std::env::var("REDIS_CLUSTER_NODES").ok()?;
+    let config = || {
+        RedisConfig::cluster(nodes.split(','))
+            .prefix("bench:latency:")
+            .max_len(100_000)
+    };
+    let a = Hub::builder().build_redis(config()).await.unwrap();
+    let b = Hub::builder().build_redis(config()).await.unwrap();
+    Some((a, b))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn cluster_pair() -> Option<(Hub, Hub)> {
+    None
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_pair(_: &mut Vec<Server>) -> Option<(Hub, Hub)> {
+    None
+}
+
+/// Publishes on `from` while a subscriber of `to` receives; each event's latency.
+async fn measure(from: &Hub, to: &Hub, paced: bool) -> Vec<Duration> {
+    let topic = format!("t{}", Instant::now().elapsed().as_nanos());
+    let mut subscription = to.subscribe(&topic, None).await.unwrap();
+    let start = Instant::now();
+    let publisher = {
+        let from = from.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            let mut sent = Vec::with_capacity(EVENTS);
+            for n in 0..EVENTS {
+                if paced {
+                    let due = start + Duration::from_micros(200 * n as u64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                sent.push(start.elapsed());
+                from.publish(&topic, Event::new().data(format!("{n:064}")))
+                    .await
+                    .unwrap();
+            }
+            sent
+        })
+    };
+    let mut received = Vec::with_capacity(EVENTS);
+    while received.len() < EVENTS {
+        subscription
+            .next()
+            .await
+            .expect("the subscription stays open");
+        received.push(start.elapsed());
+    }
+    let sent = publisher.await.unwrap();
+    received
+        .iter()
+        .zip(&sent)
+        .map(|(r, s)| r.saturating_sub(*s))
+        .collect()
+}
+
+fn report(name: &str, mut latencies: Vec<Duration>) {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    println!(
+        "{name:<44} {:>9.3?} {:>9.3?} {:>9.3?}",
+        at(0.5),
+        at(0.99),
+        latencies[latencies.len() - 1]
+    );
+}

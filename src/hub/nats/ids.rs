@@ -1,0 +1,92 @@
+//! Event ids over NATS: `<stream sequence>-<epoch>`, the epoch naming the stream's
+//! incarnation, so that an id from a stream since recreated is never read as one of
+//! the new stream's.
+
+use crate::hub::Position;
+
+/// The stream's incarnation, from the time it was created: 40 bits of its nanoseconds,
+/// so that a stream deleted and created again (or a server restarted without its store)
+/// gets another one.
+pub(super) fn epoch_of(created_unix_nanos: i128) -> u64 {
+    // Keeps the low 40 bits: the cast cannot lose them.
+    (created_unix_nanos as u64) & EPOCH_MASK
+}
+
+const EPOCH_MASK: u64 = (1 << 40) - 1;
+
+/// The position of stream sequence `sequence` in `epoch`: positions of one epoch order
+/// by sequence.
+pub(super) fn position(sequence: u64, epoch: u64) -> Position {
+    Position::new(sequence, epoch)
+}
+
+/// The id of `position`: `<sequence>-<epoch in base 36>`.
+pub(super) fn id_of(position: Position) -> String {
+    let (sequence, epoch) = position.parts();
+    format!("{sequence}-{}", base36(epoch))
+}
+
+/// The position of an id made by [`id_of`].
+pub(super) fn parse_id(id: &str) -> Option<Position> {
+    let (sequence, epoch) = id.split_once('-')?;
+    let digits = |s: &str, radix| {
+        !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| (b as char).is_digit(radix))
+    };
+    if !digits(sequence, 10) || !digits(epoch, 36) || epoch.bytes().any(|b| b.is_ascii_uppercase())
+    {
+        return None;
+    }
+    let epoch = u64::from_str_radix(epoch, 36).ok()?;
+    (epoch <= EPOCH_MASK).then_some(())?;
+    Some(Position::new(sequence.parse().ok()?, epoch))
+}
+
+fn base36(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        let digit = (n % 36) as u8;
+        digits.push(if digit < 10 {
+            b'0' + digit
+        } else {
+            b'a' + digit - 10
+        });
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        let epoch = epoch_of(1_733_390_000_123_456_789);
+        assert!(epoch <= EPOCH_MASK);
+        let at = position(42, epoch);
+        let id = id_of(at);
+        assert!(id.starts_with("42-"), "{id}");
+        assert_eq!(parse_id(&id), Some(at));
+        assert_eq!(id_of(position(7, 0)), "7-0");
+        assert_eq!(parse_id("7-0"), Some(position(7, 0)));
+        assert_eq!(id_of(position(1, 35)), "1-z");
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "a-1",
+            "1-1-1",
+            "1-A",
+            "+1-0",
+            "1 -0",
+            "1-zzzzzzzzz",
+        ] {
+            assert_eq!(parse_id(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! [`Store`]: the connection, the JetStream stream, and which incarnation of it the ids
+//! name.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use async_nats::{
+    Client,
+    client::Statistics,
+    jetstream::{
+        self,
+        message::StreamMessage,
+        stream::{Config, DirectGetErrorKind, DiscardPolicy, StorageType},
+    },
+};
+use tokio::sync::Mutex;
+
+use super::{NatsConfig, ids::epoch_of, subjects::Subjects};
+use crate::BoxError;
+
+/// How long JetStream remembers a publish's `Nats-Msg-Id`, so that a retried publish is
+/// stored once: two minutes, or the age bound if shorter.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// What the stream holds now, as one `STREAM.INFO` read it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Snapshot {
+    pub(super) epoch: u64,
+    /// The stream's first and last sequence (`first` is `last + 1` when it is empty).
+    pub(super) first: u64,
+    pub(super) last: u64,
+}
+
+/// The stream and the connection it is reached on, shared by publishing, history reads
+/// and the live task.
+pub(super) struct Store {
+    pub(super) client: Client,
+    pub(super) context: jetstream::Context,
+    pub(super) stream: jetstream::stream::Stream,
+    config: Config,
+    pub(super) subjects: Subjects,
+    /// Whether events can leave the stream other than by the per-topic bound (an age or
+    /// a byte bound), so that a topic may have nothing left at all.
+    pub(super) bounded_by_time_or_size: bool,
+    epoch: AtomicU64,
+    /// The connection count when the epoch was last read: a reconnection may have met a
+    /// server that lost the stream, and the epoch is read again before it is trusted.
+    verified: AtomicU64,
+    refreshing: Mutex<()>,
+    stats: Arc<Statistics>,
+    pub(super) url: String,
+}
+
+impl Store {
+    /// Creates the stream if it is missing, and reads its epoch.
+    pub(super) async fn open(
+        client: Client,
+        config: &NatsConfig,
+        url: String,
+    ) -> Result<Self, BoxError> {
+        let mut context = jetstream::new(client.clone());
+        context.set_timeout(config.request_timeout);
+        let subjects = Subjects {
+            prefix: config.prefix.clone(),
+        };
+        let stream_config = Config {
+            name: config.stream.clone(),
+            subjects: vec![subjects.all()],
+            max_messages_per_subject: config.max_per_topic,
+            max_bytes: config.max_bytes.unwrap_or(-1),
+            max_age: config.max_age.unwrap_or(Duration::ZERO),
+            discard: DiscardPolicy::Old,
+            storage: StorageType::File,
+            allow_direct: true,
+            // JetStream wants it within the age bound.
+            duplicate_window: config
+                .max_age
+                .map_or(DUPLICATE_WINDOW, |age| age.min(DUPLICATE_WINDOW)),
+            ..Config::default()
+        };
+        let stats = client.statistics();
+        let connects = stats.connects.load(Ordering::SeqCst);
+        let stream = context.get_or_create_stream(stream_config.clone()).await?;
+        let epoch = epoch_of(stream.cached_info().created.unix_timestamp_nanos());
+        Ok(Self {
+            client,
+            context,
+            stream,
+            config: stream_config,
+            subjects,
+            bounded_by_time_or_size: config.max_bytes.is_some() || config.max_age.is_some(),
+            epoch: AtomicU64::new(epoch),
+            verified: AtomicU64::new(connects),
+            refreshing: Mutex::new(()),
+            stats,
+            url,
+        })
+    }
+
+    /// How many times the client has connected (the first time included).
+    pub(super) fn connects(&self) -> u64 {
+        self.stats.connects.load(Ordering::SeqCst)
+    }
+
+    /// The epoch last read.
+    pub(super) fn current_epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// The stream's epoch, read again first if the client has reconnected since it was
+    /// last read.
+    pub(super) async fn epoch(&self) -> Result<u64, BoxError> {
+        if self.connects() == self.verified.load(Ordering::SeqCst) {
+            return Ok(self.current_epoch());
+        }
+        Ok(self.refresh().await?.epoch)
+    }
+
+    /// Reads the stream's state (creating the stream if the server lost it), and its
+    /// epoch.
+    pub(super) async fn refresh(&self) -> Result<Snapshot, BoxError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let connects = self.connects();
+        let stream = self
+            .context
+            .get_or_create_stream(self.config.clone())
+            .await?;
+        let info = stream.cached_info();
+        let epoch = epoch_of(info.created.unix_timestamp_nanos());
+        let before = self.epoch.swap(epoch, Ordering::SeqCst);
+        if before != epoch {
+            tracing::warn!(stream = %self.config.name, "the NATS stream was created anew (the server lost it, or it was deleted): ids of the old one resume with the reset event");
+        }
+        self.verified.store(connects, Ordering::SeqCst);
+        Ok(Snapshot {
+            epoch,
+            first: info.state.first_sequence,
+            last: info.state.last_sequence,
+        })
+    }
+
+    /// The sequence of the last message on `subject`; `0` for none.
+    pub(super) async fn last_of(&self, subject: &str) -> Result<u64, BoxError> {
+        match self.stream.direct_get_last_for_subject(subject).await {
+            Ok(message) => Ok(message.sequence),
+            Err(err) if matches!(err.kind(), DirectGetErrorKind::NotFound) => Ok(0),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The first message on `subject` at or after `sequence`, if any.
+    pub(super) async fn next_of(
+        &self,
+        subject: &str,
+        sequence: u64,
+    ) -> Result<Option<StreamMessage>, BoxError> {
+        match self
+            .stream
+            .direct_get_next_for_subject(subject, Some(sequence.max(1)))
+            .await
+        {
+            Ok(message) => Ok(Some(message)),
+            Err(err) if matches!(err.kind(), DirectGetErrorKind::NotFound) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Creates the stream again if the server lost it; the next [`epoch`](Store::epoch)
+    /// reads it.
+    pub(super) async fn recreate(&self) -> Result<(), BoxError> {
+        self.refresh().await.map(drop)
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("stream", &self.config.name)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,77 @@
+//! How topics and events are laid out in NATS: a subject per topic, and each message
+//! carrying the event's fields and the sequence of its topic's event before it.
+
+use async_nats::HeaderMap;
+
+use crate::{Event, hub::Delivery};
+
+use super::ids::{id_of, position};
+
+/// The header that records the stream sequence of the topic's previous event (`0` for
+/// none): the chain that replay, catch-up and live delivery check.
+pub(super) const PREVIOUS: &str = "Tower-Sse-Previous";
+
+/// The subject names of one hub.
+#[derive(Clone, Debug)]
+pub(super) struct Subjects {
+    pub(super) prefix: String,
+}
+
+impl Subjects {
+    /// The subject of `topic`: `<prefix>.t.<topic in hex>`, a single token whatever
+    /// bytes the topic has.
+    pub(super) fn of(&self, topic: &str) -> String {
+        let mut subject = String::with_capacity(self.prefix.len() + 3 + 2 * topic.len());
+        subject.push_str(&self.prefix);
+        subject.push_str(".t.");
+        for byte in topic.bytes() {
+            subject.push(char::from(HEX[usize::from(byte >> 4)]));
+            subject.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        subject
+    }
+
+    /// What the stream captures: every topic's subject.
+    pub(super) fn all(&self) -> String {
+        format!("{}.t.>", self.prefix)
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The previous sequence a message records; `None` for a message this crate did not
+/// write.
+pub(super) fn previous_of(headers: Option<&HeaderMap>) -> Option<u64> {
+    headers?.get(PREVIOUS)?.as_str().parse().ok()
+}
+
+/// The delivery of the message at `sequence` with `payload` (the event's fields).
+pub(super) fn delivery(sequence: u64, epoch: u64, payload: &[u8]) -> Option<Delivery> {
+    let at = position(sequence, epoch);
+    let event = Event::from_field_bytes(payload)?;
+    Delivery::new(at, &id_of(at), event).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_and_messages() {
+        let subjects = Subjects {
+            prefix: "p.q".into(),
+        };
+        assert_eq!(subjects.of("a.b *>"), "p.q.t.612e62202a3e");
+        assert_eq!(subjects.all(), "p.q.t.>");
+        let mut headers = HeaderMap::new();
+        headers.insert(PREVIOUS, "17");
+        assert_eq!(previous_of(Some(&headers)), Some(17));
+        assert_eq!(previous_of(None), None);
+        let delivery = delivery(18, 35, b"event: x\ndata: y\n").unwrap();
+        assert_eq!(
+            delivery.event().as_bytes(),
+            &b"event: x\ndata: y\nid: 18-z\n\n"[..]
+        );
+        assert!(super::delivery(1, 0, b"data: a\n\ndata: b\n").is_none());
+    }
+}
