@@ -14,13 +14,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio_stream::StreamExt;
-use tower_sse::{
-    Event,
-    hub::{Hub, NatsConfig},
-};
+use tower_sse::hub::{Hub, NatsConfig};
 
-const EVENTS: usize = 5_000;
+#[path = "support/latency.rs"]
+mod latency;
+
+use latency::{EVENTS, measure, report};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -74,8 +73,7 @@ async fn main() {
     let cluster = cluster_pair().await;
     let local = Hub::builder().lag_bound(EVENTS).build();
 
-    println!("{EVENTS} events of 64 bytes; publish-to-receive latency");
-    println!("{:<44} {:>9} {:>9} {:>9}", "", "p50", "p99", "max");
+    latency::header();
     for paced in [true, false] {
         let mode = if paced {
             "paced, 1 per 200 µs"
@@ -162,54 +160,4 @@ async fn cluster_pair() -> Option<(Hub, Hub)> {
 #[cfg(not(feature = "redis"))]
 async fn redis_pair(_: &mut Vec<Server>) -> Option<(Hub, Hub)> {
     None
-}
-
-/// Publishes on `from` while a subscriber of `to` receives; each event's latency.
-async fn measure(from: &Hub, to: &Hub, paced: bool) -> Vec<Duration> {
-    let topic = format!("t{}", Instant::now().elapsed().as_nanos());
-    let mut subscription = to.subscribe(&topic, None).await.unwrap();
-    let start = Instant::now();
-    let publisher = {
-        let from = from.clone();
-        let topic = topic.clone();
-        tokio::spawn(async move {
-            let mut sent = Vec::with_capacity(EVENTS);
-            for n in 0..EVENTS {
-                if paced {
-                    let due = start + Duration::from_micros(200 * n as u64);
-                    tokio::time::sleep_until(due.into()).await;
-                }
-                sent.push(start.elapsed());
-                from.publish(&topic, Event::new().data(format!("{n:064}")))
-                    .await
-                    .unwrap();
-            }
-            sent
-        })
-    };
-    let mut received = Vec::with_capacity(EVENTS);
-    while received.len() < EVENTS {
-        subscription
-            .next()
-            .await
-            .expect("the subscription stays open");
-        received.push(start.elapsed());
-    }
-    let sent = publisher.await.unwrap();
-    received
-        .iter()
-        .zip(&sent)
-        .map(|(r, s)| r.saturating_sub(*s))
-        .collect()
-}
-
-fn report(name: &str, mut latencies: Vec<Duration>) {
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    println!(
-        "{name:<44} {:>9.3?} {:>9.3?} {:>9.3?}",
-        at(0.5),
-        at(0.99),
-        latencies[latencies.len() - 1]
-    );
 }

@@ -7,16 +7,15 @@
 
 use std::{
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use tokio_stream::StreamExt;
-use tower_sse::{
-    Event,
-    hub::{Hub, RedisConfig},
-};
+use tower_sse::hub::{Hub, RedisConfig};
 
-const EVENTS: usize = 5_000;
+#[path = "support/latency.rs"]
+mod latency;
+
+use latency::{EVENTS, measure, report};
 
 #[tokio::main]
 async fn main() {
@@ -55,8 +54,7 @@ async fn main() {
     let b = Hub::builder().build_redis(config()).await.unwrap();
     let local = Hub::builder().lag_bound(EVENTS).build();
 
-    println!("{EVENTS} events of 64 bytes; publish-to-receive latency");
-    println!("{:<34} {:>9} {:>9} {:>9}", "", "p50", "p99", "max");
+    latency::header();
     for paced in [true, false] {
         let mode = if paced {
             "paced, 1 per 200 µs"
@@ -76,54 +74,4 @@ async fn main() {
         let _ = child.kill();
         let _ = child.wait();
     }
-}
-
-/// Publishes on `from` while a subscriber of `to` receives; each event's latency.
-async fn measure(from: &Hub, to: &Hub, paced: bool) -> Vec<Duration> {
-    let topic = format!("t{}", Instant::now().elapsed().as_nanos());
-    let mut subscription = to.subscribe(&topic, None).await.unwrap();
-    let start = Instant::now();
-    let publisher = {
-        let from = from.clone();
-        let topic = topic.clone();
-        tokio::spawn(async move {
-            let mut sent = Vec::with_capacity(EVENTS);
-            for n in 0..EVENTS {
-                if paced {
-                    let due = start + Duration::from_micros(200 * n as u64);
-                    tokio::time::sleep_until(due.into()).await;
-                }
-                sent.push(start.elapsed());
-                from.publish(&topic, Event::new().data(format!("{n:064}")))
-                    .await
-                    .unwrap();
-            }
-            sent
-        })
-    };
-    let mut received = Vec::with_capacity(EVENTS);
-    while received.len() < EVENTS {
-        subscription
-            .next()
-            .await
-            .expect("the subscription stays open");
-        received.push(start.elapsed());
-    }
-    let sent = publisher.await.unwrap();
-    received
-        .iter()
-        .zip(&sent)
-        .map(|(r, s)| r.saturating_sub(*s))
-        .collect()
-}
-
-fn report(name: &str, mut latencies: Vec<Duration>) {
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    println!(
-        "{name:<34} {:>9.3?} {:>9.3?} {:>9.3?}",
-        at(0.5),
-        at(0.99),
-        latencies[latencies.len() - 1]
-    );
 }

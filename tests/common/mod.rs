@@ -2,6 +2,8 @@
 //! HTTP/1.1 client over TCP.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::{
     future::Future,
     net::SocketAddr,
@@ -250,4 +252,75 @@ pub async fn take(events: &mut sse_stream::SseStream<Incoming>, n: usize) -> Vec
         .into_iter()
         .map(|event| (event.id.unwrap_or_default(), event.data.unwrap_or_default()))
         .collect()
+}
+
+/// The helpers of the tests that run the hub over a shared engine (Redis, NATS):
+/// instances, their clients, and what the clients read.
+#[cfg(feature = "hub")]
+pub mod engine {
+    use std::{net::SocketAddr, time::Duration};
+
+    use futures_util::StreamExt as _;
+    use hyper::body::Incoming;
+    use tower_sse::{Event, hub::Hub};
+
+    use super::{connect_events, eventually, hub_app, serve, within};
+
+    /// A client's decoded event stream.
+    pub type Events = sse_stream::SseStream<Incoming>;
+
+    /// A server whose `/` subscribes to the `topic` query parameters (default `room`).
+    pub async fn instance(hub: &Hub) -> SocketAddr {
+        serve(hub_app(hub)).await
+    }
+
+    /// The next `n` events as (id, data).
+    pub async fn take(events: &mut Events, n: usize) -> Vec<(String, String)> {
+        super::take(events, n).await
+    }
+
+    /// Every event until the stream ends, as (id, data).
+    pub async fn until_the_end(events: &mut Events) -> Vec<(String, String)> {
+        let mut got = Vec::new();
+        while let Some(event) = within(Duration::from_secs(20), events.next()).await {
+            let event = event.unwrap();
+            got.push((event.id.unwrap_or_default(), event.data.unwrap_or_default()));
+        }
+        got
+    }
+
+    /// Serves `hub` and opens an event stream on `uri`, subscribed to `topic` once this
+    /// returns.
+    pub async fn subscribed_to(hub: &Hub, uri: &str, topic: &str) -> (SocketAddr, Events) {
+        let server = instance(hub).await;
+        let events = connect_events(server, uri, None).await;
+        eventually(Duration::from_secs(5), "subscribed", || {
+            hub.subscribers(topic) == 1
+        })
+        .await;
+        (server, events)
+    }
+
+    /// The next event on `events` is the reset event.
+    pub async fn next_is_reset(events: &mut Events) {
+        let event = within(Duration::from_secs(10), events.next())
+            .await
+            .expect("the stream is open")
+            .unwrap();
+        assert_eq!(event.event.as_deref(), Some("reset"), "{event:?}");
+    }
+
+    /// Publishes each text to `topic`; returns (id, text) for each.
+    pub async fn publish_all(
+        hub: &Hub,
+        topic: &str,
+        texts: impl IntoIterator<Item = String>,
+    ) -> Vec<(String, String)> {
+        let mut sent = Vec::new();
+        for text in texts {
+            let id = hub.publish(topic, Event::new().data(&text)).await.unwrap();
+            sent.push((id.to_string(), text));
+        }
+        sent
+    }
 }

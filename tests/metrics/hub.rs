@@ -28,10 +28,18 @@ const CLOSED: &str = "sse_streams_closed_total";
 /// would (so the test decides when it is polled), and the hub.
 async fn hub_body(hub: &Hub) -> std::pin::Pin<Box<tower_sse::ResponseBody<Full<Bytes>>>> {
     let hub = hub.clone();
-    let factory = move |_: Request<Body>, last: Option<EventId>| {
+    body_of(move |_: Request<Body>, last: Option<EventId>| {
         let hub = hub.clone();
         async move { hub.subscribe("t", last.as_ref()).await }
-    };
+    })
+    .await
+}
+
+/// The body of the event stream `factory` makes, read straight from the service.
+async fn body_of<F>(factory: F) -> std::pin::Pin<Box<tower_sse::ResponseBody<Full<Bytes>>>>
+where
+    F: tower_sse::MakeEventStream<Body> + Clone,
+{
     let inner = tower::service_fn(|_: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
     });
@@ -282,7 +290,7 @@ async fn limited_body(
     expires: Duration,
 ) -> std::pin::Pin<Box<tower_sse::ResponseBody<Full<Bytes>>>> {
     let hub = hub.clone();
-    let factory = move |_: Request<Body>, _: Option<EventId>| {
+    body_of(move |_: Request<Body>, _: Option<EventId>| {
         let hub = hub.clone();
         async move {
             let lifetime = tower_sse::Lifetime::new()
@@ -290,16 +298,8 @@ async fn limited_body(
                 .revoked_by(hub.revocation(user).await?);
             Ok::<_, SubscribeError>(lifetime.wrap(hub.subscribe("t", None).await?))
         }
-    };
-    let inner = tower::service_fn(|_: Request<Body>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-    });
-    let service = tower::Layer::layer(&SseLayer::new(factory).without_keep_alive(), inner);
-    let request = Request::get("/")
-        .header("accept", "text/event-stream")
-        .body(Body::empty())
-        .unwrap();
-    Box::pin(service.oneshot(request).await.unwrap().into_body())
+    })
+    .await
 }
 
 #[test]

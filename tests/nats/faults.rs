@@ -94,7 +94,7 @@ async fn an_instance_cut_off_loses_nothing_and_keeps_its_streams() {
         return;
     }
     let nats = NatsServer::start().await;
-    let proxy = Proxy::start(nats.port).await;
+    let proxy = Proxy::start("nats", nats.port).await;
     let cut_off = hub_at(proxy.url()).await;
     let other = hub(&nats).await;
     let (_, mut events) = subscribed_to(&cut_off, "/", "room").await;
@@ -119,7 +119,7 @@ async fn a_silent_connection_is_found_and_recovered() {
         return;
     }
     let nats = NatsServer::start().await;
-    let proxy = Proxy::start(nats.port).await;
+    let proxy = Proxy::start("nats", nats.port).await;
     let frozen = hub_at(proxy.url()).await;
     let other = hub(&nats).await;
     let (_, mut events) = subscribed_to(&frozen, "/", "room").await;

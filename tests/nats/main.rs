@@ -11,11 +11,10 @@ mod faults;
 mod servers;
 mod sharing;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
-use common::{connect_events, eventually, hub_app, serve, within};
-use futures_util::StreamExt;
-use hyper::body::Incoming;
+use common::engine::{instance, next_is_reset, publish_all, subscribed_to, take, until_the_end};
+use common::{connect_events, within};
 use tower_sse::{
     Event,
     hub::{Hub, NatsConfig},
@@ -38,63 +37,6 @@ async fn hub_at(url: String) -> Hub {
 
 async fn hub(nats: &NatsServer) -> Hub {
     hub_at(nats.url()).await
-}
-
-/// A server whose `/` subscribes to the `topic` query parameters (default `room`).
-async fn instance(hub: &Hub) -> SocketAddr {
-    serve(hub_app(hub)).await
-}
-
-type Events = sse_stream::SseStream<Incoming>;
-
-/// The next `n` events as (id, data).
-async fn take(events: &mut Events, n: usize) -> Vec<(String, String)> {
-    common::take(events, n).await
-}
-
-/// Every event until the stream ends, as (id, data).
-async fn until_the_end(events: &mut Events) -> Vec<(String, String)> {
-    let mut got = Vec::new();
-    while let Some(event) = within(Duration::from_secs(20), events.next()).await {
-        let event = event.unwrap();
-        got.push((event.id.unwrap_or_default(), event.data.unwrap_or_default()));
-    }
-    got
-}
-
-/// Serves `hub` and opens an event stream on `uri`, subscribed to `topic` once this
-/// returns.
-async fn subscribed_to(hub: &Hub, uri: &str, topic: &str) -> (SocketAddr, Events) {
-    let server = instance(hub).await;
-    let events = connect_events(server, uri, None).await;
-    eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers(topic) == 1
-    })
-    .await;
-    (server, events)
-}
-
-/// The next event on `events` is the reset event.
-async fn next_is_reset(events: &mut Events) {
-    let event = within(Duration::from_secs(10), events.next())
-        .await
-        .expect("the stream is open")
-        .unwrap();
-    assert_eq!(event.event.as_deref(), Some("reset"), "{event:?}");
-}
-
-/// Publishes each text to `topic`; returns (id, text) for each.
-async fn publish_all(
-    hub: &Hub,
-    topic: &str,
-    texts: impl IntoIterator<Item = String>,
-) -> Vec<(String, String)> {
-    let mut sent = Vec::new();
-    for text in texts {
-        let id = hub.publish(topic, Event::new().data(&text)).await.unwrap();
-        sent.push((id.to_string(), text));
-    }
-    sent
 }
 
 /// Waits until `hub` can publish again (to a topic of its own, whose events no test

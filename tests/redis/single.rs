@@ -429,7 +429,7 @@ struct CutOff {
 impl CutOff {
     async fn start(max_len: usize) -> Self {
         let redis = RedisServer::start().await;
-        let proxy = Proxy::start(redis.port).await;
+        let proxy = Proxy::start("redis", redis.port).await;
         let publisher = Hub::builder()
             .build_redis(config(&redis).max_len(max_len))
             .await
@@ -538,7 +538,7 @@ async fn a_connection_that_goes_silent_is_replaced_and_nothing_is_missed() {
         return;
     }
     let redis = RedisServer::start().await;
-    let proxy = Proxy::start(redis.port).await;
+    let proxy = Proxy::start("redis", redis.port).await;
     let publisher = hub(&redis).await;
     let hub = Hub::builder()
         .build_redis(config_at(proxy.url()).heartbeat(Duration::from_millis(200)))
@@ -563,7 +563,7 @@ async fn a_publish_whose_reply_was_lost_is_stored_once() {
         return;
     }
     let redis = RedisServer::start().await;
-    let proxy = Proxy::start(redis.port).await;
+    let proxy = Proxy::start("redis", redis.port).await;
     let publisher = Hub::builder()
         .build_redis(config_at(proxy.url()))
         .await
@@ -593,7 +593,7 @@ async fn a_publish_that_cannot_be_confirmed_is_uncertain_not_refused() {
         return;
     }
     let redis = RedisServer::start().await;
-    let proxy = Proxy::start(redis.port).await;
+    let proxy = Proxy::start("redis", redis.port).await;
     let publisher = Hub::builder()
         .build_redis(config_at(proxy.url()))
         .await
