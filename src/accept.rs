@@ -117,7 +117,7 @@ fn parse_accept(input: &[u8], prefs: &mut Preferences) -> Option<()> {
 }
 
 /// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`, in thousandths.
-fn parse_qvalue(value: &[u8]) -> Option<u16> {
+pub(crate) fn parse_qvalue(value: &[u8]) -> Option<u16> {
     let (&first, rest) = value.split_first()?;
     let fraction = match rest {
         [] => &[][..],

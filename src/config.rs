@@ -21,11 +21,7 @@ pub(crate) struct Config {
     /// The encoded event sent when the shutdown signal ends a stream, if any.
     pub(crate) shutdown_event: Option<Bytes>,
     /// How event streams are compressed, if they are.
-    #[cfg(any(
-        feature = "compression-gzip",
-        feature = "compression-br",
-        feature = "compression-zstd"
-    ))]
+    #[cfg(feature = "compression")]
     pub(crate) compression: Option<crate::Compression>,
 }
 
@@ -39,11 +35,7 @@ impl Default for Config {
             last_event_id_query: false,
             shutdown: None,
             shutdown_event: None,
-            #[cfg(any(
-                feature = "compression-gzip",
-                feature = "compression-br",
-                feature = "compression-zstd"
-            ))]
+            #[cfg(feature = "compression")]
             compression: None,
         }
     }

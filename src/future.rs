@@ -148,11 +148,7 @@ pub(crate) struct Plan {
     pub(crate) config: Arc<Config>,
     pub(crate) head: bool,
     /// `None`: uncompressed.
-    #[cfg(any(
-        feature = "compression-gzip",
-        feature = "compression-br",
-        feature = "compression-zstd"
-    ))]
+    #[cfg(feature = "compression")]
     pub(crate) encoding: Option<crate::compression::Encoding>,
 }
 
@@ -171,27 +167,8 @@ where
     stream_body(head, events, plan).map(ResponseBody::other)
 }
 
-/// The event stream's body (none for a `HEAD`) under its headers.
-#[cfg(not(any(
-    feature = "compression-gzip",
-    feature = "compression-br",
-    feature = "compression-zstd"
-)))]
-fn stream_body<St>(head: Response<()>, events: Option<EventBody<St>>, _: &Plan) -> Response<OwnBody>
-where
-    St: Stream + Send + 'static,
-    St::Item: EventItem,
-{
-    head.map(|()| events.map_or_else(|| bytes_body(Bytes::new()), own_body))
-}
-
 /// The event stream's body (none for a `HEAD`) under its headers, compressed with the
-/// coding the request chose.
-#[cfg(any(
-    feature = "compression-gzip",
-    feature = "compression-br",
-    feature = "compression-zstd"
-))]
+/// coding the request chose if the layer compresses.
 fn stream_body<St>(
     head: Response<()>,
     events: Option<EventBody<St>>,
@@ -201,10 +178,13 @@ where
     St: Stream + Send + 'static,
     St::Item: EventItem,
 {
-    match &plan.config.compression {
-        Some(settings) => crate::compression::respond(head, events, plan.encoding, settings),
-        None => head.map(|()| events.map_or_else(|| bytes_body(Bytes::new()), own_body)),
+    #[cfg(feature = "compression")]
+    if let Some(settings) = &plan.config.compression {
+        return crate::compression::respond(head, events, plan.encoding, settings);
     }
+    #[cfg(not(feature = "compression"))]
+    let _ = plan;
+    head.map(|()| events.map_or_else(|| bytes_body(Bytes::new()), own_body))
 }
 
 /// Sets an event stream's headers on `response`.

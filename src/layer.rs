@@ -166,19 +166,8 @@ impl<F, P> SseLayer<F, P> {
     /// let layer = SseLayer::new(events).compression(Compression::default());
     /// # drop(layer);
     /// ```
-    #[cfg(any(
-        feature = "compression-gzip",
-        feature = "compression-br",
-        feature = "compression-zstd"
-    ))]
-    #[cfg_attr(
-        docsrs,
-        doc(cfg(any(
-            feature = "compression-gzip",
-            feature = "compression-br",
-            feature = "compression-zstd"
-        )))
-    )]
+    #[cfg(feature = "compression")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
     pub fn compression(mut self, compression: crate::Compression) -> Self {
         Arc::make_mut(&mut self.config).compression = Some(compression);
         self

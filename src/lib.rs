@@ -113,11 +113,7 @@
 
 mod accept;
 mod body;
-#[cfg(any(
-    feature = "compression-gzip",
-    feature = "compression-br",
-    feature = "compression-zstd"
-))]
+#[cfg(feature = "compression")]
 mod compression;
 mod config;
 mod event;
@@ -150,19 +146,8 @@ pub mod testing;
 
 pub use accept::accepts_event_stream;
 pub use body::{ResponseBody, open_streams};
-#[cfg(any(
-    feature = "compression-gzip",
-    feature = "compression-br",
-    feature = "compression-zstd"
-))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "compression-gzip",
-        feature = "compression-br",
-        feature = "compression-zstd"
-    )))
-)]
+#[cfg(feature = "compression")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
 pub use compression::{Compression, CompressionError};
 pub use event::{EncodedEvent, Event, EventError};
 pub use event_id::{EventId, EventIdError, MAX_LAST_EVENT_ID_LEN};

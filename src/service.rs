@@ -124,11 +124,7 @@ where
         let plan = Plan {
             config: self.config.clone(),
             head: request.method() == Method::HEAD,
-            #[cfg(any(
-                feature = "compression-gzip",
-                feature = "compression-br",
-                feature = "compression-zstd"
-            ))]
+            #[cfg(feature = "compression")]
             encoding: self
                 .config
                 .compression

@@ -145,24 +145,16 @@ fn parse_item(item: &[u8]) -> Option<(&[u8], Quality)> {
     Some((token, q))
 }
 
-/// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`, in thousandths.
-/// Leniently, `1.5` and the like are read as 1.
+/// A q-value in thousandths, as `Accept` reads it; leniently, `1.5` and the like are
+/// read as 1.
 fn parse_quality(value: &[u8]) -> Option<Quality> {
-    let (whole, fraction) = match value.iter().position(|&b| b == b'.') {
-        Some(dot) => (&value[..dot], &value[dot + 1..]),
-        None => (value, &[][..]),
-    };
-    if fraction.len() > 3 || !fraction.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut thousandths: Quality = 0;
-    for (i, digit) in fraction.iter().enumerate() {
-        thousandths += Quality::from(digit - b'0') * [100, 10, 1][i];
-    }
-    match whole {
-        b"0" => Some(thousandths),
-        b"1" => Some(1000),
-        _ => None,
+    match value {
+        [b'1', b'.', fraction @ ..]
+            if fraction.len() <= 3 && fraction.iter().all(u8::is_ascii_digit) =>
+        {
+            Some(1000)
+        }
+        _ => crate::accept::parse_qvalue(value),
     }
 }
 
