@@ -255,3 +255,16 @@ pub trait Backend: Send + Sync + 'static {
         "custom"
     }
 }
+
+/// `url` without its user name and password, for messages and logs: what the shared
+/// engines (Redis, NATS) say about where they failed.
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(crate) fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://{}", &url[..scheme], &url[at + 1..])
+        }
+        (None, Some(at)) => url[at + 1..].to_owned(),
+        _ => url.to_owned(),
+    }
+}

@@ -225,14 +225,11 @@ impl std::error::Error for NatsSetupError {
 
 /// `urls` without user names and passwords, for messages and logs.
 pub(super) fn redacted(urls: &[String]) -> String {
-    let one = |url: &String| match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://{}", &url[..scheme], &url[at + 1..])
-        }
-        (None, Some(at)) => url[at + 1..].to_owned(),
-        _ => url.clone(),
-    };
-    urls.iter().map(one).collect::<Vec<_>>().join(",")
+    let urls: Vec<String> = urls
+        .iter()
+        .map(|url| super::super::backend::redacted(url))
+        .collect();
+    urls.join(",")
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ use self::{
 };
 use super::{
     Delivery, EventId, Position, PublishError, SubscribeError,
-    backend::{Backend, BoxFuture, Feed, IdScope, Replayed},
+    backend::{Backend, BoxFuture, Feed, IdScope, Replayed, redacted},
 };
 
 /// Where and how the hub keeps its topics in Redis; every setting but the nodes has a
@@ -309,16 +309,6 @@ impl RedisSetupError {
         } else {
             Self::Refused { url, source }
         }
-    }
-}
-
-/// `url` without its user name and password, for messages and logs.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
     }
 }
 
