@@ -95,13 +95,12 @@ impl Lifetime {
         self
     }
 
-    /// The stream ends `after` from now, with the expired event.
-    pub fn expires_in(self, after: Duration) -> Self {
-        let now = Instant::now();
-        self.expires_at(
-            now.checked_add(after)
-                .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30)),
-        )
+    /// The stream ends `after` from now, with the expired event (never, for a duration
+    /// past the clock's end).
+    pub fn expires_in(mut self, after: Duration) -> Self {
+        // Too far to reach on the clock: it never comes.
+        self.expires_at = Instant::now().checked_add(after);
+        self
     }
 
     /// The stream ends when `revoked` completes: with the revoked event and the reason
