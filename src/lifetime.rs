@@ -155,7 +155,26 @@ impl fmt::Debug for Lifetime {
 }
 
 pin_project! {
-    /// A stream with a [`Lifetime`], from [`Lifetime::wrap`].
+    /// A stream with a [`Lifetime`], from [`Lifetime::wrap`]: a factory returns it as it
+    /// would the stream it wraps.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::{Event, Lifetime};
+    ///
+    /// // Revoked before anything was read: only the revoked event goes out.
+    /// let ticks = tokio_stream::iter(vec![Event::new().data("tick")]);
+    /// let revoked = async { Some("logged out".to_owned()) };
+    /// let stream = Lifetime::new().revoked_by(revoked).wrap(ticks);
+    /// let sent: Vec<_> = stream.collect().await;
+    /// assert_eq!(sent.len(), 1);
+    /// assert!(format!("{:?}", sent[0]).contains("event: revoked"));
+    /// # }
+    /// ```
     pub struct Limited<S> {
         #[pin]
         stream: Option<S>,

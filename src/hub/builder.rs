@@ -258,6 +258,20 @@ impl HubBuilder {
     ///
     /// A [`NatsSetupError`] if the settings cannot work, NATS does not answer, or it
     /// refuses the stream (JetStream is off).
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_sse::hub::NatsSetupError> {
+    /// use tower_sse::hub::{Hub, NatsConfig};
+    ///
+    /// let hub = Hub::builder()
+    ///     .build_nats(NatsConfig::new("nats://127.0.0.1:4222").max_per_topic(10_000))
+    ///     .await?;
+    /// # drop(hub);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(feature = "nats")]
     #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
     pub async fn build_nats(self, config: NatsConfig) -> Result<Hub, NatsSetupError> {

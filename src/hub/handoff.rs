@@ -77,7 +77,21 @@ impl Handoff {
     }
 
     /// The `sse-position` response header with the id, for a page or a JSON document
-    /// whose script opens the stream itself.
+    /// whose script opens the stream itself (and sends it back as `Last-Event-ID`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_sse::hub::{Hub, POSITION_HEADER};
+    ///
+    /// let handoff = Hub::new().handoff(["a", "b"]).await?;
+    /// let (name, value) = handoff.header();
+    /// assert_eq!((name, value.to_str()?), (POSITION_HEADER, handoff.id().as_str()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn header(&self) -> (HeaderName, HeaderValue) {
         // An `EventId` holds no CR, LF or NUL, and a cursor is ASCII: always valid.
         let value = HeaderValue::from_str(self.id.as_str())

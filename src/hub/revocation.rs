@@ -80,6 +80,21 @@ impl Hub {
     ///
     /// [`SubscribeError::InvalidTopic`] for an empty key or one over
     /// [`MAX_REVOCATION_KEY_LEN`] bytes; otherwise as [`subscribe`](Hub::subscribe).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_sse::hub::Hub;
+    ///
+    /// let hub = Hub::new();
+    /// let revoked = hub.revocation("session:9f2c").await?;
+    /// hub.revoke("session:9f2c", "signed out elsewhere").await?;
+    /// assert_eq!(revoked.await.as_deref(), Some("signed out elsewhere"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn revocation(&self, key: &str) -> Result<Revocation, SubscribeError> {
         let topic = topic_of(key).ok_or(SubscribeError::InvalidTopic)?;
         let subscription = self.subscribe_reserved(topic).await?;
@@ -90,7 +105,24 @@ impl Hub {
     }
 }
 
-/// Completes when its key is revoked; from [`Hub::revocation`].
+/// Completes when its key is revoked; from [`Hub::revocation`]. Dropping it stops
+/// watching the key.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_sse::hub::Hub;
+///
+/// let hub = Hub::new();
+/// let revocation = hub.revocation("user:42").await?;
+/// assert_eq!(hub.stats().subscribers, 1); // the watch of "user:42"
+/// drop(revocation);
+/// assert_eq!(hub.stats().subscribers, 0);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "a revocation does nothing unless polled (hand it to `Lifetime::revoked_by`)"]
 pub struct Revocation {
     subscription: Subscription,

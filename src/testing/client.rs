@@ -207,9 +207,35 @@ where
     }
 }
 
-/// One response, read as an event stream.
+/// One response, read as an event stream, from [`TestClient`].
 ///
 /// Dropping it is a client leaving mid-stream: the server's stream is dropped with it.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tower_sse::BoxError> {
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use tower_sse::{EventId, SseLayer, testing::TestClient};
+///
+/// // A factory that refuses: the test reads the refusal as text.
+/// let service = tower::Layer::layer(
+///     &SseLayer::new(|_: Request<String>, _: Option<EventId>| async {
+///         Err::<tokio_stream::Empty<tower_sse::Event>, _>((StatusCode::UNAUTHORIZED, "log in first"))
+///     }),
+///     tower::service_fn(|_: Request<String>| async {
+///         Ok::<_, Infallible>(Response::new(String::new()))
+///     }),
+/// );
+/// let stream = TestClient::new(service).events("/").await?;
+/// assert_eq!(stream.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(stream.headers()["vary"], "accept");
+/// assert_eq!(stream.text().await?, "log in first");
+/// # Ok(())
+/// # }
+/// ```
 pub struct TestStream<B> {
     uri: Uri,
     sent: HeaderMap,

@@ -55,6 +55,18 @@ pub struct ReceivedEvent {
 /// with CR, LF or CRLF (a CR at the end of one chunk and an LF at the start of the next
 /// are one line ending), an event without data is not dispatched, an `id` containing
 /// NUL is ignored, and an event cut off by the end of the stream is dropped.
+///
+/// # Example
+///
+/// ```
+/// use tower_sse::testing::{Item, Parser};
+///
+/// let mut parser = Parser::new();
+/// assert!(parser.feed(b"id: 7\rdata: one\r").is_empty()); // the CR may start a CRLF
+/// let items = parser.feed(b"\ndata: two\r\n\n");
+/// let Item::Event(event) = &items[0] else { unreachable!() };
+/// assert_eq!((event.data.as_str(), parser.last_event_id()), ("one\ntwo", "7"));
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Parser {
     line: Vec<u8>,
