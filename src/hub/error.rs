@@ -124,7 +124,8 @@ impl std::error::Error for PublishError {
 ///
 /// # Example
 ///
-/// ```
+#[cfg_attr(feature = "axum", doc = "```")]
+#[cfg_attr(not(feature = "axum"), doc = "```ignore")]
 /// use axum_core::response::IntoResponse;
 /// use tower_sse::hub::Hub;
 ///
