@@ -242,7 +242,7 @@ impl SubscribeError {
         );
         headers.insert(
             http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
+            HeaderValue::from_static("no-cache, no-transform"),
         );
         response
     }
