@@ -478,6 +478,61 @@ impl EncodedEvent {
     pub fn len(&self) -> usize {
         self.0.len()
     }
+
+    /// The event's type (its `event` field), if it has one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_sse::Event;
+    ///
+    /// let encoded = Event::new().event_static("score").id_number(7).data("3\n2").encode();
+    /// assert_eq!(encoded.event_type(), Some("score"));
+    /// assert_eq!(encoded.id(), Some("7"));
+    /// assert_eq!(encoded.data().as_deref(), Some("3\n2"));
+    /// ```
+    pub fn event_type(&self) -> Option<&str> {
+        self.fields()
+            .find(|(name, _)| *name == "event")
+            .map(|(_, value)| value)
+    }
+
+    /// The event's id (its `id` field), if it has one.
+    pub fn id(&self) -> Option<&str> {
+        self.fields()
+            .find(|(name, _)| *name == "id")
+            .map(|(_, value)| value)
+    }
+
+    /// The event's data: its `data` lines joined with line feeds, as a client reads
+    /// it; `None` for a message without data (a comment, a `retry:` alone), which a
+    /// client does not dispatch.
+    pub fn data(&self) -> Option<String> {
+        let mut data: Option<String> = None;
+        for (_, value) in self.fields().filter(|(name, _)| *name == "data") {
+            match &mut data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => data = Some(value.to_owned()),
+            }
+        }
+        data
+    }
+
+    /// The fields, as written by [`Event::encode`]: one a line, LF-terminated, the
+    /// value after `: ` (comments have no name and are skipped).
+    fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        std::str::from_utf8(&self.0)
+            .unwrap_or_default()
+            .split('\n')
+            .filter_map(|line| {
+                let (name, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                (!name.is_empty()).then_some((name, value))
+            })
+    }
 }
 
 impl From<Event> for EncodedEvent {

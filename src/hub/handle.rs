@@ -398,49 +398,19 @@ impl Hub {
         }
     }
 
-    /// Where `topics` stand now, as an id a stream of the same topics resumes from
-    /// exactly: the snapshot-to-stream handoff. See [`Handoff`](super::Handoff).
-    ///
-    /// # Errors
-    ///
-    /// A [`SubscribeError`] for bad topics, a hub that is shutting down, or the
-    /// backend's error.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use tokio_stream::StreamExt;
-    /// use tower_sse::{Event, hub::Hub};
-    ///
-    /// let hub = Hub::new();
-    /// hub.publish("prices", Event::new().data("rendered into the page")).await?;
-    /// let handoff = hub.handoff("prices").await?; // at render time
-    /// let id = hub.publish("prices", Event::new().data("published in between")).await?;
-    ///
-    /// // The page's EventSource connects with the handoff's id.
-    /// let mut events = hub.subscribe("prices", Some(handoff.id())).await?;
-    /// let expected = format!("data: published in between\nid: {id}\n\n");
-    /// assert_eq!(events.next().await.unwrap().as_bytes(), expected.as_bytes());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn handoff(&self, topics: impl IntoTopics) -> Result<super::Handoff, SubscribeError> {
+    /// The engine behind the hub.
+    pub(super) fn backend(&self) -> &dyn Backend {
+        &*self.shared.backend
+    }
+
+    /// A refusal for a hub that is shutting down, if it is.
+    pub(super) fn check_open(&self) -> Result<(), SubscribeError> {
         if self.is_shut_down() {
             return Err(SubscribeError::ShuttingDown {
                 retry_after: self.shared.config.limits.retry_after,
             });
         }
-        let topics = topic_set(topics.topic_names())?;
-        let mut positions = Vec::with_capacity(topics.len());
-        for topic in topics.iter() {
-            positions.push(self.shared.backend.head(topic).await?);
-        }
-        let cursor = cursor::encode(cursor::topics_hash(&topics), &positions);
-        let id =
-            EventId::try_from(cursor).map_err(|error| SubscribeError::Backend(error.into()))?;
-        Ok(super::Handoff::new(id))
+        Ok(())
     }
 
     /// The retained events of `topics` from `from`, merged in position order, each with
@@ -547,7 +517,7 @@ impl fmt::Debug for Hub {
 }
 
 /// The topics asked for, checked, sorted and without repeats.
-fn topic_set(names: Vec<&str>) -> Result<Arc<[Arc<str>]>, SubscribeError> {
+pub(super) fn topic_set(names: Vec<&str>) -> Result<Arc<[Arc<str>]>, SubscribeError> {
     let mut topics: Vec<Arc<str>> = Vec::with_capacity(names.len());
     for topic in names {
         if !valid_topic(topic) {

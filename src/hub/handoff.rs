@@ -1,10 +1,16 @@
 //! [`Handoff`]: a page rendered from the hub's state, and the event stream that picks
 //! up exactly where the page left off.
 
+use std::sync::Arc;
+
 use http::{HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::EventId;
+use super::{
+    Delivery, EventId, Hub, IntoTopics, Position, SubscribeError, backend::Replayed, cursor,
+    handle::topic_set,
+};
+use crate::EncodedEvent;
 
 /// The response header that carries a [`Handoff`]'s id: `sse-position`.
 pub const POSITION_HEADER: HeaderName = HeaderName::from_static("sse-position");
@@ -43,8 +49,9 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 ///
 /// let hub = Hub::new();
 /// let handoff = hub.handoff("scores").await?;
+/// // The URL's query is percent-encoded: safe inside a quoted attribute or string.
 /// let page = format!(
-///     "<ul id=scores>...</ul><script>new EventSource({:?})</script>",
+///     "<ul id=scores>...</ul><script>new EventSource('{}')</script>",
 ///     handoff.event_source_url("/scores"),
 /// );
 /// assert!(page.contains("/scores?lastEventId=~"));
@@ -54,11 +61,126 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Handoff {
     id: EventId,
+    events: Vec<EncodedEvent>,
+}
+
+impl Hub {
+    /// Where `topics` stand now, as an id a stream of the same topics resumes from
+    /// exactly: the snapshot-to-stream handoff. See [`Handoff`].
+    ///
+    /// # Errors
+    ///
+    /// A [`SubscribeError`] for bad topics, a hub that is shutting down, or the
+    /// backend's error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::{Event, hub::Hub};
+    ///
+    /// let hub = Hub::new();
+    /// hub.publish("prices", Event::new().data("rendered into the page")).await?;
+    /// let handoff = hub.handoff("prices").await?; // at render time
+    /// let id = hub.publish("prices", Event::new().data("published in between")).await?;
+    ///
+    /// // The page's EventSource connects with the handoff's id.
+    /// let mut events = hub.subscribe("prices", Some(handoff.id())).await?;
+    /// let expected = format!("data: published in between\nid: {id}\n\n");
+    /// assert_eq!(events.next().await.unwrap().as_bytes(), expected.as_bytes());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn handoff(&self, topics: impl IntoTopics) -> Result<Handoff, SubscribeError> {
+        self.recent(topics, 0).await
+    }
+
+    /// The `last` most recent events of `topics` from the hub's shared history, oldest
+    /// first, in a [`Handoff`] that a stream resumes from right after them: a page
+    /// renders from [`events`](Handoff::events), and its `EventSource` starts exactly
+    /// after. Every instance sharing an engine renders the same page from the same
+    /// history, with no copy of its own. Events of several topics are merged in
+    /// position order (publication order on the memory and NATS engines; per topic,
+    /// then by time, on Redis).
+    ///
+    /// # Errors
+    ///
+    /// As [`handoff`](Hub::handoff).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::{Event, hub::Hub};
+    ///
+    /// let hub = Hub::new();
+    /// for text in ["one", "two", "three"] {
+    ///     hub.publish("chat", Event::new().data(text)).await?;
+    /// }
+    /// let page = hub.recent("chat", 2).await?;
+    /// let shown: Vec<_> = page.events().iter().map(|e| e.data().unwrap()).collect();
+    /// assert_eq!(shown, ["two", "three"]);
+    ///
+    /// let four = hub.publish("chat", Event::new().data("four")).await?;
+    /// let mut stream = hub.subscribe("chat", Some(page.id())).await?;
+    /// assert_eq!(stream.next().await.unwrap().id(), Some(four.as_str()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn recent(
+        &self,
+        topics: impl IntoTopics,
+        last: usize,
+    ) -> Result<Handoff, SubscribeError> {
+        self.check_open()?;
+        let topics = topic_set(topics.topic_names())?;
+        let mut heads = Vec::with_capacity(topics.len());
+        for topic in topics.iter() {
+            heads.push(self.backend().head(topic).await?);
+        }
+        let events = if last == 0 {
+            Vec::new()
+        } else {
+            self.last_events(&topics, &heads, last).await?
+        };
+        let cursor = cursor::encode(cursor::topics_hash(&topics), &heads);
+        let id =
+            EventId::try_from(cursor).map_err(|error| SubscribeError::Backend(error.into()))?;
+        Ok(Handoff { id, events })
+    }
+
+    /// The `last` retained events of `topics` up to each topic's head, oldest first.
+    async fn last_events(
+        &self,
+        topics: &[Arc<str>],
+        heads: &[Position],
+        last: usize,
+    ) -> Result<Vec<EncodedEvent>, SubscribeError> {
+        let mut events: Vec<Delivery> = Vec::new();
+        for (topic, head) in topics.iter().zip(heads) {
+            if let Replayed::Events(retained) =
+                self.backend().replay(topic, Position::START, false).await?
+            {
+                let upto = retained.partition_point(|d| d.position() <= *head);
+                let from = upto.saturating_sub(last);
+                events.extend_from_slice(&retained[from..upto]);
+            }
+        }
+        events.sort_by_key(Delivery::position);
+        let from = events.len().saturating_sub(last);
+        Ok(events.drain(from..).map(|d| d.event().clone()).collect())
+    }
 }
 
 impl Handoff {
-    pub(super) fn new(id: EventId) -> Self {
-        Self { id }
+    /// The events [`Hub::recent`] read, oldest first, for the page to render; empty
+    /// from [`Hub::handoff`].
+    pub fn events(&self) -> &[EncodedEvent] {
+        &self.events
     }
 
     /// The id to resume from, as a client sends it in `Last-Event-ID`.
@@ -121,7 +243,10 @@ mod tests {
 
     #[test]
     fn url_keeps_an_existing_query_and_encodes_the_id() {
-        let handoff = Handoff::new(EventId::new("~ab c.1").unwrap().unwrap());
+        let handoff = Handoff {
+            id: EventId::new("~ab c.1").unwrap().unwrap(),
+            events: Vec::new(),
+        };
         assert_eq!(handoff.event_source_url("/e"), "/e?lastEventId=~ab%20c.1");
         assert_eq!(
             handoff.event_source_url("/e?room=1"),

@@ -10,6 +10,7 @@
 mod common;
 
 mod cluster;
+mod render;
 mod servers;
 mod single;
 
@@ -31,4 +32,12 @@ fn config_at(url: String) -> RedisConfig {
 /// [`subscribed_to`] the default topic, `room`.
 async fn subscribed(hub: &Hub) -> (SocketAddr, Events) {
     subscribed_to(hub, "/", "room").await
+}
+
+/// A hub over the single server `redis`, with the tests' settings.
+async fn single_hub(redis: &servers::RedisServer) -> Hub {
+    Hub::builder()
+        .build_with(tower_sse::hub::redis::Redis::new(config_at(redis.url())))
+        .await
+        .unwrap()
 }

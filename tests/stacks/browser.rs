@@ -197,18 +197,24 @@ async fn chromium_event_source_receives_exactly_what_was_sent() {
     );
 }
 
-/// The handoff page: rendered with the hub's position, it asks the server to publish
-/// (after the page response, before the EventSource connects), then connects with the
-/// position from the page, and posts back every event it got once `done` comes.
+/// The handoff page: rendered from the hub's recent events with the position right
+/// after them, it asks the server to publish (after the page response, before the
+/// EventSource connects), then connects with the position from the page, and posts
+/// back what it rendered and every event it got once `done` comes.
 #[cfg(feature = "hub")]
-fn handoff_page(url: &str) -> String {
+fn handoff_page(url: &str, rendered: &[String]) -> String {
+    let items: String = rendered
+        .iter()
+        .map(|data| format!("<li>{data}</li>"))
+        .collect();
     format!(
-        r#"<!doctype html>
+        r##"<!doctype html>
 <meta charset="utf-8">
+<ul id=news>{items}</ul>
 <script>
-  const record = [];
+  const record = [...document.querySelectorAll("#news li")].map((li) => li.textContent);
   fetch("/between", {{ method: "POST" }}).then(() => {{
-    const source = new EventSource({url:?});
+    const source = new EventSource('{url}');
     source.onmessage = (e) => {{
       if (e.data === "done") {{
         source.close();
@@ -219,7 +225,7 @@ fn handoff_page(url: &str) -> String {
     }};
   }});
 </script>
-"#
+"##
     )
 }
 
@@ -232,9 +238,11 @@ async fn chromium_gets_the_events_published_between_the_page_and_its_event_sourc
         return;
     }
     let hub = Hub::new();
-    hub.publish("news", Event::new().data("already in the page"))
-        .await
-        .unwrap();
+    for n in 1..=3 {
+        hub.publish("news", Event::new().data(format!("already {n}")))
+            .await
+            .unwrap();
+    }
     let (records_tx, mut records) = tokio::sync::mpsc::unbounded_channel();
     let events = {
         let hub = hub.clone();
@@ -248,8 +256,11 @@ async fn chromium_gets_the_events_published_between_the_page_and_its_event_sourc
         .route(
             "/",
             get(move || async move {
-                let handoff = page_hub.handoff("news").await.unwrap();
-                let page = handoff_page(&handoff.event_source_url("/events"));
+                // The page renders the two most recent events from the hub itself.
+                let handoff = page_hub.recent("news", 2).await.unwrap();
+                let rendered: Vec<String> =
+                    handoff.events().iter().filter_map(|e| e.data()).collect();
+                let page = handoff_page(&handoff.event_source_url("/events"), &rendered);
                 (handoff, Html(page))
             }),
         )
@@ -290,5 +301,15 @@ async fn chromium_gets_the_events_published_between_the_page_and_its_event_sourc
         .expect("the page posted its record within 60 s")
         .unwrap();
     let record: Vec<String> = serde_json::from_slice(&record).unwrap();
-    assert_eq!(record, ["between 1", "between 2", "between 3", "live"]);
+    assert_eq!(
+        record,
+        [
+            "already 2",
+            "already 3",
+            "between 1",
+            "between 2",
+            "between 3",
+            "live"
+        ]
+    );
 }
