@@ -258,7 +258,7 @@ pub trait Backend: Send + Sync + 'static {
 
 /// `url` without its user name and password, for messages and logs: what the shared
 /// engines (Redis, NATS) say about where they failed.
-#[cfg(any(feature = "redis", feature = "nats"))]
+#[cfg(any(feature = "redis", feature = "nats", feature = "postgres"))]
 pub(crate) fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
