@@ -123,7 +123,10 @@ impl RemoteEngine for Engine {
     ) -> BoxFuture<'a, Result<Position, AppendError>> {
         Box::pin(async move {
             let run = |s: Arc<Session>| async move {
-                let rows = s.client.query(&s.append, &[&topic, &fields, &token]).await?;
+                let rows = s
+                    .client
+                    .query(&s.append, &[&topic, &fields, &token])
+                    .await?;
                 first_position(&rows)
             };
             match self.commands.run(run).await {
@@ -169,7 +172,11 @@ impl RemoteEngine for Engine {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         Box::pin(async move {
             let run = |s: Arc<Session>| async move {
-                page_of(&s.client.query(&s.read, &[&topic, &seq(after), &limit]).await?)
+                page_of(
+                    &s.client
+                        .query(&s.read, &[&topic, &seq(after), &limit])
+                        .await?,
+                )
             };
             self.commands.run(run).await.map_err(|f| f.into_error())
         })

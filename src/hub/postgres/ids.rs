@@ -20,10 +20,14 @@ pub(super) fn id_of(position: Position) -> String {
 /// The position of an id made by [`id_of`].
 pub(super) fn parse_id(id: &str) -> Option<Position> {
     let (sequence, mark) = id.split_once('-')?;
-    let decimal = !sequence.is_empty() && sequence.len() <= 19 && sequence.bytes().all(|b| b.is_ascii_digit());
+    let decimal = !sequence.is_empty()
+        && sequence.len() <= 19
+        && sequence.bytes().all(|b| b.is_ascii_digit());
     let hex = !mark.is_empty()
         && mark.len() <= 10
-        && mark.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        && mark
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !decimal || !hex {
         return None;
     }
@@ -51,7 +55,19 @@ mod tests {
         assert_eq!(id_of(at), "42-abcdef0123");
         assert_eq!(parse_id("42-abcdef0123"), Some(at));
         assert_eq!(parse_id("7-1"), Some(Position::new(7, 1)));
-        for bad in ["", "1", "1-", "-1", "a-1", "1-1-1", "1-A", "+1-0", "1 -0", "1-fffffffffff", "1-10000000000"] {
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "a-1",
+            "1-1-1",
+            "1-A",
+            "+1-0",
+            "1 -0",
+            "1-fffffffffff",
+            "1-10000000000",
+        ] {
             assert_eq!(parse_id(bad), None, "{bad:?}");
         }
         assert_eq!(position(3, 9), Position::new(3, 9));

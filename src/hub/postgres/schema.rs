@@ -158,7 +158,10 @@ $fn$;"
     }
 
     pub(super) fn append(&self) -> String {
-        format!("SELECT o_seq, o_mark FROM {}append($1, $2, $3)", self.prefix)
+        format!(
+            "SELECT o_seq, o_mark FROM {}append($1, $2, $3)",
+            self.prefix
+        )
     }
 
     pub(super) fn head(&self) -> String {

@@ -149,8 +149,12 @@ impl Commands {
 fn raced(err: &tokio_postgres::Error) -> bool {
     use tokio_postgres::error::SqlState;
     err.code().is_some_and(|code| {
-        [SqlState::UNIQUE_VIOLATION, SqlState::DUPLICATE_OBJECT, SqlState::DUPLICATE_TABLE]
-            .contains(code)
+        [
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::DUPLICATE_OBJECT,
+            SqlState::DUPLICATE_TABLE,
+        ]
+        .contains(code)
             || code.code() == "XX000"
     })
 }
@@ -221,13 +225,21 @@ impl Listener {
     }
 
     fn client(&self) -> Result<Arc<Client>, BoxError> {
-        let client = self.client.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let client = self
+            .client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         client.ok_or_else(|| "the listening connection is not open".into())
     }
 
     pub(super) async fn listen(&self, topic: &str, on: bool) -> Result<(), BoxError> {
         let client = self.client()?;
-        let statement = if on { self.sql.listen() } else { self.sql.unlisten() };
+        let statement = if on {
+            self.sql.listen()
+        } else {
+            self.sql.unlisten()
+        };
         tokio::time::timeout(self.timeout, client.execute(&statement, &[&topic]))
             .await
             .map_err(|_| "no answer to LISTEN in time")??;

@@ -84,7 +84,10 @@ pub(crate) async fn read_after<E: RemoteEngine + ?Sized>(
 /// event's.
 pub(crate) fn delivery<E: RemoteEngine + ?Sized>(engine: &E, entry: Entry) -> Option<Delivery> {
     let Some(event) = Event::from_field_bytes(&entry.fields) else {
-        tracing::error!(engine = engine.name(), "skipping a stored event that is not a tower-sse event");
+        tracing::error!(
+            engine = engine.name(),
+            "skipping a stored event that is not a tower-sse event"
+        );
         return None;
     };
     Delivery::new(entry.position, &engine.id_of(entry.position), event).ok()
@@ -117,22 +120,46 @@ mod tests {
     fn what_makes_a_history_incomplete() {
         let (a, b, c) = (at(1, 7), at(2, 9), at(3, 4));
         // Whole: from the start, from the middle, nothing new.
-        assert!(gap(&page(c, &[(Position::START, a), (a, b), (b, c)]), Position::START).is_none());
+        assert!(
+            gap(
+                &page(c, &[(Position::START, a), (a, b), (b, c)]),
+                Position::START
+            )
+            .is_none()
+        );
         assert!(gap(&page(c, &[(b, c)]), b).is_none());
         assert!(gap(&page(c, &[]), c).is_none());
         assert!(gap(&page(Position::START, &[]), Position::START).is_none());
         // Trimmed: the first retained records a later previous; nothing left but a head.
-        assert!(matches!(gap(&page(c, &[(b, c)]), a), Some(Replayed::Expired)));
+        assert!(matches!(
+            gap(&page(c, &[(b, c)]), a),
+            Some(Replayed::Expired)
+        ));
         assert!(matches!(gap(&page(c, &[]), a), Some(Replayed::Expired)));
-        assert!(matches!(gap(&page(c, &[(b, c)]), Position::START), Some(Replayed::Expired)));
+        assert!(matches!(
+            gap(&page(c, &[(b, c)]), Position::START),
+            Some(Replayed::Expired)
+        ));
         // A hole inside the page.
-        assert!(matches!(gap(&page(c, &[(Position::START, a), (b, c)]), Position::START), Some(Replayed::Expired)));
+        assert!(matches!(
+            gap(&page(c, &[(Position::START, a), (b, c)]), Position::START),
+            Some(Replayed::Expired)
+        ));
         // Ahead of the head (the store lost data), or the same place with another
         // event (a restore, then new events): unknown.
         assert!(matches!(gap(&page(b, &[]), c), Some(Replayed::Unknown)));
-        assert!(matches!(gap(&page(at(3, 5), &[]), c), Some(Replayed::Unknown)));
-        assert!(matches!(gap(&page(at(4, 1), &[(at(3, 5), at(4, 1))]), c), Some(Replayed::Unknown)));
-        assert!(matches!(gap(&page(at(5, 1), &[(at(2, 2), at(3, 3))]), b), Some(Replayed::Unknown)));
+        assert!(matches!(
+            gap(&page(at(3, 5), &[]), c),
+            Some(Replayed::Unknown)
+        ));
+        assert!(matches!(
+            gap(&page(at(4, 1), &[(at(3, 5), at(4, 1))]), c),
+            Some(Replayed::Unknown)
+        ));
+        assert!(matches!(
+            gap(&page(at(5, 1), &[(at(2, 2), at(3, 3))]), b),
+            Some(Replayed::Unknown)
+        ));
         // A break at or after the position.
         let mut broken = page(c, &[(b, c)]);
         broken.broken_at = Some(b);

@@ -53,7 +53,10 @@ pub(crate) enum Notice {
 #[derive(Debug)]
 pub(crate) enum AppendError {
     /// The topic's last event is not the `previous` given: read the head and try again.
-    #[allow(dead_code, reason = "for engines that do not order appends themselves (NATS)")]
+    #[allow(
+        dead_code,
+        reason = "for engines that do not order appends themselves (NATS)"
+    )]
     Raced,
     /// The append failed; `sent` says whether it may have been stored all the same.
     Failed { sent: bool, err: BoxError },

@@ -224,7 +224,10 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
         }
         let answered = tokio::time::timeout(self.engine.heartbeat(), self.engine.ping()).await;
         if !matches!(answered, Ok(Ok(()))) {
-            tracing::warn!(engine = self.engine.name(), "the live connection does not answer; reconnecting");
+            tracing::warn!(
+                engine = self.engine.name(),
+                "the live connection does not answer; reconnecting"
+            );
             self.lose();
         }
     }
@@ -252,7 +255,10 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             Ok::<_, crate::BoxError>(())
         };
         if let Err(err) = connected.await {
-            let backoff = self.lost.as_ref().map_or(FIRST_BACKOFF, |retry| retry.backoff);
+            let backoff = self
+                .lost
+                .as_ref()
+                .map_or(FIRST_BACKOFF, |retry| retry.backoff);
             tracing::debug!(engine = self.engine.name(), error = %err, "cannot reconnect yet");
             self.lost = Some(Retry {
                 at: Instant::now() + backoff,
@@ -261,7 +267,11 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             return;
         }
         self.lost = None;
-        tracing::info!(engine = self.engine.name(), topics = topics.len(), "reconnected; catching up");
+        tracing::info!(
+            engine = self.engine.name(),
+            topics = topics.len(),
+            "reconnected; catching up"
+        );
         for topic in &topics {
             self.catch_up(topic).await;
         }
@@ -269,8 +279,12 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
 
     fn error(&self, what: &str, err: &dyn std::fmt::Display) -> SubscribeError {
         SubscribeError::Backend(
-            format!("{what} on {} at `{}` failed: {err}", self.engine.name(), self.engine.url())
-                .into(),
+            format!(
+                "{what} on {} at `{}` failed: {err}",
+                self.engine.name(),
+                self.engine.url()
+            )
+            .into(),
         )
     }
 }

@@ -38,7 +38,9 @@ pub(crate) async fn publish<E: RemoteEngine + ?Sized>(
                 races += 1;
                 continue;
             }
-            Err(AppendError::Raced) => "the topic is published to too fast to append in order".into(),
+            Err(AppendError::Raced) => {
+                "the topic is published to too fast to append in order".into()
+            }
             Err(AppendError::Failed { sent: maybe, err }) => {
                 sent |= maybe;
                 err
@@ -46,8 +48,12 @@ pub(crate) async fn publish<E: RemoteEngine + ?Sized>(
         };
         failures += 1;
         if failures > RETRIES {
-            let err: BoxError =
-                format!("publish to {} at `{}` failed: {err}", engine.name(), engine.url()).into();
+            let err: BoxError = format!(
+                "publish to {} at `{}` failed: {err}",
+                engine.name(),
+                engine.url()
+            )
+            .into();
             return Err(if sent {
                 PublishError::Uncertain(err)
             } else {
