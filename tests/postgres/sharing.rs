@@ -299,3 +299,75 @@ async fn a_publish_that_cannot_be_confirmed_is_uncertain() {
     );
     assert_eq!(count.trim(), "1", "it was stored, once");
 }
+
+/// An instance listens only on the channels of topics its clients follow, and stops
+/// when the last client leaves: it receives nothing of other topics.
+#[tokio::test]
+async fn interest_is_per_topic() {
+    if !available() {
+        return;
+    }
+    let pg = PgServer::start().await;
+    let a = hub(&pg).await;
+    let b = hub_with(config_at(pg.url()).heartbeat(Duration::from_secs(600))).await;
+    let listener_query = || {
+        pg.psql(
+            "app",
+            "SELECT query FROM pg_stat_activity \
+             WHERE query LIKE 'SELECT test_%listen($1)' ORDER BY query",
+        )
+    };
+    let (_, mut events) = subscribed_to(&b, "/?topic=one", "one").await;
+    assert_eq!(listener_query().trim(), "SELECT test_listen($1)");
+    publish_all(&a, "two", texts("x", 3)).await;
+    let sent = publish_all(&a, "one", texts("y", 1)).await;
+    assert_eq!(take(&mut events, 1).await, sent);
+    assert_eq!(b.stats().received, 1, "nothing of the other topic");
+    drop(events);
+    eventually(Duration::from_secs(5), "the last client left", || {
+        b.subscribers("one") == 0
+    })
+    .await;
+    let stopped = within(Duration::from_secs(10), async {
+        loop {
+            let query = listener_query();
+            if query.trim() == "SELECT test_unlisten($1)" {
+                return query;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(stopped.trim(), "SELECT test_unlisten($1)");
+}
+
+/// A stream of several topics gets a cursor as its ids, and resumes from it on
+/// another instance, each topic exactly.
+#[tokio::test]
+async fn several_topics_resume_together_on_another_instance() {
+    if !available() {
+        return;
+    }
+    let pg = PgServer::start().await;
+    let (a, b) = (hub(&pg).await, hub(&pg).await);
+    let (_, mut events) = subscribed_to(&a, "/?topic=x&topic=y", "x").await;
+    publish_all(&b, "x", texts("x", 2)).await;
+    publish_all(&b, "y", texts("y", 2)).await;
+    let got = take(&mut events, 4).await;
+    let texts_got: Vec<_> = got.iter().map(|(_, text)| text.clone()).collect();
+    assert_eq!(texts_got, ["x0", "x1", "y0", "y1"]);
+    assert!(
+        got.iter().all(|(id, _)| id.starts_with('~')),
+        "cursors: {got:?}"
+    );
+    let mut resumed =
+        connect_events(instance(&b).await, "/?topic=x&topic=y", Some(&got[1].0)).await;
+    let rest: Vec<_> = take(&mut resumed, 2)
+        .await
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(rest, ["y0", "y1"]);
+    let later = publish_all(&b, "x", texts("z", 1)).await;
+    assert_eq!(take(&mut resumed, 1).await[0].1, later[0].1);
+}

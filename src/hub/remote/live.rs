@@ -84,7 +84,8 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
         mut requests: mpsc::UnboundedReceiver<Request>,
         mut notices: mpsc::UnboundedReceiver<Notice>,
     ) {
-        let mut heartbeat = tokio::time::interval(self.engine.heartbeat());
+        let every = self.engine.heartbeat();
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let retry_at = self.lost.as_ref().map(|retry| retry.at);
