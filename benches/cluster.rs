@@ -29,7 +29,10 @@ use std::{
 use tokio_stream::StreamExt;
 use tower_sse::{
     Event,
-    hub::{Hub, RedisConfig},
+    hub::{
+        History, Hub,
+        redis::{Redis, RedisConfig},
+    },
 };
 
 #[tokio::main]
@@ -48,11 +51,17 @@ async fn main() {
         } else {
             RedisConfig::new(nodes.split(',').next().unwrap())
         };
-        config.prefix(&prefix).max_len(100)
+        config.prefix(&prefix)
     };
     let mut hubs = Vec::new();
     for _ in 0..=instances {
-        hubs.push(Hub::builder().build_redis(config()).await.unwrap());
+        hubs.push(
+            Hub::builder()
+                .history(History::new().events(100))
+                .build_with(Redis::new(config()))
+                .await
+                .unwrap(),
+        );
     }
     let publisher = hubs.pop().unwrap();
 

@@ -14,7 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tower_sse::hub::{Hub, NatsConfig};
+use tower_sse::hub::{
+    History, Hub,
+    nats::{Nats, NatsConfig},
+};
 
 #[path = "support/latency.rs"]
 mod latency;
@@ -61,14 +64,22 @@ async fn main() {
             format!("nats://127.0.0.1:{port}")
         }
     };
-    let config = || NatsConfig::new(&url).prefix("bench").max_per_topic(100_000);
+    let config = || NatsConfig::new(&url).prefix("bench");
     let a = loop {
-        match Hub::builder().build_nats(config()).await {
+        match Hub::builder()
+            .history(History::new().events(100_000))
+            .build_with(Nats::new(config()))
+            .await
+        {
             Ok(hub) => break hub,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
-    let b = Hub::builder().build_nats(config()).await.unwrap();
+    let b = Hub::builder()
+        .history(History::new().events(100_000))
+        .build_with(Nats::new(config()))
+        .await
+        .unwrap();
     let redis = redis_pair(&mut servers).await;
     let cluster = cluster_pair().await;
     let local = Hub::builder().lag_bound(EVENTS).build();
@@ -108,7 +119,10 @@ async fn main() {
 /// there.
 #[cfg(feature = "redis")]
 async fn redis_pair(servers: &mut Vec<Server>) -> Option<(Hub, Hub)> {
-    use tower_sse::hub::RedisConfig;
+    use tower_sse::hub::{
+        History,
+        redis::{Redis, RedisConfig},
+    };
     let port = free_port();
     let child = Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -118,14 +132,14 @@ async fn redis_pair(servers: &mut Vec<Server>) -> Option<(Hub, Hub)> {
         .ok()?;
     servers.push(Server(child));
     let url = format!("redis://127.0.0.1:{port}/");
-    let config = || {
-        RedisConfig::new(&url)
-            .prefix("bench:latency:")
-            .max_len(100_000)
-    };
+    let config = || RedisConfig::new(&url).prefix("bench:latency:");
     let started = Instant::now();
     let a = loop {
-        match Hub::builder().build_redis(config()).await {
+        match Hub::builder()
+            .history(History::new().events(100_000))
+            .build_with(Redis::new(config()))
+            .await
+        {
             Ok(hub) => break hub,
             Err(_) if started.elapsed() < Duration::from_secs(5) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -133,22 +147,33 @@ async fn redis_pair(servers: &mut Vec<Server>) -> Option<(Hub, Hub)> {
             Err(_) => return None,
         }
     };
-    let b = Hub::builder().build_redis(config()).await.ok()?;
+    let b = Hub::builder()
+        .history(History::new().events(100_000))
+        .build_with(Redis::new(config()))
+        .await
+        .ok()?;
     Some((a, b))
 }
 
 /// Two hubs on the Redis Cluster named by `REDIS_CLUSTER_NODES`, if set.
 #[cfg(feature = "redis")]
 async fn cluster_pair() -> Option<(Hub, Hub)> {
-    use tower_sse::hub::RedisConfig;
-    let nodes = std::env::var("REDIS_CLUSTER_NODES").ok()?;
-    let config = || {
-        RedisConfig::cluster(nodes.split(','))
-            .prefix("bench:latency:")
-            .max_len(100_000)
+    use tower_sse::hub::{
+        History,
+        redis::{Redis, RedisConfig},
     };
-    let a = Hub::builder().build_redis(config()).await.unwrap();
-    let b = Hub::builder().build_redis(config()).await.unwrap();
+    let nodes = std::env::var("REDIS_CLUSTER_NODES").ok()?;
+    let config = || RedisConfig::cluster(nodes.split(',')).prefix("bench:latency:");
+    let a = Hub::builder()
+        .history(History::new().events(100_000))
+        .build_with(Redis::new(config()))
+        .await
+        .unwrap();
+    let b = Hub::builder()
+        .history(History::new().events(100_000))
+        .build_with(Redis::new(config()))
+        .await
+        .unwrap();
     Some((a, b))
 }
 

@@ -10,7 +10,10 @@ use std::{
     time::Duration,
 };
 
-use tower_sse::hub::{Hub, RedisConfig};
+use tower_sse::hub::{
+    History, Hub,
+    redis::{Redis, RedisConfig},
+};
 
 #[path = "support/latency.rs"]
 mod latency;
@@ -40,18 +43,22 @@ async fn main() {
             (format!("redis://127.0.0.1:{port}/"), Some(child))
         }
     };
-    let config = || {
-        RedisConfig::new(&url)
-            .prefix("bench:latency:")
-            .max_len(100_000)
-    };
+    let config = || RedisConfig::new(&url).prefix("bench:latency:");
     let a = loop {
-        match Hub::builder().build_redis(config()).await {
+        match Hub::builder()
+            .history(History::new().events(100_000))
+            .build_with(Redis::new(config()))
+            .await
+        {
             Ok(hub) => break hub,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
-    let b = Hub::builder().build_redis(config()).await.unwrap();
+    let b = Hub::builder()
+        .history(History::new().events(100_000))
+        .build_with(Redis::new(config()))
+        .await
+        .unwrap();
     let local = Hub::builder().lag_bound(EVENTS).build();
 
     latency::header();

@@ -21,7 +21,10 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-use tower_sse::{Event, EventId, SseLayer, hub::Hub};
+use tower_sse::{
+    Event, EventId, SseLayer,
+    hub::{History, Hub},
+};
 
 #[allow(dead_code)] // the short version in tests/hub/soak.rs includes this file
 fn main() {
@@ -132,7 +135,9 @@ async fn cycle(addr: SocketAddr, n: usize) -> std::io::Result<()> {
 
 /// Runs `cycles` cycles from `workers` concurrent clients and reports.
 pub(crate) async fn run(cycles: usize, workers: usize) -> Report {
-    let hub = Hub::builder().history(16, 1 << 16).build();
+    let hub = Hub::builder()
+        .history(History::new().events(16).bytes(Some(1 << 16)))
+        .build();
     let addr = server(hub.clone()).await;
     let publisher = {
         let hub = hub.clone();

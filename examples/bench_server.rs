@@ -57,7 +57,10 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio_stream::{StreamExt, wrappers::BroadcastStream};
 use tower::ServiceBuilder;
-use tower_sse::{Event, EventId, ResponseBody, SseLayer, hub::Hub};
+use tower_sse::{
+    Event, EventId, ResponseBody, SseLayer,
+    hub::{History, Hub},
+};
 
 const TOPIC: &str = "bench";
 
@@ -224,17 +227,18 @@ async fn serve_floor(listener: tokio::net::TcpListener) {
 
 fn hub() -> Hub {
     Hub::builder()
-        .history(1024, 16 << 20)
+        .history(History::new().events(1024))
         .lag_bound(4096)
         .build()
 }
 
 #[cfg(feature = "redis")]
 async fn redis_hub(url: String) -> Hub {
-    let config = tower_sse::hub::RedisConfig::new(url).prefix("bench:");
+    use tower_sse::hub::redis::{Redis, RedisConfig};
+    let config = RedisConfig::new(url).prefix("bench:");
     Hub::builder()
         .lag_bound(4096)
-        .build_redis(config)
+        .build_with(Redis::new(config))
         .await
         .unwrap()
 }

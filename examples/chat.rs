@@ -60,7 +60,7 @@ use http::Request;
 use serde::Deserialize;
 use tower_sse::{
     Event, EventId, KeepAlive, Shutdown, SseLayer,
-    hub::{Hub, SubscribeError, Subscription},
+    hub::{History, Hub, SubscribeError, Subscription},
 };
 
 const ROOM: &str = "room";
@@ -75,7 +75,7 @@ async fn main() {
         .init();
 
     let builder = Hub::builder()
-        .history(500, 1 << 20)
+        .history(History::new().events(500))
         .shutdown_event(Event::new().retry(Duration::from_secs(2)));
     let hub = match (postgres_arg(), nats_arg(), redis_arg()) {
         (Some(url), _, _) => build_postgres(builder, url).await,
@@ -195,12 +195,11 @@ fn nats_arg() -> Option<String> {
 
 #[cfg(feature = "nats")]
 async fn build_nats(builder: tower_sse::hub::HubBuilder, url: String) -> Hub {
-    use tower_sse::hub::NatsConfig;
+    use tower_sse::hub::nats::{Nats, NatsConfig};
     let config = NatsConfig::servers(url.split(','))
         .stream("CHAT")
-        .prefix("chat")
-        .max_per_topic(500);
-    match builder.build_nats(config).await {
+        .prefix("chat");
+    match builder.build_with(Nats::new(config)).await {
         Ok(hub) => {
             println!("room shared through NATS at {url}");
             hub
@@ -222,16 +221,13 @@ async fn build_nats(_: tower_sse::hub::HubBuilder, _: String) -> Hub {
 
 #[cfg(feature = "redis")]
 async fn build_redis(builder: tower_sse::hub::HubBuilder, cluster: bool, urls: String) -> Hub {
-    use tower_sse::hub::RedisConfig;
+    use tower_sse::hub::redis::{Redis, RedisConfig};
     let config = if cluster {
         RedisConfig::cluster(urls.split(','))
     } else {
         RedisConfig::new(&urls)
     };
-    match builder
-        .build_redis(config.prefix("chat:").max_len(500))
-        .await
-    {
+    match builder.build_with(Redis::new(config.prefix("chat:"))).await {
         Ok(hub) => {
             println!("room shared through Redis at {urls}");
             hub

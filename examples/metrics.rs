@@ -27,7 +27,7 @@ use http::Request;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_sse::{
     Event, EventId, KeepAlive, Shutdown, SseLayer,
-    hub::{Hub, SubscribeError, Subscription},
+    hub::{History, Hub, SubscribeError, Subscription},
 };
 
 const TICKS: &str = "ticks";
@@ -41,7 +41,7 @@ async fn main() {
     tower_sse::metrics::describe();
 
     let hub = Hub::builder()
-        .history(100, 1 << 20)
+        .history(History::new().events(100).bytes(Some(1 << 20)))
         // At most 20 topics get their own label; `?topic=` is the client's choice.
         .metrics_topics(20)
         .build();

@@ -80,13 +80,13 @@
 //!   [`metrics`](https://docs.rs/metrics) facade, so Prometheus, OpenTelemetry and other
 //!   recorders plug in (see the `metrics` module for the list). Without it nothing is
 //!   recorded or compiled in.
-//! - `redis`: `HubBuilder::build_redis`, the `hub` over one Redis server or a Redis
+//! - `redis`: `hub::redis::Redis`, the `hub` over one Redis server or a Redis
 //!   Cluster, shared by several instances.
 //! - `compression-zstd`, `compression-br`, `compression-gzip` (`compression-full` for
 //!   all three): `SseLayer::compression`, event streams compressed by `Accept-Encoding`
 //!   and flushed at every frame (`Compression`). Without them, nothing of it is
 //!   compiled.
-//! - `nats`: `HubBuilder::build_nats`, the `hub` over NATS JetStream, shared by several
+//! - `nats`: `hub::nats::Nats`, the `hub` over NATS JetStream, shared by several
 //!   instances.
 //!
 //! # Composing with other stacks

@@ -11,7 +11,7 @@ use futures::{FutureExt, StreamExt};
 use libfuzzer_sys::fuzz_target;
 use tower_sse::{
     Event, EventId,
-    hub::{Hub, Replay},
+    hub::{History, Hub, Replay},
 };
 
 const TOPICS: [&str; 3] = ["a", "b", "c"];
@@ -28,7 +28,7 @@ fn id_of(event: &tower_sse::EncodedEvent) -> String {
 fuzz_target!(|input: &[u8]| {
     let Some((&history, ops)) = input.split_first() else { return };
     let hub = Hub::builder()
-        .history(usize::from(history % 16), 1 << 20)
+        .history(History::new().events(usize::from(history % 16)).bytes(Some(1 << 20)))
         .lag_bound(1)
         .build();
     // (id, topic) of every event published, in order.

@@ -11,7 +11,9 @@ use std::{
 
 use crate::Event;
 
-use super::{Delivery, EventId, Position, PublishError, SubscribeError, fanout::Fanout};
+use super::{
+    Delivery, EventId, History, Position, PublishError, SetupError, SubscribeError, fanout::Fanout,
+};
 
 /// A boxed future, as [`Backend`]'s methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -116,6 +118,28 @@ impl std::fmt::Debug for Feed {
     }
 }
 
+/// What a [`HubBuilder`](super::HubBuilder) is handed to build a hub over: an engine's
+/// settings, as a value, before any I/O. [`start`](Engine::start) connects, sets up the
+/// engine's storage for the hub's [`History`] bound (idempotently: replicas start at the
+/// same moment), and returns the running [`Backend`].
+///
+/// The crate's engines are `hub::redis::Redis` and `hub::nats::Nats` (features `redis`
+/// and `nats`); see [`Backend`] for one of your own.
+pub trait Engine: Send + 'static {
+    /// Sets the engine up for a hub whose local subscribers `feed` reaches, keeping
+    /// `history` of each topic.
+    ///
+    /// # Errors
+    ///
+    /// A [`SetupError`]: the settings cannot work, the server does not answer or
+    /// refuses the setup, or a bound of `history` cannot be honoured.
+    fn start(
+        self,
+        feed: Feed,
+        history: History,
+    ) -> BoxFuture<'static, Result<Box<dyn Backend>, SetupError>>;
+}
+
 /// Storage and delivery behind a [`Hub`](super::Hub): the in-process default, Redis, or
 /// an engine of your own.
 ///
@@ -140,14 +164,21 @@ impl std::fmt::Debug for Feed {
 ///
 /// ```
 /// use std::sync::{Mutex, atomic::{AtomicU64, Ordering}};
-/// use tower_sse::{Event, hub::{Backend, BoxFuture, Delivery, EventId, Feed, Hub, IdScope,
-///     Position, PublishError, Replayed, SubscribeError}};
+/// use tower_sse::{Event, hub::{Backend, BoxFuture, Delivery, Engine, EventId, Feed, History,
+///     Hub, IdScope, Position, PublishError, Replayed, SetupError, SubscribeError}};
 ///
 /// #[derive(Default)]
 /// struct NoHistory { next: AtomicU64, feed: Mutex<Option<Feed>> }
 ///
+/// impl Engine for NoHistory {
+///     fn start(mut self, feed: Feed, _history: History)
+///         -> BoxFuture<'static, Result<Box<dyn Backend>, SetupError>> {
+///         *self.feed.get_mut().unwrap() = Some(feed);
+///         Box::pin(async move { Ok(Box::new(self) as Box<dyn Backend>) })
+///     }
+/// }
+///
 /// impl Backend for NoHistory {
-///     fn start(&mut self, feed: Feed) { *self.feed.get_mut().unwrap() = Some(feed); }
 ///     fn ids(&self) -> IdScope { IdScope::Hub }
 ///     fn publish<'a>(&'a self, topic: &'a str, _id: Option<&'a str>, event: Event)
 ///         -> BoxFuture<'a, Result<EventId, PublishError>> {
@@ -175,13 +206,14 @@ impl std::fmt::Debug for Feed {
 ///     fn name(&self) -> &'static str { "no-history" }
 /// }
 ///
-/// let hub = Hub::builder().build_with(NoHistory::default());
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), SetupError> {
+/// let hub = Hub::builder().build_with(NoHistory::default()).await?;
 /// # drop(hub);
+/// # Ok(())
+/// # }
 /// ```
 pub trait Backend: Send + Sync + 'static {
-    /// Called once, when the hub is built, with the feed to deliver to.
-    fn start(&mut self, feed: Feed);
-
     /// Whether ids order events across topics or within a topic only.
     fn ids(&self) -> IdScope;
 

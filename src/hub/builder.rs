@@ -8,22 +8,18 @@ use std::{
 
 use crate::{EncodedEvent, Event};
 
-#[cfg(feature = "nats")]
-use super::nats::{NatsBackend, NatsConfig, NatsSetupError};
-#[cfg(feature = "redis")]
-use super::redis::{RedisBackend, RedisConfig, RedisSetupError};
 use super::{
-    Hub,
-    backend::{Backend, Feed},
+    History, Hub, SetupError,
+    backend::{Backend, Engine, Feed},
     config::{Hook, LagPolicy, Limits, SubscriberChange},
     fanout::Fanout,
-    memory::{HistoryLimits, MemoryBackend},
+    memory::MemoryBackend,
     subscription::Context,
 };
 
 #[derive(Clone)]
 pub(crate) struct Config {
-    pub(crate) history: HistoryLimits,
+    pub(crate) history: History,
     pub(crate) lag_bound: usize,
     pub(crate) lag: LagPolicy,
     pub(crate) limits: Limits,
@@ -40,10 +36,10 @@ pub(crate) struct Config {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_sse::{Event, hub::{Hub, LagPolicy}};
+/// use tower_sse::{Event, hub::{History, Hub, LagPolicy}};
 ///
 /// let hub = Hub::builder()
-///     .history(10_000, 16 << 20)
+///     .history(History::new().events(10_000).bytes(Some(16 << 20)))
 ///     .lag_bound(1024)
 ///     .lag_policy(LagPolicy::Disconnect)
 ///     .max_subscribers(50_000)
@@ -63,10 +59,7 @@ impl Default for HubBuilder {
     fn default() -> Self {
         Self {
             config: Config {
-                history: HistoryLimits {
-                    events: 1024,
-                    bytes: 4 << 20,
-                },
+                history: History::new(),
                 lag_bound: 256,
                 lag: LagPolicy::Disconnect,
                 limits: Limits {
@@ -85,12 +78,11 @@ impl Default for HubBuilder {
 }
 
 impl HubBuilder {
-    /// How much history each topic keeps for replay: at most `events` events and `bytes`
-    /// bytes of encoded events, the oldest leaving first. `0` events keeps none.
+    /// How much history each topic keeps for replay, on every engine (see [`History`]).
     ///
-    /// Default: 1024 events, 4 MiB.
-    pub fn history(mut self, events: usize, bytes: usize) -> Self {
-        self.config.history = HistoryLimits { events, bytes };
+    /// Default: [`History::new`]: 1,024 events, no byte or age bound.
+    pub fn history(mut self, history: History) -> Self {
+        self.config.history = history;
         self
     }
 
@@ -198,24 +190,41 @@ impl HubBuilder {
         self
     }
 
-    /// Builds the hub, with the in-process backend.
+    /// Builds the hub, with the in-process engine: history in this process's memory.
     pub fn build(self) -> Hub {
-        let history = self.config.history;
-        self.build_with(MemoryBackend::new(history))
+        let fanout = self.fanout();
+        let backend = MemoryBackend::new(self.config.history, Feed::new(fanout.clone()));
+        self.assemble(fanout, Arc::new(backend))
     }
 
-    /// Builds the hub over `backend`: an engine of your own (see [`Backend`]).
+    /// Builds the hub over `engine`: Redis, NATS (`hub::redis::Redis`,
+    /// `hub::nats::Nats`), or an engine of your own (see [`Engine`]). Every hub built
+    /// over the same engine settings shares its topics and history.
+    ///
+    /// # Errors
+    ///
+    /// A [`SetupError`] when the engine's settings cannot work, its server does not
+    /// answer or refuses the setup, or it cannot honour the [`History`] bound.
     ///
     /// # Example
     ///
     /// See [`Backend`].
-    pub fn build_with(self, mut backend: impl Backend) -> Hub {
-        let fanout = Arc::new(Fanout::new(
+    pub async fn build_with(self, engine: impl Engine) -> Result<Hub, SetupError> {
+        let fanout = self.fanout();
+        let backend = engine
+            .start(Feed::new(fanout.clone()), self.config.history)
+            .await?;
+        Ok(self.assemble(fanout, Arc::from(backend)))
+    }
+
+    fn fanout(&self) -> Arc<Fanout> {
+        Arc::new(Fanout::new(
             self.config.lag_bound,
             self.config.metrics_topics,
-        ));
-        backend.start(Feed::new(fanout.clone()));
-        let backend: Arc<dyn Backend> = Arc::new(backend);
+        ))
+    }
+
+    fn assemble(self, fanout: Arc<Fanout>, backend: Arc<dyn Backend>) -> Hub {
         let context = Arc::new(Context {
             fanout,
             backend: backend.clone(),
@@ -226,57 +235,6 @@ impl HubBuilder {
             next_watcher: AtomicU64::new(0),
         });
         Hub::new_with(backend, context, self.config)
-    }
-
-    /// Builds the hub over Redis (one server or a cluster), so that every hub built
-    /// with the same nodes and [`prefix`](RedisConfig::prefix) shares its topics and
-    /// history. See the [`redis`](super::redis) module for what it guarantees.
-    ///
-    /// [`history`](HubBuilder::history) does not apply: each topic's history is a Redis
-    /// stream, bounded by [`RedisConfig::max_len`] and [`RedisConfig::max_age`].
-    ///
-    /// # Errors
-    ///
-    /// A [`RedisSetupError`] naming the node if a URL is invalid or Redis does not
-    /// answer.
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub async fn build_redis(self, config: RedisConfig) -> Result<Hub, RedisSetupError> {
-        let backend = RedisBackend::connect(config).await?;
-        Ok(self.build_with(backend))
-    }
-
-    /// Builds the hub over NATS JetStream, so that every hub built with the same
-    /// [stream](NatsConfig::stream) and [prefix](NatsConfig::prefix) shares its topics
-    /// and history. See the [`nats`](super::nats) module for what it guarantees.
-    ///
-    /// [`history`](HubBuilder::history) does not apply: the history is a JetStream
-    /// stream, bounded by [`NatsConfig::max_per_topic`], [`NatsConfig::max_bytes`] and
-    /// [`NatsConfig::max_age`].
-    ///
-    /// # Errors
-    ///
-    /// A [`NatsSetupError`] if the settings cannot work, NATS does not answer, or it
-    /// refuses the stream (JetStream is off).
-    ///
-    /// # Example
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), tower_sse::hub::NatsSetupError> {
-    /// use tower_sse::hub::{Hub, NatsConfig};
-    ///
-    /// let hub = Hub::builder()
-    ///     .build_nats(NatsConfig::new("nats://127.0.0.1:4222").max_per_topic(10_000))
-    ///     .await?;
-    /// # drop(hub);
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[cfg(feature = "nats")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
-    pub async fn build_nats(self, config: NatsConfig) -> Result<Hub, NatsSetupError> {
-        let backend = NatsBackend::connect(config).await?;
-        Ok(self.build_with(backend))
     }
 }
 

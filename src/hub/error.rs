@@ -287,3 +287,89 @@ impl SubscribeError {
         response
     }
 }
+
+/// Why a hub could not be built over an engine: the one setup error of every engine.
+///
+/// # Example
+///
+/// ```
+/// use tower_sse::hub::SetupError;
+///
+/// let err = SetupError::Unsupported { engine: "redis", what: "a byte bound on the history" };
+/// assert_eq!(
+///     err.to_string(),
+///     "the redis engine cannot honour a byte bound on the history"
+/// );
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The settings cannot work: no server, a prefix with characters the engine
+    /// reserves, a URL that is not one.
+    Invalid {
+        /// The engine (`redis`, `nats`, ...).
+        engine: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The engine's server did not answer.
+    Unreachable {
+        /// The engine.
+        engine: &'static str,
+        /// Where it was sought, without user name and password.
+        url: String,
+        /// What the client said.
+        source: BoxError,
+    },
+    /// The server answered with an error: a wrong password, a server too old, storage
+    /// it refused to create.
+    Refused {
+        /// The engine.
+        engine: &'static str,
+        /// The server, without user name and password.
+        url: String,
+        /// What the server said.
+        source: BoxError,
+    },
+    /// The engine cannot honour a bound of the hub's [`History`](super::History).
+    Unsupported {
+        /// The engine.
+        engine: &'static str,
+        /// The bound.
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid { engine, reason } => write!(f, "invalid {engine} settings: {reason}"),
+            Self::Unreachable {
+                engine,
+                url,
+                source,
+            } => {
+                write!(f, "cannot reach {engine} at `{url}`: {source}")
+            }
+            Self::Refused {
+                engine,
+                url,
+                source,
+            } => {
+                write!(f, "{engine} at `{url}` refused the hub's setup: {source}")
+            }
+            Self::Unsupported { engine, what } => {
+                write!(f, "the {engine} engine cannot honour {what}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Unreachable { source, .. } | Self::Refused { source, .. } => Some(&**source),
+            Self::Invalid { .. } | Self::Unsupported { .. } => None,
+        }
+    }
+}

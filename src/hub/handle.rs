@@ -49,9 +49,9 @@ enum From {
 ///
 /// let hub = Hub::new(); // or Hub::builder()...build()
 /// let mut subscription = hub.clone().subscribe("news", None).await.unwrap();
-/// hub.publish("news", Event::new().data("hello")).await.unwrap();
+/// let id = hub.publish("news", Event::new().data("hello")).await.unwrap();
 /// let event = subscription.next().await.unwrap();
-/// assert_eq!(event.as_bytes(), &b"data: hello\nid: 1\n\n"[..]);
+/// assert_eq!(event.as_bytes(), format!("data: hello\nid: {id}\n\n").as_bytes());
 /// # }
 /// ```
 #[derive(Clone)]
@@ -118,8 +118,11 @@ impl Hub {
     /// use tower_sse::{Event, hub::Hub};
     ///
     /// let hub = Hub::new();
-    /// assert_eq!(hub.publish("a", Event::new().data("one")).await?.as_str(), "1");
-    /// assert_eq!(hub.publish("b", Event::new().data("two")).await?.as_str(), "2");
+    /// // `<sequence>-<epoch>`: the epoch is this hub's own, drawn when it was built.
+    /// let one = hub.publish("a", Event::new().data("one")).await?;
+    /// let two = hub.publish("b", Event::new().data("two")).await?;
+    /// assert!(one.as_str().starts_with("1-"));
+    /// assert!(two.as_str().starts_with("2-"));
     /// # Ok(())
     /// # }
     /// ```
@@ -242,19 +245,20 @@ impl Hub {
     /// use tower_sse::{Event, EventId, hub::{Hub, Replay}};
     ///
     /// let hub = Hub::new();
+    /// let mut ids = Vec::new();
     /// for (topic, text) in [("a", "a1"), ("b", "b2"), ("c", "c3"), ("a", "a4")] {
-    ///     hub.publish(topic, Event::new().data(text)).await?;
+    ///     ids.push(hub.publish(topic, Event::new().data(text)).await?);
     /// }
-    /// // A client of "a" that saw event 1 reconnects.
-    /// let last = EventId::new("1")?;
-    /// let mut one = hub.subscribe("a", last.as_ref()).await?;
+    /// // A client of "a" that saw the first event reconnects.
+    /// let last = &ids[0];
+    /// let mut one = hub.subscribe("a", Some(last)).await?;
     /// assert_eq!(one.replay(), Replay::Exact(1));
-    /// assert_eq!(one.next().await.unwrap().as_bytes(), &b"data: a4\nid: 4\n\n"[..]);
+    /// assert_eq!(one.next().await.unwrap().as_bytes(), format!("data: a4\nid: {}\n\n", ids[3]).as_bytes());
     ///
     /// // A client of "a" and "b" resumes both at once.
-    /// let both: Vec<_> = hub.subscribe(["a", "b"], last.as_ref()).await?.take(2).collect().await;
-    /// assert_eq!(both[0].as_bytes(), &b"data: b2\nid: 2\n\n"[..]);
-    /// assert_eq!(both[1].as_bytes(), &b"data: a4\nid: 4\n\n"[..]);
+    /// let both: Vec<_> = hub.subscribe(["a", "b"], Some(last)).await?.take(2).collect().await;
+    /// assert_eq!(both[0].as_bytes(), format!("data: b2\nid: {}\n\n", ids[1]).as_bytes());
+    /// assert_eq!(both[1].as_bytes(), format!("data: a4\nid: {}\n\n", ids[3]).as_bytes());
     /// # Ok(())
     /// # }
     /// ```
@@ -410,11 +414,12 @@ impl Hub {
     /// let hub = Hub::new();
     /// hub.publish("prices", Event::new().data("rendered into the page")).await?;
     /// let handoff = hub.handoff("prices").await?; // at render time
-    /// hub.publish("prices", Event::new().data("published in between")).await?;
+    /// let id = hub.publish("prices", Event::new().data("published in between")).await?;
     ///
     /// // The page's EventSource connects with the handoff's id.
     /// let mut events = hub.subscribe("prices", Some(handoff.id())).await?;
-    /// assert_eq!(events.next().await.unwrap().as_bytes(), &b"data: published in between\nid: 2\n\n"[..]);
+    /// let expected = format!("data: published in between\nid: {id}\n\n");
+    /// assert_eq!(events.next().await.unwrap().as_bytes(), expected.as_bytes());
     /// # Ok(())
     /// # }
     /// ```
@@ -582,16 +587,17 @@ mod tests {
             .unwrap()
             .lines()
             .find_map(|line| line.strip_prefix("id: "))
+            .and_then(|id| id.split('-').next())
             .unwrap()
             .to_owned()
     }
 
-    /// A subscription of `t` resuming after event 1, with an event published after it
-    /// joined the live feed and before it read the history (so the event is in both).
-    async fn resumed_after_one_while_publishing(hub: &Hub) -> Subscription {
-        let last = EventId::new("1").unwrap();
+    /// A subscription of `t` resuming after event `first`, with an event published after
+    /// it joined the live feed and before it read the history (so the event is in both).
+    async fn resumed_after_one_while_publishing(hub: &Hub, first: EventId) -> Subscription {
+        let last = first;
         let publisher = hub.clone();
-        hub.subscribe_between(["t"], last.as_ref(), false, async move {
+        hub.subscribe_between(["t"], Some(&last), false, async move {
             publisher
                 .publish("t", Event::new().data("between"))
                 .await
@@ -606,10 +612,11 @@ mod tests {
     #[tokio::test]
     async fn an_event_published_while_subscribing_is_sent_once() {
         let hub = Hub::new();
-        for _ in 0..3 {
+        let first = hub.publish("t", Event::new().data("before")).await.unwrap();
+        for _ in 0..2 {
             hub.publish("t", Event::new().data("before")).await.unwrap();
         }
-        let subscription = resumed_after_one_while_publishing(&hub).await;
+        let subscription = resumed_after_one_while_publishing(&hub, first).await;
         assert_eq!(subscription.replay(), Replay::Exact(3));
         hub.publish("t", Event::new().data("after")).await.unwrap();
         hub.shutdown();
@@ -621,8 +628,8 @@ mod tests {
     #[tokio::test]
     async fn an_event_published_while_subscribing_at_the_head_is_sent_once() {
         let hub = Hub::new();
-        hub.publish("t", Event::new().data("seen")).await.unwrap();
-        let subscription = resumed_after_one_while_publishing(&hub).await;
+        let first = hub.publish("t", Event::new().data("seen")).await.unwrap();
+        let subscription = resumed_after_one_while_publishing(&hub, first).await;
         hub.shutdown();
         let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
         assert_eq!(ids, ["2"]);

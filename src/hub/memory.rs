@@ -2,26 +2,23 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    hash::{BuildHasher, Hasher},
     sync::{Arc, Mutex, MutexGuard},
 };
+
+use tokio::time::Instant;
 
 use crate::Event;
 
 use super::{
-    Delivery, EventId, Position, PublishError, SubscribeError,
+    Delivery, EventId, History, Position, PublishError, SubscribeError,
     backend::{Backend, BoxFuture, Feed, IdScope, Replayed},
 };
-
-/// How much history each topic keeps.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct HistoryLimits {
-    pub(crate) events: usize,
-    pub(crate) bytes: usize,
-}
 
 struct Stored {
     id: Arc<str>,
     delivery: Delivery,
+    at: Instant,
 }
 
 #[derive(Default)]
@@ -45,22 +42,40 @@ struct State {
 
 /// The in-process backend: one sequence of ids across topics, history in memory,
 /// delivery in `publish`.
+///
+/// Its ids are `<sequence>-<epoch>`, the epoch drawn when the hub is built: a client
+/// that resumes with an id of an earlier process (the server restarted) is not placed
+/// in this one's sequence, and gets the reset event.
 pub(crate) struct MemoryBackend {
     state: Mutex<State>,
     feed: Option<Feed>,
-    limits: HistoryLimits,
+    limits: History,
+    epoch: String,
 }
 
 impl MemoryBackend {
-    pub(crate) fn new(limits: HistoryLimits) -> Self {
+    pub(crate) fn new(limits: History, feed: Feed) -> Self {
+        Self::with_epoch(limits, Some(feed), &epoch())
+    }
+
+    fn with_epoch(limits: History, feed: Option<Feed>, epoch: &str) -> Self {
         Self {
             state: Mutex::new(State {
                 next: 1,
                 ..State::default()
             }),
-            feed: None,
+            feed,
             limits,
+            epoch: epoch.to_owned(),
         }
+    }
+
+    fn new_id(&self, n: u64) -> Arc<str> {
+        let mut id = String::with_capacity(24);
+        id.push_str(itoa::Buffer::new().format(n));
+        id.push('-');
+        id.push_str(&self.epoch);
+        id.into()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -87,18 +102,20 @@ impl MemoryBackend {
                 return Err(PublishError::DuplicateId);
             }
             Some(id) => id.into(),
-            None => itoa::Buffer::new().format(state.next).into(),
+            None => self.new_id(state.next),
         };
         let delivery = Delivery::new(position, &id, event).map_err(PublishError::InvalidId)?;
         state.next += 1;
 
         let log = state.topics.entry(topic.into()).or_default();
         log.bytes += delivery.event().len();
+        let now = Instant::now();
         log.events.push_back(Stored {
             id: id.clone(),
             delivery: delivery.clone(),
+            at: now,
         });
-        evict(log, self.limits, &mut state.index, &mut state.evicted);
+        evict(log, self.limits, now, &mut state.index, &mut state.evicted);
         if log
             .events
             .back()
@@ -116,10 +133,19 @@ impl MemoryBackend {
     }
 
     fn replay_now(&self, topic: &str, after: Position, exact: bool) -> Replayed {
-        let state = self.lock();
-        let Some(log) = state.topics.get(topic) else {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some(log) = state.topics.get_mut(topic) else {
             return Replayed::Events(Vec::new());
         };
+        // Events past the age bound leave now, whether or not the topic was published to.
+        evict(
+            log,
+            self.limits,
+            Instant::now(),
+            &mut state.index,
+            &mut state.evicted,
+        );
         let evicted_after = log
             .last_evicted
             .as_ref()
@@ -139,15 +165,45 @@ impl MemoryBackend {
     }
 }
 
+/// A new epoch for a hub's ids: 8 base-36 digits, random for every hub built.
+fn epoch() -> String {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos()),
+    );
+    let mut n = hasher.finish() % 36u64.pow(8);
+    let mut digits = [b'0'; 8];
+    for digit in digits.iter_mut().rev() {
+        *digit = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+    }
+    String::from_utf8_lossy(&digits).into_owned()
+}
+
+/// Whether the oldest event of `log` is past a bound of `limits`.
+fn over(log: &TopicLog, limits: History, now: Instant) -> bool {
+    let Some(oldest) = log.events.front() else {
+        return false;
+    };
+    log.events.len() > limits.event_limit()
+        || limits.byte_limit().is_some_and(|bytes| log.bytes > bytes)
+        || limits
+            .age_limit()
+            .is_some_and(|age| now.saturating_duration_since(oldest.at) > age)
+}
+
 /// Drops the oldest events of `log` past the limits, keeping the id of the newest one
 /// that left (a client holding it is still owed nothing before it).
 fn evict(
     log: &mut TopicLog,
-    limits: HistoryLimits,
+    limits: History,
+    now: Instant,
     index: &mut HashMap<Arc<str>, Position>,
     evicted: &mut HashMap<Arc<str>, Position>,
 ) {
-    while log.events.len() > limits.events || (log.bytes > limits.bytes && !log.events.is_empty()) {
+    while over(log, limits, now) {
         let Some(old) = log.events.pop_front() else {
             break;
         };
@@ -163,10 +219,6 @@ fn evict(
 }
 
 impl Backend for MemoryBackend {
-    fn start(&mut self, feed: Feed) {
-        self.feed = Some(feed);
-    }
-
     fn ids(&self) -> IdScope {
         IdScope::Hub
     }
@@ -228,20 +280,28 @@ impl Backend for MemoryBackend {
 mod tests {
     use super::*;
 
+    /// A backend whose ids are `<n>-e`, written `<n>` in these tests.
     fn backend(events: usize, bytes: usize) -> MemoryBackend {
-        MemoryBackend::new(HistoryLimits { events, bytes })
+        let limits = History::new().events(events).bytes(Some(bytes));
+        MemoryBackend::with_epoch(limits, None, "e")
     }
 
     fn publish(backend: &MemoryBackend, topic: &str, data: &str) -> String {
-        backend
+        let id = backend
             .publish_now(topic, None, Event::new().data(data))
             .unwrap()
-            .to_string()
+            .to_string();
+        id.strip_suffix("-e").unwrap().to_owned()
     }
 
     /// The ids replayed in `topic` after the event whose id is `after`.
     fn replayed(b: &MemoryBackend, topic: &str, after: &str) -> Result<Vec<String>, &'static str> {
-        let Some(position) = b.locate(after) else {
+        let full = if after.bytes().all(|b| b.is_ascii_digit()) {
+            format!("{after}-e")
+        } else {
+            after.to_owned()
+        };
+        let Some(position) = b.locate(&full) else {
             return Err("unknown");
         };
         ids(b.replay_now(topic, position, true))
@@ -256,6 +316,7 @@ mod tests {
                     text.lines()
                         .find_map(|line| line.strip_prefix("id: "))
                         .unwrap()
+                        .trim_end_matches("-e")
                         .to_owned()
                 })
                 .collect()),
@@ -321,6 +382,34 @@ mod tests {
         }
         assert_eq!(replayed(&b, "t", "3"), Ok(vec!["4".into(), "5".into()]));
         assert_eq!(replayed(&b, "t", "2"), Err("unknown"));
+    }
+
+    #[test]
+    fn another_epochs_ids_are_unknown() {
+        let b = backend(100, 1 << 20);
+        publish(&b, "t", "a");
+        publish(&b, "t", "b");
+        // The same sequence numbers from a hub before a restart.
+        assert_eq!(b.locate("1-f"), None);
+        assert_eq!(b.locate("1"), None);
+        assert!(b.locate("1-e").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn age_bound() {
+        let limits = History::new().max_age(Some(std::time::Duration::from_secs(10)));
+        let b = MemoryBackend::with_epoch(limits, None, "e");
+        publish(&b, "t", "old");
+        tokio::time::advance(std::time::Duration::from_secs(6)).await;
+        publish(&b, "t", "newer");
+        tokio::time::advance(std::time::Duration::from_secs(6)).await;
+        // 1 is 12 s old: gone, though nothing was published since.
+        assert_eq!(replayed(&b, "t", "1"), Ok(vec!["2".into()]));
+        assert_eq!(replayed(&b, "t", "2"), Ok(vec![]));
+        tokio::time::advance(std::time::Duration::from_secs(6)).await;
+        // 2 has left too; the id before it is no longer known.
+        assert_eq!(replayed(&b, "t", "2"), Ok(vec![]));
+        assert_eq!(replayed(&b, "t", "1"), Err("unknown"));
     }
 
     #[test]

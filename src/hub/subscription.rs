@@ -52,10 +52,10 @@ pub(crate) struct Context {
 /// use tower_sse::{Event, EventId, hub::{Hub, Replay}};
 ///
 /// let hub = Hub::new();
-/// hub.publish("t", Event::new().data("x")).await.unwrap();
+/// let id = hub.publish("t", Event::new().data("x")).await.unwrap();
 /// let from = |id: &str| EventId::new(id).unwrap();
 /// assert_eq!(hub.subscribe("t", None).await.unwrap().replay(), Replay::Live);
-/// assert_eq!(hub.subscribe("t", from("1").as_ref()).await.unwrap().replay(), Replay::Exact(0));
+/// assert_eq!(hub.subscribe("t", Some(&id)).await.unwrap().replay(), Replay::Exact(0));
 /// assert_eq!(hub.subscribe("t", from("nope").as_ref()).await.unwrap().replay(), Replay::Reset);
 /// # }
 /// ```
@@ -107,7 +107,7 @@ struct Cursor {
 /// It ends when the hub shuts down (after the hub's shutdown event), when its maximum
 /// lifetime is reached, or, under the default [`LagPolicy`], when the client falls too
 /// far behind; over Redis, also when this instance finds that entries it had not read
-/// were trimmed away (the `redis` feature's `HubBuilder::build_redis`).
+/// were trimmed away (the `redis` engine).
 /// In each case the client reconnects and resumes from its `Last-Event-ID`.
 ///
 /// # Example
@@ -121,8 +121,9 @@ struct Cursor {
 /// let hub = Hub::new();
 /// let mut subscription = hub.subscribe("news", None).await.unwrap();
 /// assert_eq!(&*subscription.topics()[0], "news");
-/// hub.publish("news", Event::new().data("hi")).await.unwrap();
-/// assert_eq!(subscription.next().await.unwrap().as_bytes(), &b"data: hi\nid: 1\n\n"[..]);
+/// let id = hub.publish("news", Event::new().data("hi")).await.unwrap();
+/// let expected = format!("data: hi\nid: {id}\n\n");
+/// assert_eq!(subscription.next().await.unwrap().as_bytes(), expected.as_bytes());
 /// # }
 /// ```
 pub struct Subscription {

@@ -16,8 +16,8 @@ use futures_util::StreamExt;
 use tower_sse::{
     Event, EventId,
     hub::{
-        Backend, BoxFuture, Delivery, Feed, Hub, IdScope, Position, PublishError, Replay, Replayed,
-        SubscribeError,
+        Backend, BoxFuture, Delivery, Engine, Feed, History, Hub, IdScope, Position, PublishError,
+        Replay, Replayed, SetupError, SubscribeError,
     },
 };
 
@@ -39,11 +39,18 @@ impl PerTopic {
     }
 }
 
-impl Backend for PerTopic {
-    fn start(&mut self, feed: Feed) {
+impl Engine for PerTopic {
+    fn start(
+        self,
+        feed: Feed,
+        _: History,
+    ) -> BoxFuture<'static, Result<Box<dyn Backend>, SetupError>> {
         *self.feed.lock().unwrap() = Some(feed);
+        Box::pin(async move { Ok(Box::new(self) as Box<dyn Backend>) })
     }
+}
 
+impl Backend for PerTopic {
     fn ids(&self) -> IdScope {
         IdScope::Topic
     }
@@ -130,7 +137,7 @@ async fn take(
 
 #[tokio::test]
 async fn a_backend_of_ones_own_serves_streams_and_resumes_them() {
-    let hub = Hub::builder().build_with(PerTopic::new(100));
+    let hub = Hub::builder().build_with(PerTopic::new(100)).await.unwrap();
     let server = serve(hub_app(&hub)).await;
 
     // One topic: the backend's own ids, resumed through `locate`.
@@ -178,7 +185,7 @@ async fn a_backend_of_ones_own_serves_streams_and_resumes_them() {
 async fn what_the_backend_cannot_replay_resets_and_what_it_ends_ends() {
     let backend = PerTopic::new(2);
     let feed = backend.feed.clone();
-    let hub = Hub::builder().build_with(backend);
+    let hub = Hub::builder().build_with(backend).await.unwrap();
     for text in ["a", "b", "c", "d"] {
         hub.publish("room", Event::new().data(text)).await.unwrap();
     }

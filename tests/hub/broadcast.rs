@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower_sse::{
     Event, EventId, SseLayer,
-    hub::{Hub, LagPolicy, PublishError, Replay, SubscriberChange, Subscription},
+    hub::{History, Hub, LagPolicy, PublishError, Replay, SubscriberChange, Subscription},
 };
 
 /// The next `n` events: (type, id, data).
@@ -37,25 +37,35 @@ async fn take(
 fn ids(events: &[(Option<String>, Option<String>, Option<String>)]) -> Vec<u64> {
     events
         .iter()
-        .map(|(_, id, _)| id.as_deref().unwrap().parse().unwrap())
+        .map(|(_, id, _)| sequence(id.as_deref().unwrap()))
         .collect()
 }
 
-async fn publish_n(hub: &Hub, topic: &str, range: std::ops::RangeInclusive<u64>) {
+/// The sequence number of an id the hub gave (`<sequence>-<epoch>`).
+fn sequence(id: &str) -> u64 {
+    id.split_once('-').unwrap().0.parse().unwrap()
+}
+
+/// Publishes `message <n>` for each `n`, and returns the ids.
+async fn publish_n(hub: &Hub, topic: &str, range: std::ops::RangeInclusive<u64>) -> Vec<String> {
+    let mut ids = Vec::new();
     for n in range {
-        hub.publish(topic, Event::new().data(format!("message {n}")))
+        let id = hub
+            .publish(topic, Event::new().data(format!("message {n}")))
             .await
             .unwrap();
+        ids.push(id.to_string());
     }
+    ids
 }
 
 #[tokio::test]
 async fn exact_replay_after_last_event_id() {
     let hub = Hub::new();
     let addr = serve(hub_app(&hub)).await;
-    publish_n(&hub, "room", 1..=10).await;
+    let sent = publish_n(&hub, "room", 1..=10).await;
 
-    let mut events = connect_events(addr, "/", Some("4")).await;
+    let mut events = connect_events(addr, "/", Some(&sent[3])).await;
     let replayed = take(&mut events, 6).await;
     assert_eq!(ids(&replayed), [5, 6, 7, 8, 9, 10]);
     assert_eq!(replayed[0].2.as_deref(), Some("message 5"));
@@ -76,15 +86,21 @@ async fn exact_replay_after_last_event_id() {
 
 #[tokio::test]
 async fn replay_across_the_history_boundary() {
-    let hub = Hub::builder().history(5, 1 << 20).build();
+    let hub = Hub::builder()
+        .history(History::new().events(5).bytes(Some(1 << 20)))
+        .build();
     let addr = serve(hub_app(&hub)).await;
-    publish_n(&hub, "room", 1..=10).await;
+    let sent = publish_n(&hub, "room", 1..=10).await;
     // Retained: 6..=10; 5 is the newest that left.
 
-    let mut events = connect_events(addr, "/", Some("5")).await;
+    let mut events = connect_events(addr, "/", Some(&sent[4])).await;
     assert_eq!(ids(&take(&mut events, 5).await), [6, 7, 8, 9, 10]);
 
-    for stale in ["4", "1", "not-an-id", "99"] {
+    let epoch = sent[0].split_once('-').unwrap().1;
+    let ahead = format!("99-{epoch}");
+    // Gone, gone, never an id, ahead of the hub, and ids of an earlier process (the
+    // same sequence numbers with another epoch, or none).
+    for stale in [&sent[3], &sent[0], "not-an-id", &ahead, "7", "7-zzzzzzzz"] {
         let mut events = connect_events(addr, "/", Some(stale)).await;
         let first = take(&mut events, 1).await;
         assert_eq!(
@@ -96,7 +112,7 @@ async fn replay_across_the_history_boundary() {
     }
 
     // After a reset, live events follow.
-    let mut events = connect_events(addr, "/", Some("2")).await;
+    let mut events = connect_events(addr, "/", Some(&sent[1])).await;
     assert_eq!(take(&mut events, 1).await[0].0.as_deref(), Some("reset"));
     publish_n(&hub, "room", 11..=11).await;
     assert_eq!(ids(&take(&mut events, 1).await), [11]);
@@ -106,9 +122,13 @@ async fn replay_across_the_history_boundary() {
 async fn no_event_is_missed_or_repeated_while_clients_join() {
     // Subscriptions are read only at the end, so the lag bound must hold all 3000.
     let hub = Hub::builder()
-        .history(10_000, 64 << 20)
+        .history(History::new().events(10_000).bytes(Some(64 << 20)))
         .lag_bound(4096)
         .build();
+    // The hub's epoch, from an event of another topic: the events of `t` are then
+    // numbered 2 to 3001.
+    let marker = hub.publish("marker", Event::new()).await.unwrap();
+    let epoch = marker.as_str().split_once('-').unwrap().1.to_owned();
     let publisher = {
         let hub = hub.clone();
         tokio::spawn(async move {
@@ -125,7 +145,7 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
     // Subscribers join while events are published, each resuming from some id.
     let mut subscribers = Vec::new();
     for round in 0..200u64 {
-        let last = (round * 13).to_string();
+        let last = format!("{}-{epoch}", round * 13 + 1);
         let last = if round == 0 {
             None
         } else {
@@ -144,7 +164,7 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
                 let text = String::from_utf8(event.into_bytes().to_vec()).unwrap();
                 text.lines()
                     .find_map(|l| l.strip_prefix("id: "))
-                    .map(|id| id.parse::<u64>().unwrap())
+                    .map(sequence)
             })
             .collect()
             .await;
@@ -153,15 +173,15 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
             assert_eq!(got.remove(0), None, "reset event first for {last:?}");
         }
         let got: Vec<u64> = got.into_iter().map(|id| id.expect("an id")).collect();
-        let first = got.first().copied().unwrap_or(3001);
+        let first = got.first().copied().unwrap_or(3002);
         if let (Some(last), Replay::Exact(_)) = (&last, replay) {
             assert_eq!(
                 first,
-                last.parse::<u64>().unwrap() + 1,
+                sequence(last.as_str()) + 1,
                 "resumes right after its id"
             );
         }
-        let expected: Vec<u64> = (first..=3000).collect();
+        let expected: Vec<u64> = (first..=3001).collect();
         assert!(
             got == expected,
             "every event once, in order, from {last:?}: got {} events from {first}",
@@ -176,10 +196,10 @@ async fn a_lagging_subscriber_is_disconnected_and_resumes_exactly() {
     let mut slow = hub.subscribe("t", None).await.unwrap();
     let mut fast = hub.subscribe("t", None).await.unwrap();
 
-    publish_n(&hub, "t", 1..=3).await;
+    let sent = publish_n(&hub, "t", 1..=3).await;
     assert_eq!(
         slow.next().await.unwrap().as_bytes(),
-        &b"data: message 1\nid: 1\n\n"[..]
+        format!("data: message 1\nid: {}\n\n", sent[0]).as_bytes()
     );
     let mut fast_ids = Vec::new();
     for _ in 0..3 {
@@ -204,7 +224,7 @@ async fn a_lagging_subscriber_is_disconnected_and_resumes_exactly() {
     drop(slow);
     assert_eq!(hub.subscribers("t"), 1);
     let resumed = hub
-        .subscribe("t", EventId::new("1").unwrap().as_ref())
+        .subscribe("t", EventId::new(&sent[0]).unwrap().as_ref())
         .await
         .unwrap();
     assert_eq!(resumed.replay(), Replay::Exact(22));
@@ -220,13 +240,19 @@ async fn the_skip_policy_sends_a_notice_and_goes_on() {
         .lag_policy(LagPolicy::Skip(Some(notice)))
         .build();
     let mut slow = hub.subscribe("t", None).await.unwrap();
-    publish_n(&hub, "t", 1..=10).await;
+    let sent = publish_n(&hub, "t", 1..=10).await;
     let first = slow.next().await.unwrap();
     assert_eq!(first.as_bytes(), &b"event: lagged\ndata: \n\n"[..]);
     // Then the four newest, which the live feed still holds.
     let rest: Vec<_> = slow.by_ref().take(4).collect().await;
-    assert_eq!(rest[0].as_bytes(), &b"data: message 7\nid: 7\n\n"[..]);
-    assert_eq!(rest[3].as_bytes(), &b"data: message 10\nid: 10\n\n"[..]);
+    assert_eq!(
+        rest[0].as_bytes(),
+        format!("data: message 7\nid: {}\n\n", sent[6]).as_bytes()
+    );
+    assert_eq!(
+        rest[3].as_bytes(),
+        format!("data: message 10\nid: {}\n\n", sent[9]).as_bytes()
+    );
     assert_eq!(hub.stats().lag_skips, 1);
 }
 
@@ -259,7 +285,7 @@ async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
                 .unwrap()
                 .unwrap();
             n += 1;
-            assert_eq!(event.id.as_deref(), Some(n.to_string().as_str()));
+            assert_eq!(event.id.as_deref().map(sequence), Some(n));
         }
         n
     });
@@ -411,12 +437,15 @@ async fn a_client_that_leaves_is_removed_from_the_counts() {
 async fn several_topics_in_one_stream_merge_and_resume_together() {
     let hub = Hub::new();
     let addr = serve(hub_app(&hub)).await;
+    let mut sent = Vec::new();
     for (topic, n) in [("a", 1), ("b", 2), ("c", 3), ("a", 4), ("b", 5)] {
-        hub.publish(topic, Event::new().data(format!("{topic}{n}")))
+        let id = hub
+            .publish(topic, Event::new().data(format!("{topic}{n}")))
             .await
             .unwrap();
+        sent.push(id.to_string());
     }
-    let mut events = connect_events(addr, "/?topic=a&topic=b", Some("1")).await;
+    let mut events = connect_events(addr, "/?topic=a&topic=b", Some(&sent[0])).await;
     let got = take(&mut events, 3).await;
     let data: Vec<_> = got.iter().map(|e| e.2.clone().unwrap()).collect();
     assert_eq!(data, ["b2", "a4", "b5"]);
@@ -537,8 +566,7 @@ async fn a_multi_topic_stream_misses_nothing_under_concurrent_publishing() {
                 let text = String::from_utf8(event.into_bytes().to_vec()).unwrap();
                 text.lines()
                     .find_map(|l| l.strip_prefix("id: "))
-                    .unwrap()
-                    .parse::<u64>()
+                    .map(sequence)
                     .unwrap()
             })
             .collect::<Vec<_>>()
@@ -629,7 +657,9 @@ async fn a_merge_starved_by_the_cooperative_budget_keeps_the_order() {
 
 #[tokio::test]
 async fn ids_that_could_not_come_back_are_refused() {
-    let hub = Hub::builder().history(1, 1 << 20).build();
+    let hub = Hub::builder()
+        .history(History::new().events(1).bytes(Some(1 << 20)))
+        .build();
     for id in [" leading", "trailing\t", "bell\u{7}", "del\u{7f}"] {
         assert!(
             matches!(

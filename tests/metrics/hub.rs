@@ -14,7 +14,8 @@ use tower::ServiceExt;
 use tower_sse::{
     Event, EventId, SseLayer,
     hub::{
-        Backend, BoxFuture, Feed, Hub, IdScope, Position, PublishError, Replayed, SubscribeError,
+        Backend, BoxFuture, Engine, Feed, History, Hub, IdScope, Position, PublishError, Replayed,
+        SetupError, SubscribeError,
     },
 };
 
@@ -114,13 +115,16 @@ fn replays_count_exact_and_reset() {
     run(false, |m| async move {
         let hub = Hub::new();
         let addr = serve(hub_app(&hub)).await;
+        let mut sent = Vec::new();
         for n in 0..3 {
-            hub.publish("room", Event::new().data(n.to_string()))
+            let id = hub
+                .publish("room", Event::new().data(n.to_string()))
                 .await
                 .unwrap();
+            sent.push(id.to_string());
         }
         // Exact: events 2 and 3 replayed.
-        let mut exact = connect_events(addr, "/", Some("1")).await;
+        let mut exact = connect_events(addr, "/", Some(&sent[0])).await;
         assert_eq!(next_events(&mut exact, 2).await.len(), 2);
         // Reset: an id the hub never gave.
         let _reset = connect_events(addr, "/", Some("nope")).await;
@@ -162,7 +166,7 @@ fn publishes_are_timed_and_refusals_counted_per_backend() {
         assert_eq!(m.samples(DURATION, &memory), 6);
 
         // A backend of one's own: named "custom" unless it says otherwise.
-        let failing = Hub::builder().build_with(Failing::default());
+        let failing = Hub::builder().build_with(Failing::default()).await.unwrap();
         let err = failing.publish("t", Event::new()).await.unwrap_err();
         assert!(matches!(err, PublishError::Backend(_)), "{err}");
         assert_eq!(m.samples(DURATION, &[("backend", "custom")]), 1);
@@ -177,10 +181,18 @@ fn publishes_are_timed_and_refusals_counted_per_backend() {
 #[derive(Default)]
 struct Failing(std::sync::Arc<std::sync::Mutex<Option<Feed>>>);
 
-impl Backend for Failing {
-    fn start(&mut self, feed: Feed) {
+impl Engine for Failing {
+    fn start(
+        self,
+        feed: Feed,
+        _: History,
+    ) -> BoxFuture<'static, Result<Box<dyn Backend>, SetupError>> {
         *self.0.lock().unwrap() = Some(feed);
+        Box::pin(async move { Ok(Box::new(self) as Box<dyn Backend>) })
     }
+}
+
+impl Backend for Failing {
     fn ids(&self) -> IdScope {
         IdScope::Hub
     }
@@ -234,7 +246,7 @@ fn streams_ended_by_the_backend_count_backend() {
     run(false, |m| async move {
         let backend = Failing::default();
         let feed = backend.0.clone();
-        let hub = Hub::builder().build_with(backend);
+        let hub = Hub::builder().build_with(backend).await.unwrap();
         let mut body = hub_body(&hub).await;
         // What Redis does when entries this instance had not read were trimmed.
         let ended = feed.lock().unwrap().as_ref().unwrap().end_all();
@@ -252,10 +264,10 @@ fn a_subscription_past_its_lifetime_counts_lifetime() {
             .max_lifetime(Duration::from_secs(60), Duration::ZERO)
             .build();
         let mut body = hub_body(&hub).await;
-        hub.publish("t", Event::new().data("x")).await.unwrap();
+        let id = hub.publish("t", Event::new().data("x")).await.unwrap();
         assert_eq!(
             body.frame().await.unwrap().unwrap().into_data().unwrap(),
-            "data: x\nid: 1\n\n"
+            format!("data: x\nid: {id}\n\n")
         );
         assert!(body.frame().await.is_none(), "ends after its lifetime");
         assert_eq!(m.counter(CLOSED, &[("reason", "lifetime")]), 1);

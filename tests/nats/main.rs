@@ -17,7 +17,10 @@ use common::engine::{instance, next_is_reset, publish_all, subscribed_to, take, 
 use common::{connect_events, within};
 use tower_sse::{
     Event,
-    hub::{Hub, NatsConfig},
+    hub::{
+        Hub,
+        nats::{Nats, NatsConfig},
+    },
 };
 
 use servers::NatsServer;
@@ -32,7 +35,10 @@ fn config_at(url: String) -> NatsConfig {
 }
 
 async fn hub_at(url: String) -> Hub {
-    Hub::builder().build_nats(config_at(url)).await.unwrap()
+    Hub::builder()
+        .build_with(Nats::new(config_at(url)))
+        .await
+        .unwrap()
 }
 
 async fn hub(nats: &NatsServer) -> Hub {

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use tower_sse::{
     EventId,
-    hub::{Hub, NatsConfig, NatsSetupError, Replay},
+    hub::{
+        History, Hub, Replay, SetupError,
+        nats::{Nats, NatsConfig},
+    },
 };
 
 use crate::{
@@ -71,7 +74,8 @@ async fn the_history_bound_and_the_reset_event() {
     }
     let nats = NatsServer::start().await;
     let hub = Hub::builder()
-        .build_nats(config_at(nats.url()).max_per_topic(100))
+        .history(History::new().events(100))
+        .build_with(Nats::new(config_at(nats.url())))
         .await
         .unwrap();
     let server = instance(&hub).await;
@@ -108,7 +112,8 @@ async fn an_age_bound_resets_what_it_cannot_prove() {
     }
     let nats = NatsServer::start().await;
     let hub = Hub::builder()
-        .build_nats(config_at(nats.url()).max_age(Duration::from_millis(300)))
+        .history(History::new().max_age(Some(Duration::from_millis(300))))
+        .build_with(Nats::new(config_at(nats.url())))
         .await
         .unwrap();
     let server = instance(&hub).await;
@@ -134,12 +139,15 @@ async fn an_age_bound_resets_what_it_cannot_prove() {
 #[tokio::test]
 async fn setup_errors() {
     let err = Hub::builder()
-        .build_nats(
+        .build_with(Nats::new(
             NatsConfig::new("nats://127.0.0.1:1").connect_timeout(Duration::from_millis(200)),
-        )
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(err, NatsSetupError::Unreachable { .. }), "{err:?}");
+    assert!(
+        matches!(err, SetupError::Unreachable { engine: "nats", .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
 }
 

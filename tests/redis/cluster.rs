@@ -2,7 +2,10 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use tower_sse::hub::{Hub, RedisConfig};
+use tower_sse::hub::{
+    Hub,
+    redis::{Redis, RedisConfig},
+};
 
 use crate::{
     common::{connect_events, eventually},
@@ -19,7 +22,10 @@ fn config(cluster: &RedisCluster) -> RedisConfig {
 }
 
 async fn hub(cluster: &RedisCluster) -> Hub {
-    Hub::builder().build_redis(config(cluster)).await.unwrap()
+    Hub::builder()
+        .build_with(Redis::new(config(cluster)))
+        .await
+        .unwrap()
 }
 
 /// A topic whose stream lives on node `node`, and one on each other node.
@@ -96,7 +102,9 @@ async fn a_node_restarting_touches_only_its_own_topics() {
     let mut cluster = RedisCluster::start().await;
     let (publisher, hub) = (
         Hub::builder()
-            .build_redis(config(&cluster).command_timeout(Duration::from_secs(5)))
+            .build_with(Redis::new(
+                config(&cluster).command_timeout(Duration::from_secs(5)),
+            ))
             .await
             .unwrap(),
         hub(&cluster).await,
@@ -144,7 +152,9 @@ async fn a_master_failing_over_to_its_replica() {
     }
     let mut cluster = RedisCluster::start_with_replicas(1).await;
     let publisher = Hub::builder()
-        .build_redis(config(&cluster).command_timeout(Duration::from_secs(5)))
+        .build_with(Redis::new(
+            config(&cluster).command_timeout(Duration::from_secs(5)),
+        ))
         .await
         .unwrap();
     let hub = hub(&cluster).await;

@@ -18,7 +18,7 @@ use std::{net::SocketAddr, time::Duration};
 use common::engine::{
     Events, instance, next_is_reset, publish_all, subscribed_to, take, until_the_end,
 };
-use tower_sse::hub::{Hub, RedisConfig};
+use tower_sse::hub::{Hub, redis::RedisConfig};
 
 /// Settings for a test: short timeouts, a prefix of the test's own.
 fn config_at(url: String) -> RedisConfig {

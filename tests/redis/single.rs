@@ -7,7 +7,10 @@ use http::StatusCode;
 use redis::Value;
 use tower_sse::{
     Event, EventId,
-    hub::{Hub, PublishError, RedisConfig, RedisSetupError, Replay},
+    hub::{
+        History, Hub, PublishError, Replay, SetupError,
+        redis::{Redis, RedisConfig},
+    },
 };
 
 use crate::{
@@ -22,7 +25,10 @@ fn config(redis: &RedisServer) -> RedisConfig {
 }
 
 async fn hub(redis: &RedisServer) -> Hub {
-    Hub::builder().build_redis(config(redis)).await.unwrap()
+    Hub::builder()
+        .build_with(Redis::new(config(redis)))
+        .await
+        .unwrap()
 }
 
 /// How many instances are subscribed to each topic's channel.
@@ -185,7 +191,8 @@ async fn the_history_bound_and_the_reset_event() {
     }
     let redis = RedisServer::start().await;
     let hub = Hub::builder()
-        .build_redis(config(&redis).max_len(100).read_batch(64))
+        .history(History::new().events(100))
+        .build_with(Redis::new(config(&redis).read_batch(64)))
         .await
         .unwrap();
     let server = instance(&hub).await;
@@ -222,7 +229,9 @@ async fn redis_restarting_mid_stream() {
     let mut redis = RedisServer::start().await;
     let hub = hub(&redis).await;
     let other = Hub::builder()
-        .build_redis(config(&redis).command_timeout(Duration::from_secs(5)))
+        .build_with(Redis::new(
+            config(&redis).command_timeout(Duration::from_secs(5)),
+        ))
         .await
         .unwrap();
     let (server, mut events) = subscribed(&hub).await;
@@ -313,7 +322,9 @@ async fn a_restore_from_an_older_snapshot_resets_instead_of_replaying_old_events
 
 async fn hub_with_patience(redis: &RedisServer) -> Hub {
     Hub::builder()
-        .build_redis(config(redis).command_timeout(Duration::from_secs(5)))
+        .build_with(Redis::new(
+            config(redis).command_timeout(Duration::from_secs(5)),
+        ))
         .await
         .unwrap()
 }
@@ -349,7 +360,8 @@ async fn a_topic_quiet_past_its_age_bound_goes_on_without_a_reset() {
     }
     let redis = RedisServer::start().await;
     let hub = Hub::builder()
-        .build_redis(config(&redis).max_age(Duration::from_millis(300)))
+        .history(History::new().max_age(Some(Duration::from_millis(300))))
+        .build_with(Redis::new(config(&redis)))
         .await
         .unwrap();
     let (server, mut events) = subscribed(&hub).await;
@@ -389,7 +401,7 @@ async fn everything_retained_is_replayed_over_several_read_batches() {
     }
     let redis = RedisServer::start().await;
     let hub = Hub::builder()
-        .build_redis(config(&redis).read_batch(16))
+        .build_with(Redis::new(config(&redis).read_batch(16)))
         .await
         .unwrap();
     let mut expected = Vec::new();
@@ -431,11 +443,13 @@ impl CutOff {
         let redis = RedisServer::start().await;
         let proxy = Proxy::start("redis", redis.port).await;
         let publisher = Hub::builder()
-            .build_redis(config(&redis).max_len(max_len))
+            .history(History::new().events(max_len))
+            .build_with(Redis::new(config(&redis)))
             .await
             .unwrap();
         let hub = Hub::builder()
-            .build_redis(config_at(proxy.url()).max_len(max_len))
+            .history(History::new().events(max_len))
+            .build_with(Redis::new(config_at(proxy.url())))
             .await
             .unwrap();
         let (server, mut events) = subscribed(&hub).await;
@@ -541,7 +555,9 @@ async fn a_connection_that_goes_silent_is_replaced_and_nothing_is_missed() {
     let proxy = Proxy::start("redis", redis.port).await;
     let publisher = hub(&redis).await;
     let hub = Hub::builder()
-        .build_redis(config_at(proxy.url()).heartbeat(Duration::from_millis(200)))
+        .build_with(Redis::new(
+            config_at(proxy.url()).heartbeat(Duration::from_millis(200)),
+        ))
         .await
         .unwrap();
     let (_server, mut events) = subscribed(&hub).await;
@@ -565,7 +581,7 @@ async fn a_publish_whose_reply_was_lost_is_stored_once() {
     let redis = RedisServer::start().await;
     let proxy = Proxy::start("redis", redis.port).await;
     let publisher = Hub::builder()
-        .build_redis(config_at(proxy.url()))
+        .build_with(Redis::new(config_at(proxy.url())))
         .await
         .unwrap();
     let reader = hub(&redis).await;
@@ -595,7 +611,7 @@ async fn a_publish_that_cannot_be_confirmed_is_uncertain_not_refused() {
     let redis = RedisServer::start().await;
     let proxy = Proxy::start("redis", redis.port).await;
     let publisher = Hub::builder()
-        .build_redis(config_at(proxy.url()))
+        .build_with(Redis::new(config_at(proxy.url())))
         .await
         .unwrap();
     proxy.swallow_every_reply(true);
@@ -622,7 +638,7 @@ async fn the_longest_command_timeout_still_delivers() {
     }
     let redis = RedisServer::start().await;
     let hub = Hub::builder()
-        .build_redis(config(&redis).command_timeout(Duration::MAX))
+        .build_with(Redis::new(config(&redis).command_timeout(Duration::MAX)))
         .await
         .unwrap();
     let mut subscription = hub.subscribe("room", None).await.unwrap();
@@ -637,11 +653,12 @@ async fn the_longest_command_timeout_still_delivers() {
 }
 
 /// Building a hub over `url`, where nothing answers, fails: the error.
-async fn build_unreachable(url: &str) -> RedisSetupError {
+async fn build_unreachable(url: &str) -> SetupError {
     within(
         Duration::from_secs(20),
-        Hub::builder()
-            .build_redis(RedisConfig::new(url).connect_timeout(Duration::from_millis(300))),
+        Hub::builder().build_with(Redis::new(
+            RedisConfig::new(url).connect_timeout(Duration::from_millis(300)),
+        )),
     )
     .await
     .unwrap_err()
@@ -650,33 +667,50 @@ async fn build_unreachable(url: &str) -> RedisSetupError {
 #[tokio::test]
 async fn setup_errors_name_the_url() {
     let err = Hub::builder()
-        .build_redis(RedisConfig::new("http://not-redis"))
+        .build_with(Redis::new(RedisConfig::new("http://not-redis")))
         .await
         .unwrap_err();
-    assert!(matches!(err, RedisSetupError::InvalidUrl { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            SetupError::Invalid {
+                engine: "redis",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
-            .contains("`http://not-redis` is not a valid Redis URL"),
+            .contains("`http://not-redis` is not a Redis URL"),
         "{err}"
     );
 
     let url = format!("redis://127.0.0.1:{}/", crate::servers::free_port());
     let err = build_unreachable(&url).await;
     assert!(
-        matches!(err, RedisSetupError::Unreachable { .. }),
+        matches!(
+            err,
+            SetupError::Unreachable {
+                engine: "redis",
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(
         err.to_string()
-            .contains(&format!("cannot reach Redis at `{url}`")),
+            .contains(&format!("cannot reach redis at `{url}`")),
         "{err}"
     );
 
     let err = Hub::builder()
-        .build_redis(RedisConfig::new("redis://127.0.0.1:1/").prefix("a{b}"))
+        .build_with(Redis::new(
+            RedisConfig::new("redis://127.0.0.1:1/").prefix("a{b}"),
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(err, RedisSetupError::InvalidConfig(_)), "{err:?}");
+    assert!(matches!(err, SetupError::Invalid { .. }), "{err:?}");
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
-//! [`NatsConfig`] and [`NatsSetupError`]: where the hub keeps its topics in NATS, and why
-//! it could not start.
+//! [`NatsConfig`]: where the hub keeps its topics in NATS.
 
-use std::{fmt, time::Duration};
+use std::time::Duration;
+
+use crate::hub::SetupError;
 
 /// Where and how the hub keeps its topics in NATS JetStream; every setting but the
 /// server has a default.
@@ -10,14 +11,12 @@ use std::{fmt, time::Duration};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_sse::hub::NatsConfig;
+/// use tower_sse::hub::nats::NatsConfig;
 ///
 /// let config = NatsConfig::new("nats://127.0.0.1:4222")
 ///     .stream("CHAT")
 ///     .prefix("chat")
-///     .max_per_topic(1_000)
 ///     .max_bytes(256 << 20)
-///     .max_age(Duration::from_secs(3600))
 ///     .request_timeout(Duration::from_secs(2));
 /// # drop(config);
 /// ```
@@ -27,9 +26,7 @@ pub struct NatsConfig {
     pub(super) servers: Vec<String>,
     pub(super) stream: String,
     pub(super) prefix: String,
-    pub(super) max_per_topic: i64,
     pub(super) max_bytes: Option<i64>,
-    pub(super) max_age: Option<Duration>,
     pub(super) connect_timeout: Duration,
     pub(super) request_timeout: Duration,
     pub(super) heartbeat: Duration,
@@ -51,9 +48,7 @@ impl NatsConfig {
             servers: urls.into_iter().map(Into::into).collect(),
             stream: "TOWER_SSE".into(),
             prefix: "tower-sse".into(),
-            max_per_topic: 1000,
             max_bytes: None,
-            max_age: None,
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(3),
             heartbeat: Duration::from_secs(5),
@@ -79,32 +74,16 @@ impl NatsConfig {
         self
     }
 
-    /// The history bound of each topic: JetStream keeps the newest this many events of
-    /// each subject (`max_messages_per_subject`).
-    ///
-    /// Default: 1,000.
-    pub fn max_per_topic(mut self, events: usize) -> Self {
-        self.max_per_topic = i64::try_from(events.max(1)).unwrap_or(i64::MAX);
-        self
-    }
-
-    /// A bound on the whole stream's size, oldest events of any topic leaving first.
-    /// With it (or [`max_age`](NatsConfig::max_age)), a client that resumes from before
+    /// A bound on the whole stream's storage (all topics together), oldest events of
+    /// any topic leaving first: a cap on the server's disk, not a history bound of each
+    /// topic (that is the hub's [`History`](crate::hub::History)). With it (or an age
+    /// bound), a client that resumes from before
     /// the stream's first event, and whose topic has nothing left after its position,
     /// gets the reset event: it cannot be told whether it missed anything.
     ///
     /// Default: none.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(i64::try_from(bytes.max(1)).unwrap_or(i64::MAX));
-        self
-    }
-
-    /// How long events stay in the stream (JetStream's `max_age`); see
-    /// [`max_bytes`](NatsConfig::max_bytes) for what it does to resuming.
-    ///
-    /// Default: no age bound.
-    pub fn max_age(mut self, age: Duration) -> Self {
-        self.max_age = Some(age.max(Duration::from_millis(1)));
         self
     }
 
@@ -136,9 +115,9 @@ impl NatsConfig {
     }
 
     /// Checks the settings that NATS would refuse later, or read wrongly.
-    pub(super) fn check(&self) -> Result<(), NatsSetupError> {
+    pub(super) fn check(&self) -> Result<(), SetupError> {
         if self.servers.is_empty() {
-            return Err(NatsSetupError::InvalidConfig("no NATS server given"));
+            return Err(invalid("no NATS server given"));
         }
         let token_ok = |token: &str| {
             !token.is_empty()
@@ -147,12 +126,12 @@ impl NatsConfig {
                     .any(|b| b <= b' ' || b == b'*' || b == b'>' || b == 0x7f)
         };
         if !self.prefix.split('.').all(token_ok) {
-            return Err(NatsSetupError::InvalidConfig(
+            return Err(invalid(
                 "the prefix must be NATS tokens without wildcards or spaces",
             ));
         }
         if !token_ok(&self.stream) || self.stream.contains(['.', '/', '\\']) {
-            return Err(NatsSetupError::InvalidConfig(
+            return Err(invalid(
                 "the stream name must not be empty or contain `.`, `*`, `>`, `/` or spaces",
             ));
         }
@@ -160,66 +139,10 @@ impl NatsConfig {
     }
 }
 
-/// Why [`HubBuilder::build_nats`](crate::hub::HubBuilder::build_nats) could not start
-/// the hub.
-///
-/// # Example
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// use tower_sse::hub::{Hub, NatsConfig, NatsSetupError};
-///
-/// let err = Hub::builder()
-///     .build_nats(NatsConfig::new("nats://127.0.0.1:4222").prefix("a b"))
-///     .await
-///     .unwrap_err();
-/// assert!(matches!(err, NatsSetupError::InvalidConfig(_)));
-/// # }
-/// ```
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum NatsSetupError {
-    /// NATS did not answer at the URLs, or a URL is not one.
-    Unreachable {
-        /// The URLs given, without passwords.
-        url: String,
-        /// What the client said.
-        source: crate::BoxError,
-    },
-    /// NATS answered but refused the stream: JetStream is not enabled (`-js`), or the
-    /// account may not create streams.
-    Refused {
-        /// The URLs given, without passwords.
-        url: String,
-        /// What NATS said.
-        source: crate::BoxError,
-    },
-    /// The settings cannot work: no server, or a prefix or stream name NATS would
-    /// refuse.
-    InvalidConfig(&'static str),
-}
-
-impl fmt::Display for NatsSetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unreachable { url, source } => {
-                write!(f, "cannot reach NATS at `{url}`: {source}")
-            }
-            Self::Refused { url, source } => {
-                write!(f, "NATS at `{url}` refused the hub's stream: {source}")
-            }
-            Self::InvalidConfig(why) => write!(f, "invalid NATS settings: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for NatsSetupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Unreachable { source, .. } | Self::Refused { source, .. } => Some(&**source),
-            Self::InvalidConfig(_) => None,
-        }
+fn invalid(reason: &str) -> SetupError {
+    SetupError::Invalid {
+        engine: "nats",
+        reason: reason.to_owned(),
     }
 }
 

@@ -4,9 +4,11 @@
 //! # How it works
 //!
 //! - **History: one JetStream stream** ([`NatsConfig::stream`], file storage) captures
-//!   every topic's subject, `<prefix>.t.<topic in hex>`. It keeps the newest
-//!   [`NatsConfig::max_per_topic`] events of each topic and, if set, is bounded by
-//!   [`NatsConfig::max_bytes`] and [`NatsConfig::max_age`].
+//!   every topic's subject, `<prefix>.t.<topic in hex>`. It keeps the hub's
+//!   [`History`](super::History) of each topic (its event count as the stream's
+//!   per-subject limit, its age bound as the stream's `max_age`; a byte bound per topic
+//!   is refused) and, if set, is bounded in all by [`NatsConfig::max_bytes`]. A stream
+//!   that exists already is used as it is.
 //! - **Ids** are `<stream sequence>-<epoch>` (`1042-k3x9q2a`). The sequence orders
 //!   events across every topic, so one id places a client in all the topics it follows
 //!   and a stream of several topics sends each event's own id (no cursor). The epoch
@@ -63,16 +65,12 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tower_sse::hub::{Hub, NatsConfig};
+//! use tower_sse::hub::{History, Hub, nats::{Nats, NatsConfig}};
 //!
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! let hub = Hub::builder()
-//!     .build_nats(
-//!         NatsConfig::new("nats://127.0.0.1:4222")
-//!             .prefix("chat")
-//!             .max_per_topic(500)
-//!             .max_age(Duration::from_secs(24 * 3600)),
-//!     )
+//!     .history(History::new().events(500).max_age(Some(Duration::from_secs(24 * 3600))))
+//!     .build_with(Nats::new(NatsConfig::new("nats://127.0.0.1:4222").prefix("chat")))
 //!     .await?;
 //! # Ok(())
 //! # }
@@ -94,7 +92,7 @@ use std::sync::{
 use async_nats::{ConnectOptions, Event as ConnectionEvent};
 use tokio::sync::{mpsc, oneshot};
 
-pub use self::config::{NatsConfig, NatsSetupError};
+pub use self::config::NatsConfig;
 use self::{
     config::redacted,
     history::{After, read_after},
@@ -103,13 +101,56 @@ use self::{
     store::Store,
 };
 use super::{
-    EventId, Position, PublishError, SubscribeError,
-    backend::{Backend, BoxFuture, Feed, IdScope, Replayed},
+    EventId, History, Position, PublishError, SetupError, SubscribeError,
+    backend::{Backend, BoxFuture, Engine, Feed, IdScope, Replayed},
 };
 use crate::Event;
 
-/// The hub's backend over NATS JetStream; made by
-/// [`HubBuilder::build_nats`](super::HubBuilder::build_nats).
+/// The NATS JetStream engine, as a value to build a hub over with
+/// [`HubBuilder::build_with`](super::HubBuilder::build_with). See the module for what it
+/// guarantees.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tower_sse::hub::{Hub, SetupError, nats::{Nats, NatsConfig}};
+///
+/// let err = Hub::builder()
+///     .build_with(Nats::new(NatsConfig::new("nats://127.0.0.1:4222").prefix("a b")))
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err, SetupError::Invalid { engine: "nats", .. }));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Nats {
+    config: NatsConfig,
+}
+
+impl Nats {
+    /// The engine with these settings; nothing is connected until the hub is built.
+    pub fn new(config: NatsConfig) -> Self {
+        Self { config }
+    }
+}
+
+impl Engine for Nats {
+    fn start(
+        self,
+        feed: Feed,
+        history: History,
+    ) -> BoxFuture<'static, Result<Box<dyn Backend>, SetupError>> {
+        Box::pin(async move {
+            let mut backend = NatsBackend::connect(self.config, history).await?;
+            backend.run(feed);
+            Ok(Box::new(backend) as Box<dyn Backend>)
+        })
+    }
+}
+
+/// The hub's backend over NATS JetStream, once [`Nats`] is set up.
 pub(crate) struct NatsBackend {
     store: Arc<Store>,
     requests: mpsc::UnboundedSender<Request>,
@@ -121,8 +162,14 @@ pub(crate) struct NatsBackend {
 
 impl NatsBackend {
     /// Connects to NATS and creates the stream if it is missing.
-    pub(crate) async fn connect(config: NatsConfig) -> Result<Self, NatsSetupError> {
+    pub(crate) async fn connect(config: NatsConfig, history: History) -> Result<Self, SetupError> {
         config.check()?;
+        if history.byte_limit().is_some() {
+            return Err(SetupError::Unsupported {
+                engine: "nats",
+                what: "a byte bound on each topic's history (NatsConfig::max_bytes bounds the whole stream)",
+            });
+        }
         let url = redacted(&config.servers);
         let (requests, receiver) = mpsc::unbounded_channel();
         let reconnected = requests.clone();
@@ -148,13 +195,18 @@ impl NatsBackend {
         let client = options
             .connect(config.servers.as_slice())
             .await
-            .map_err(|source| NatsSetupError::Unreachable {
+            .map_err(|source| SetupError::Unreachable {
+                engine: "nats",
                 url: url.clone(),
                 source: Box::new(source),
             })?;
-        let store = Store::open(client, &config, url.clone())
+        let store = Store::open(client, &config, history, url.clone())
             .await
-            .map_err(|source| NatsSetupError::Refused { url, source })?;
+            .map_err(|source| SetupError::Refused {
+                engine: "nats",
+                url,
+                source,
+            })?;
         Ok(Self {
             store: Arc::new(store),
             requests,
@@ -194,15 +246,18 @@ impl NatsBackend {
     }
 }
 
-impl Backend for NatsBackend {
-    fn start(&mut self, feed: Feed) {
+impl NatsBackend {
+    /// Starts the live task, which hands events to `feed`.
+    fn run(&mut self, feed: Feed) {
         let Some(receiver) = self.receiver.take() else {
             return;
         };
         let task = Live::new(self.store.clone(), feed);
         self.live = Some(tokio::spawn(task.run(receiver)).abort_handle());
     }
+}
 
+impl Backend for NatsBackend {
     fn ids(&self) -> IdScope {
         IdScope::Hub
     }

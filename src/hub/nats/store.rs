@@ -21,7 +21,7 @@ use async_nats::{
 use tokio::sync::Mutex;
 
 use super::{NatsConfig, ids::epoch_of, subjects::Subjects};
-use crate::BoxError;
+use crate::{BoxError, hub::History};
 
 /// How long JetStream remembers a publish's `Nats-Msg-Id`, so that a retried publish is
 /// stored once: two minutes, or the age bound if shorter.
@@ -61,6 +61,7 @@ impl Store {
     pub(super) async fn open(
         client: Client,
         config: &NatsConfig,
+        history: History,
         url: String,
     ) -> Result<Self, BoxError> {
         let mut context = jetstream::new(client.clone());
@@ -71,21 +72,22 @@ impl Store {
         let stream_config = Config {
             name: config.stream.clone(),
             subjects: vec![subjects.all()],
-            max_messages_per_subject: config.max_per_topic,
+            max_messages_per_subject: i64::try_from(history.event_limit().max(1))
+                .unwrap_or(i64::MAX),
             max_bytes: config.max_bytes.unwrap_or(-1),
-            max_age: config.max_age.unwrap_or(Duration::ZERO),
+            max_age: history.age_limit().unwrap_or(Duration::ZERO),
             discard: DiscardPolicy::Old,
             storage: StorageType::File,
             allow_direct: true,
             // JetStream wants it within the age bound.
-            duplicate_window: config
-                .max_age
+            duplicate_window: history
+                .age_limit()
                 .map_or(DUPLICATE_WINDOW, |age| age.min(DUPLICATE_WINDOW)),
             ..Config::default()
         };
         let stats = client.statistics();
         let connects = stats.connects.load(Ordering::SeqCst);
-        let stream = context.get_or_create_stream(stream_config.clone()).await?;
+        let stream = get_or_create(&context, &stream_config).await?;
         let epoch = epoch_of(stream.cached_info().created.unix_timestamp_nanos());
         Ok(Self {
             client,
@@ -93,7 +95,7 @@ impl Store {
             stream,
             config: stream_config,
             subjects,
-            bounded_by_time_or_size: config.max_bytes.is_some() || config.max_age.is_some(),
+            bounded_by_time_or_size: config.max_bytes.is_some() || history.age_limit().is_some(),
             epoch: AtomicU64::new(epoch),
             verified: AtomicU64::new(connects),
             refreshing: Mutex::new(()),
@@ -126,10 +128,7 @@ impl Store {
     pub(super) async fn refresh(&self) -> Result<Snapshot, BoxError> {
         let _one_at_a_time = self.refreshing.lock().await;
         let connects = self.connects();
-        let stream = self
-            .context
-            .get_or_create_stream(self.config.clone())
-            .await?;
+        let stream = get_or_create(&self.context, &self.config).await?;
         let info = stream.cached_info();
         let epoch = epoch_of(info.created.unix_timestamp_nanos());
         let before = self.epoch.swap(epoch, Ordering::SeqCst);
@@ -175,6 +174,39 @@ impl Store {
     pub(super) async fn recreate(&self) -> Result<(), BoxError> {
         self.refresh().await.map(drop)
     }
+}
+
+/// The stream, created if missing. Replicas start at the same moment: when another
+/// instance creates the stream between this one's look-up and its create (JetStream
+/// then refuses the create: the name is taken, or the subjects overlap), look again.
+async fn get_or_create(
+    context: &jetstream::Context,
+    config: &Config,
+) -> Result<jetstream::stream::Stream, BoxError> {
+    let mut tries = 0u32;
+    loop {
+        match context.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(err) if tries < 5 && lost_a_race(&err) => {
+                tries += 1;
+                tracing::debug!(stream = %config.name, "another instance created the NATS stream meanwhile; reading it");
+                tokio::time::sleep(Duration::from_millis(20 << tries)).await;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Whether JetStream refused a create because the stream came to exist meanwhile:
+/// error codes 10058 (name in use) and 10065 (subjects overlap).
+fn lost_a_race(err: &jetstream::context::CreateStreamError) -> bool {
+    use jetstream::{ErrorCode, context::CreateStreamErrorKind};
+    matches!(
+        err.kind(),
+        CreateStreamErrorKind::JetStream(err)
+            if err.error_code() == ErrorCode::STREAM_NAME_EXIST
+                || err.error_code() == ErrorCode::STREAM_SUBJECT_OVERLAP
+    )
 }
 
 impl std::fmt::Debug for Store {

@@ -4,9 +4,11 @@
 //!
 //! # How it works
 //!
-//! - **History: one Redis stream per topic**, `<prefix>{<topic>}:h`, bounded by
-//!   [`RedisConfig::max_len`] (an approximate `MAXLEN`) and, if set,
-//!   [`RedisConfig::max_age`] (a `MINID` trim when the topic is published to). The braces are a Redis Cluster hash tag: each topic's stream
+//! - **History: one Redis stream per topic**, `<prefix>{<topic>}:h`, bounded by the
+//!   hub's [`History`](super::History): its event count as an approximate `MAXLEN`
+//!   (Redis may keep up to a hundred more) and its age bound as a `MINID` trim when the
+//!   topic is published to (a byte bound is refused). The braces are a Redis Cluster
+//!   hash tag: each topic's stream
 //!   and channel sit on one node, and topics spread over every master.
 //! - **Publishing is one round trip**: a script appends the event to the topic's stream,
 //!   trims it, and announces it on the topic's shard channel (`SPUBLISH`), all at once.
@@ -59,16 +61,16 @@
 //! # Example
 //!
 //! ```no_run
-//! use tower_sse::hub::{Hub, RedisConfig};
+//! use tower_sse::hub::{Hub, redis::{Redis, RedisConfig}};
 //!
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! // One server:
 //! let hub = Hub::builder()
-//!     .build_redis(RedisConfig::new("redis://127.0.0.1:6379").prefix("chat:"))
+//!     .build_with(Redis::new(RedisConfig::new("redis://127.0.0.1:6379").prefix("chat:")))
 //!     .await?;
 //! // A cluster, from any of its nodes:
 //! let nodes = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"];
-//! let hub = Hub::builder().build_redis(RedisConfig::cluster(nodes)).await?;
+//! let hub = Hub::builder().build_with(Redis::new(RedisConfig::cluster(nodes))).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -79,7 +81,6 @@ mod scripts;
 mod topology;
 
 use std::{
-    fmt,
     hash::{BuildHasher, Hasher},
     sync::Arc,
     time::Duration,
@@ -97,8 +98,8 @@ use self::{
     topology::{Topology, addr_of},
 };
 use super::{
-    Delivery, EventId, Position, PublishError, SubscribeError,
-    backend::{Backend, BoxFuture, Feed, IdScope, Replayed, redacted},
+    Delivery, EventId, History as Bound, Position, PublishError, SetupError, SubscribeError,
+    backend::{Backend, BoxFuture, Engine, Feed, IdScope, Replayed, redacted},
 };
 
 /// Where and how the hub keeps its topics in Redis; every setting but the nodes has a
@@ -108,12 +109,10 @@ use super::{
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_sse::hub::RedisConfig;
+/// use tower_sse::hub::redis::RedisConfig;
 ///
 /// let config = RedisConfig::new("redis://127.0.0.1:6379/0")
 ///     .prefix("myapp:sse:")
-///     .max_len(1_000)
-///     .max_age(Duration::from_secs(3600))
 ///     .read_batch(512)
 ///     .command_timeout(Duration::from_secs(2));
 /// # drop(config);
@@ -124,8 +123,6 @@ pub struct RedisConfig {
     nodes: Vec<String>,
     cluster: bool,
     prefix: String,
-    max_len: usize,
-    max_age: Option<Duration>,
     read_batch: usize,
     connect_timeout: Duration,
     command_timeout: Duration,
@@ -153,8 +150,6 @@ impl RedisConfig {
             nodes,
             cluster,
             prefix: "tower-sse:".into(),
-            max_len: 1000,
-            max_age: None,
             read_batch: 256,
             connect_timeout: Duration::from_secs(3),
             command_timeout: Duration::from_secs(3),
@@ -168,25 +163,6 @@ impl RedisConfig {
     /// Default: `tower-sse:`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
-        self
-    }
-
-    /// The history bound of each topic: its stream is trimmed to about this many entries
-    /// (`MAXLEN ~`; Redis may keep up to a hundred more).
-    ///
-    /// Default: 1,000.
-    pub fn max_len(mut self, entries: usize) -> Self {
-        self.max_len = entries.max(1);
-        self
-    }
-
-    /// How long events stay in a topic's history: older entries are trimmed when the
-    /// topic is published to. (A quiet topic keeps its last entries until then; its
-    /// stream is never deleted, since a stream that disappears reads as lost data.)
-    ///
-    /// Default: no age bound.
-    pub fn max_age(mut self, age: Duration) -> Self {
-        self.max_age = Some(age.max(Duration::from_millis(1)));
         self
     }
 
@@ -226,89 +202,74 @@ impl RedisConfig {
     }
 }
 
-/// Why [`HubBuilder::build_redis`](super::HubBuilder::build_redis) could not start the
-/// hub.
+/// The setup error for a Redis failure at `url`.
+fn setup_error(url: &str, source: RedisError) -> SetupError {
+    let url = redacted(url);
+    let reached = !(source.is_io_error() || source.is_timeout() || source.is_connection_refusal());
+    let source = Box::new(source);
+    if reached {
+        SetupError::Refused {
+            engine: "redis",
+            url,
+            source,
+        }
+    } else {
+        SetupError::Unreachable {
+            engine: "redis",
+            url,
+            source,
+        }
+    }
+}
+
+fn invalid(reason: String) -> SetupError {
+    SetupError::Invalid {
+        engine: "redis",
+        reason,
+    }
+}
+
+/// The Redis engine (one server or a cluster), as a value to build a hub over with
+/// [`HubBuilder::build_with`](super::HubBuilder::build_with). See the module for what it
+/// guarantees.
 ///
 /// # Example
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use tower_sse::hub::{Hub, RedisConfig, RedisSetupError};
+/// use tower_sse::hub::{Hub, SetupError, redis::{Redis, RedisConfig}};
 ///
 /// let err = Hub::builder()
-///     .build_redis(RedisConfig::new("not a url"))
+///     .build_with(Redis::new(RedisConfig::new("not a url")))
 ///     .await
 ///     .unwrap_err();
-/// assert!(matches!(err, RedisSetupError::InvalidUrl { .. }));
+/// assert!(matches!(err, SetupError::Invalid { engine: "redis", .. }));
 /// # }
 /// ```
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum RedisSetupError {
-    /// A URL is not a Redis URL.
-    InvalidUrl {
-        /// The URL given, without its password.
-        url: String,
-        /// What the client said.
-        source: crate::BoxError,
-    },
-    /// Redis did not answer at the URL.
-    Unreachable {
-        /// The URL given, without its password.
-        url: String,
-        /// What the client said.
-        source: crate::BoxError,
-    },
-    /// Redis answered with an error: a wrong password, a server older than 7.0, or a
-    /// cluster asked for as one server (or the other way round).
-    Refused {
-        /// The URL given, without its password.
-        url: String,
-        /// What Redis said.
-        source: crate::BoxError,
-    },
-    /// The settings cannot work: no node, or a prefix with `{` or `}`.
-    InvalidConfig(&'static str),
+pub struct Redis {
+    config: RedisConfig,
 }
 
-impl fmt::Display for RedisSetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidUrl { url, source } => {
-                write!(f, "`{url}` is not a valid Redis URL: {source}")
-            }
-            Self::Unreachable { url, source } => {
-                write!(f, "cannot reach Redis at `{url}`: {source}")
-            }
-            Self::Refused { url, source } => {
-                write!(f, "Redis at `{url}` refused the hub's setup: {source}")
-            }
-            Self::InvalidConfig(why) => write!(f, "invalid Redis settings: {why}"),
-        }
+impl Redis {
+    /// The engine with these settings; nothing is connected until the hub is built.
+    pub fn new(config: RedisConfig) -> Self {
+        Self { config }
     }
 }
 
-impl std::error::Error for RedisSetupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::InvalidUrl { source, .. }
-            | Self::Unreachable { source, .. }
-            | Self::Refused { source, .. } => Some(&**source),
-            Self::InvalidConfig(_) => None,
-        }
-    }
-}
-
-impl RedisSetupError {
-    fn from_redis(url: &str, source: RedisError) -> Self {
-        let url = redacted(url);
-        let source = Box::new(source);
-        if source.is_io_error() || source.is_timeout() || source.is_connection_refusal() {
-            Self::Unreachable { url, source }
-        } else {
-            Self::Refused { url, source }
-        }
+impl Engine for Redis {
+    fn start(
+        self,
+        feed: Feed,
+        history: Bound,
+    ) -> BoxFuture<'static, Result<Box<dyn Backend>, SetupError>> {
+        Box::pin(async move {
+            let mut backend = RedisBackend::connect(self.config, history).await?;
+            backend.run(feed);
+            Ok(Box::new(backend) as Box<dyn Backend>)
+        })
     }
 }
 
@@ -356,8 +317,7 @@ struct Settings {
     heartbeat: Duration,
 }
 
-/// The hub's backend over Redis; made by
-/// [`HubBuilder::build_redis`](super::HubBuilder::build_redis).
+/// The hub's backend over Redis, once [`Redis`] is set up.
 pub(crate) struct RedisBackend {
     commands: Commands,
     /// The connection publishes go through: on a cluster, one that never resends a
@@ -376,9 +336,15 @@ pub(crate) struct RedisBackend {
 
 impl RedisBackend {
     /// Connects to Redis (checking it answers, and is a cluster if asked to be one).
-    pub(crate) async fn connect(config: RedisConfig) -> Result<Self, RedisSetupError> {
+    pub(crate) async fn connect(config: RedisConfig, history: Bound) -> Result<Self, SetupError> {
+        if history.byte_limit().is_some() {
+            return Err(SetupError::Unsupported {
+                engine: "redis",
+                what: "a byte bound on each topic's history",
+            });
+        }
         let mut seeds = config.seeds()?;
-        let setup = |err| RedisSetupError::from_redis(&config.nodes[0], err);
+        let setup = |err| setup_error(&config.nodes[0], err);
         let (commands, publishing, topology) =
             connect_commands(&config, &seeds).await.map_err(setup)?;
         load_scripts(&commands).await.map_err(setup)?;
@@ -386,8 +352,8 @@ impl RedisBackend {
             keys: Keys {
                 prefix: config.prefix.into(),
             },
-            max_age_ms: config
-                .max_age
+            max_age_ms: history
+                .age_limit()
                 .map_or(0, |age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
             seed: seeds.swap_remove(0),
             cluster: config.cluster,
@@ -401,7 +367,7 @@ impl RedisBackend {
             commands,
             publishing,
             settings,
-            max_len: config.max_len,
+            max_len: history.event_limit().max(1),
             topology,
             requests,
             receiver: Some(receiver),
@@ -491,24 +457,19 @@ impl RedisBackend {
 
 impl RedisConfig {
     /// The nodes' connection settings, once the settings are checked.
-    fn seeds(&self) -> Result<Vec<ConnectionInfo>, RedisSetupError> {
+    fn seeds(&self) -> Result<Vec<ConnectionInfo>, SetupError> {
         if self.prefix.contains(['{', '}']) {
-            return Err(RedisSetupError::InvalidConfig(
-                "the prefix must not contain `{` or `}`",
-            ));
+            return Err(invalid("the prefix must not contain `{` or `}`".into()));
         }
         if self.nodes.is_empty() {
-            return Err(RedisSetupError::InvalidConfig("no Redis node given"));
+            return Err(invalid("no Redis node given".into()));
         }
         self.nodes
             .iter()
             .map(|url| {
-                url.as_str()
-                    .into_connection_info()
-                    .map_err(|source| RedisSetupError::InvalidUrl {
-                        url: redacted(url),
-                        source: Box::new(source),
-                    })
+                url.as_str().into_connection_info().map_err(|source| {
+                    invalid(format!("`{}` is not a Redis URL: {source}", redacted(url)))
+                })
             })
             .collect()
     }
@@ -682,8 +643,9 @@ fn token() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-impl Backend for RedisBackend {
-    fn start(&mut self, feed: Feed) {
+impl RedisBackend {
+    /// Starts the live task, which hands events to `feed`.
+    fn run(&mut self, feed: Feed) {
         let Some(receiver) = self.receiver.take() else {
             return;
         };
@@ -695,7 +657,9 @@ impl Backend for RedisBackend {
         );
         self.live = Some(tokio::spawn(task.run(receiver)).abort_handle());
     }
+}
 
+impl Backend for RedisBackend {
     fn ids(&self) -> IdScope {
         IdScope::Topic
     }
