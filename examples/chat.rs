@@ -158,11 +158,11 @@ fn postgres_arg() -> Option<String> {
 #[cfg(feature = "postgres")]
 async fn build_postgres(builder: tower_sse::hub::HubBuilder, url: String) -> Hub {
     use tower_sse::hub::postgres::{Postgres, PostgresConfig};
-    let config = PostgresConfig::new(&url).prefix("chat_").max_events(500);
-    match Postgres::connect(config).await {
-        Ok(engine) => {
+    let config = PostgresConfig::new(&url).prefix("chat_");
+    match builder.build_with(Postgres::new(config)).await {
+        Ok(hub) => {
             println!("room shared through PostgreSQL (SQL: chat_publish)");
-            builder.build_with(engine)
+            hub
         }
         Err(err) => {
             eprintln!("{err}");

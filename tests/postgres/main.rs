@@ -17,7 +17,7 @@ use common::within;
 use tower_sse::{
     Event,
     hub::{
-        Hub,
+        History, Hub,
         postgres::{Postgres, PostgresConfig},
     },
 };
@@ -34,7 +34,15 @@ fn config_at(url: String) -> PostgresConfig {
 }
 
 async fn hub_with(config: PostgresConfig) -> Hub {
-    Hub::builder().build_with(Postgres::connect(config).await.unwrap())
+    bounded(config, History::new()).await
+}
+
+async fn bounded(config: PostgresConfig, history: History) -> Hub {
+    Hub::builder()
+        .history(history)
+        .build_with(Postgres::new(config))
+        .await
+        .unwrap()
 }
 
 async fn hub(pg: &PgServer) -> Hub {

@@ -7,13 +7,13 @@ use futures_util::StreamExt as _;
 use tokio_postgres::NoTls;
 use tower_sse::{
     Event,
-    hub::{Hub, PublishError},
+    hub::{History, Hub, PublishError, postgres::Postgres},
 };
 
 use crate::common::engine::{instance, next_is_reset, publish_all, subscribed_to, take};
 use crate::common::{connect_events, eventually, within};
 use crate::servers::{PgServer, Proxy, available};
-use crate::{config_at, hub, hub_with, texts};
+use crate::{bounded, config_at, hub, hub_with, texts};
 
 /// An event published on one instance reaches a client of another, once, with the
 /// engine's id; the client resumes on a third instance from any id it saw.
@@ -175,7 +175,7 @@ async fn the_count_bound_gives_reset() {
         return;
     }
     let pg = PgServer::start().await;
-    let hub = hub_with(config_at(pg.url()).max_events(5)).await;
+    let hub = bounded(config_at(pg.url()), History::new().events(5)).await;
     let sent = publish_all(&hub, "room", texts("e", 12)).await;
     let server = instance(&hub).await;
     let mut exact = connect_events(server, "/", Some(&sent[6].0)).await;
@@ -197,7 +197,11 @@ async fn the_age_bound_gives_reset() {
         return;
     }
     let pg = PgServer::start().await;
-    let hub = hub_with(config_at(pg.url()).max_age(Duration::from_millis(300))).await;
+    let hub = bounded(
+        config_at(pg.url()),
+        History::new().max_age(Some(Duration::from_millis(300))),
+    )
+    .await;
     let sent = publish_all(&hub, "room", texts("e", 3)).await;
     let server = instance(&hub).await;
     let mut fresh = connect_events(server, "/", Some(&sent[0].0)).await;
@@ -228,12 +232,11 @@ async fn instances_started_together_all_come_up() {
     let pg = PgServer::start().await;
     let starts = (0..6).map(|_| {
         let config = config_at(pg.url());
-        tokio::spawn(async move { tower_sse::hub::postgres::Postgres::connect(config).await })
+        tokio::spawn(async move { Hub::builder().build_with(Postgres::new(config)).await })
     });
     let mut hubs = Vec::new();
     for start in starts.collect::<Vec<_>>() {
-        let engine = start.await.unwrap().expect("every instance comes up");
-        hubs.push(Hub::builder().build_with(engine));
+        hubs.push(start.await.unwrap().expect("every instance comes up"));
     }
     let (_, mut events) = subscribed_to(&hubs[5], "/", "room").await;
     let sent = publish_all(&hubs[0], "room", texts("e", 1)).await;
@@ -370,4 +373,45 @@ async fn several_topics_resume_together_on_another_instance() {
     assert_eq!(rest, ["y0", "y1"]);
     let later = publish_all(&b, "x", texts("z", 1)).await;
     assert_eq!(take(&mut resumed, 1).await[0].1, later[0].1);
+}
+
+/// Setup errors: nothing listening is `Unreachable` (without the password), a byte
+/// bound is `Unsupported`.
+#[tokio::test]
+async fn setup_errors_say_what_is_wrong() {
+    use tower_sse::hub::SetupError;
+    if !available() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://user:secret@127.0.0.1:{port}/app");
+    let err = Hub::builder()
+        .build_with(Postgres::new(config_at(url)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SetupError::Unreachable { engine: "postgres", url, .. } if !url.contains("secret")),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("secret"), "{err}");
+    let pg = PgServer::start().await;
+    let err = Hub::builder()
+        .history(History::new().bytes(Some(1 << 20)))
+        .build_with(Postgres::new(config_at(pg.url())))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SetupError::Unsupported {
+                engine: "postgres",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

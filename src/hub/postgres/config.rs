@@ -27,8 +27,6 @@ pub struct PostgresConfig {
     pub(super) command_timeout: Duration,
     pub(super) heartbeat: Duration,
     pub(super) read_batch: usize,
-    pub(super) max_events: usize,
-    pub(super) max_age: Option<Duration>,
 }
 
 impl PostgresConfig {
@@ -44,8 +42,6 @@ impl PostgresConfig {
             command_timeout: Duration::from_secs(3),
             heartbeat: Duration::from_secs(5),
             read_batch: 256,
-            max_events: 1024,
-            max_age: None,
         }
     }
 
@@ -89,24 +85,6 @@ impl PostgresConfig {
     /// Default: 256.
     pub fn read_batch(mut self, events: usize) -> Self {
         self.read_batch = events.max(1);
-        self
-    }
-
-    /// The newest events kept per topic (until the hub takes one history bound for
-    /// every engine).
-    ///
-    /// Default: 1,024.
-    pub fn max_events(mut self, events: usize) -> Self {
-        self.max_events = events.max(1);
-        self
-    }
-
-    /// How long events are kept (until the hub takes one history bound for every
-    /// engine).
-    ///
-    /// Default: no age bound.
-    pub fn max_age(mut self, age: Duration) -> Self {
-        self.max_age = Some(age.max(Duration::from_millis(1)));
         self
     }
 

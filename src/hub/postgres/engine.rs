@@ -10,8 +10,8 @@ use tokio_postgres::Row;
 use crate::{
     BoxError,
     hub::{
-        BoxFuture, IdScope, Position,
-        remote::{AppendError, Bounds, Entry, Notice, Page, RemoteEngine},
+        BoxFuture, History, IdScope, Position, SetupError,
+        remote::{AppendError, Entry, Notice, Page, RemoteEngine},
     },
 };
 
@@ -19,7 +19,7 @@ use super::{
     config::PostgresConfig,
     ids::{id_of, parse_id, position},
     schema::Sql,
-    session::{Commands, Listener, Session},
+    session::{Commands, Failure, Listener, Session},
 };
 
 /// The engine: its settings, and its two connections.
@@ -33,9 +33,19 @@ pub(super) struct Engine {
 }
 
 impl Engine {
-    pub(super) fn new(config: &PostgresConfig) -> Result<Self, BoxError> {
-        config.check()?;
-        let mut settings = tokio_postgres::Config::from_str(&config.url)?;
+    /// The engine of `config`, connected to nothing yet.
+    pub(super) fn new(config: &PostgresConfig) -> Result<Self, SetupError> {
+        let invalid = |reason: String| SetupError::Invalid {
+            engine: "postgres",
+            reason,
+        };
+        config.check().map_err(|err| invalid(err.to_string()))?;
+        let mut settings = tokio_postgres::Config::from_str(&config.url).map_err(|err| {
+            invalid(format!(
+                "`{}` is not a PostgreSQL URL: {err}",
+                crate::hub::backend::redacted(&config.url)
+            ))
+        })?;
         settings
             .connect_timeout(config.connect_timeout)
             .application_name("tower-sse hub");
@@ -98,8 +108,29 @@ impl RemoteEngine for Engine {
         &self.url
     }
 
-    fn setup(&mut self, bounds: Bounds) -> BoxFuture<'_, Result<(), BoxError>> {
-        Box::pin(async move { self.commands.create_schema(&self.sql.setup(bounds)).await })
+    fn setup(&mut self, history: History) -> BoxFuture<'_, Result<(), SetupError>> {
+        Box::pin(async move {
+            if history.byte_limit().is_some() {
+                return Err(SetupError::Unsupported {
+                    engine: "postgres",
+                    what: "a byte bound on each topic's history",
+                });
+            }
+            let (engine, url) = ("postgres", self.url.clone());
+            match self.commands.create_schema(&self.sql.setup(history)).await {
+                Ok(()) => Ok(()),
+                Err(Failure::Connect(source)) => Err(SetupError::Unreachable {
+                    engine,
+                    url,
+                    source,
+                }),
+                Err(Failure::Refused(source) | Failure::Lost(source)) => Err(SetupError::Refused {
+                    engine,
+                    url,
+                    source,
+                }),
+            }
+        })
     }
 
     fn id_of(&self, position: Position) -> String {

@@ -63,11 +63,14 @@
 //! # Example
 //!
 //! ```no_run
-//! use tower_sse::hub::{Hub, postgres::{Postgres, PostgresConfig}};
+//! use std::time::Duration;
+//! use tower_sse::hub::{History, Hub, postgres::{Postgres, PostgresConfig}};
 //!
-//! # async fn f() -> Result<(), tower_sse::BoxError> {
-//! let engine = Postgres::connect(PostgresConfig::new("postgres://app@127.0.0.1/app")).await?;
-//! let hub = Hub::builder().build_with(engine);
+//! # async fn f() -> Result<(), tower_sse::hub::SetupError> {
+//! let hub = Hub::builder()
+//!     .history(History::new().events(500).max_age(Some(Duration::from_secs(3600))))
+//!     .build_with(Postgres::new(PostgresConfig::new("postgres://app@127.0.0.1/app")))
+//!     .await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -90,99 +93,54 @@ mod session;
 pub use self::config::PostgresConfig;
 
 use super::{
-    EventId, Position, PublishError, SubscribeError,
-    backend::{Backend, BoxFuture, Feed, IdScope, Replayed},
-    remote::{Bounds, Remote},
+    History, SetupError,
+    backend::{Backend, BoxFuture, Engine, Feed},
+    remote::Remote,
 };
-use crate::{BoxError, Event};
 
-/// The hub's engine over PostgreSQL (see the [module](self)).
+/// The PostgreSQL engine, as a value to build a hub over with
+/// [`HubBuilder::build_with`](super::HubBuilder::build_with). See the [module](self)
+/// for what it guarantees.
+///
+/// The hub's [`History`] bounds each topic by count (at least one event is kept) and
+/// age; a byte bound is refused with [`SetupError::Unsupported`].
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use tower_sse::hub::{Hub, SetupError, postgres::{Postgres, PostgresConfig}};
+///
+/// let err = Hub::builder()
+///     .build_with(Postgres::new(PostgresConfig::new("postgres://127.0.0.1/app").prefix("A-B")))
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err, SetupError::Invalid { engine: "postgres", .. }));
+/// # }
+/// ```
+#[derive(Debug)]
 pub struct Postgres {
-    remote: Remote<engine::Engine>,
+    config: PostgresConfig,
 }
 
 impl Postgres {
-    /// Connects to the database and creates the hub's tables and functions if they are
-    /// missing.
-    ///
-    /// # Errors
-    ///
-    /// The settings cannot work, the server cannot be reached, or it refused the
-    /// tables or functions.
-    pub async fn connect(config: PostgresConfig) -> Result<Self, BoxError> {
-        let bounds = Bounds {
-            events: config.max_events,
-            max_age: config.max_age,
-        };
-        let mut remote = Remote::new(engine::Engine::new(&config)?);
-        remote.setup(bounds).await.map_err(|err| {
-            format!(
-                "cannot set the hub up on PostgreSQL at `{}`: {err}",
-                super::backend::redacted(&config.url)
-            )
-        })?;
-        Ok(Self { remote })
+    /// The engine with these settings; nothing is connected until the hub is built.
+    pub fn new(config: PostgresConfig) -> Self {
+        Self { config }
     }
 }
 
-impl std::fmt::Debug for Postgres {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Postgres").finish_non_exhaustive()
-    }
-}
-
-impl Backend for Postgres {
-    fn start(&mut self, feed: Feed) {
-        self.remote.start(feed);
-    }
-
-    fn ids(&self) -> IdScope {
-        self.remote.ids()
-    }
-
-    fn name(&self) -> &'static str {
-        self.remote.name()
-    }
-
-    fn publish<'a>(
-        &'a self,
-        topic: &'a str,
-        id: Option<&'a str>,
-        event: Event,
-    ) -> BoxFuture<'a, Result<EventId, PublishError>> {
-        self.remote.publish(topic, id, event)
-    }
-
-    fn locate(&self, id: &str) -> Option<Position> {
-        self.remote.locate(id)
-    }
-
-    fn watch<'a>(
-        &'a self,
-        topic: &'a str,
-        watcher: u64,
-    ) -> BoxFuture<'a, Result<Position, SubscribeError>> {
-        self.remote.watch(topic, watcher)
-    }
-
-    fn unwatch(&self, topic: &str, watcher: u64) {
-        self.remote.unwatch(topic, watcher);
-    }
-
-    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
-        self.remote.head(topic)
-    }
-
-    fn replay<'a>(
-        &'a self,
-        topic: &'a str,
-        after: Position,
-        exact: bool,
-    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
-        self.remote.replay(topic, after, exact)
-    }
-
-    fn shutdown(&self) {
-        self.remote.shutdown();
+impl Engine for Postgres {
+    fn start(
+        self,
+        feed: Feed,
+        history: History,
+    ) -> BoxFuture<'static, Result<Box<dyn Backend>, SetupError>> {
+        Box::pin(async move {
+            let engine = engine::Engine::new(&self.config)?;
+            let remote = Remote::start(engine, feed, history).await?;
+            Ok(Box::new(remote) as Box<dyn Backend>)
+        })
     }
 }

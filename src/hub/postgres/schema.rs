@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::hub::remote::Bounds;
+use crate::hub::History;
 
 /// The SQL of one prefix's schema and statements.
 #[derive(Clone, Debug)]
@@ -20,10 +20,10 @@ impl Sql {
 
     /// Creates what is missing and sets the bounds, in one transaction holding an
     /// advisory lock of the prefix's.
-    pub(super) fn setup(&self, bounds: Bounds) -> String {
+    pub(super) fn setup(&self, history: History) -> String {
         let p = &self.prefix;
-        let events = i64::try_from(bounds.events.max(1)).unwrap_or(i64::MAX);
-        let age = bounds.max_age.map_or_else(
+        let events = i64::try_from(history.event_limit().max(1)).unwrap_or(i64::MAX);
+        let age = history.age_limit().map_or_else(
             || "NULL".to_owned(),
             |age: Duration| format!("interval '{} milliseconds'", age.as_millis().max(1)),
         );

@@ -128,18 +128,26 @@ impl Commands {
 
     /// Creates the schema, under the prefix's advisory lock; tries again when another
     /// instance's creation raced this one's (which the lock should prevent).
-    pub(super) async fn create_schema(&self, setup: &str) -> Result<(), BoxError> {
+    pub(super) async fn create_schema(&self, setup: &str) -> Result<(), Failure> {
         let mut tries = 0;
         loop {
-            let client = connect(&self.config).await?;
+            let client = tokio::time::timeout(self.timeout, connect(&self.config))
+                .await
+                .map_err(|_| format!("no connection within {:?}", self.timeout).into())
+                .and_then(|connected| connected)
+                .map_err(Failure::Connect)?;
             match tokio::time::timeout(self.timeout * 4, client.batch_execute(setup)).await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(err)) if tries < 5 && raced(&err) => {
                     tries += 1;
                     tracing::debug!(error = %err, "creating the hub's tables raced another instance; again");
                 }
-                Ok(Err(err)) => return Err(err.into()),
-                Err(_) => return Err("creating the hub's tables took too long".into()),
+                Ok(Err(err)) => return Err(Failure::Refused(err.into())),
+                Err(_) => {
+                    return Err(Failure::Lost(
+                        "creating the hub's tables took too long".into(),
+                    ));
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     BoxError,
-    hub::{BoxFuture, IdScope, Position},
+    hub::{BoxFuture, History, IdScope, Position, SetupError},
 };
 
 /// One stored event, as an engine reads it back.
@@ -62,15 +62,6 @@ pub(crate) enum AppendError {
     Failed { sent: bool, err: BoxError },
 }
 
-/// The bounds of each topic's history the engine keeps.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Bounds {
-    /// The newest events kept per topic.
-    pub(crate) events: usize,
-    /// How long an event is kept, if bounded.
-    pub(crate) max_age: Option<Duration>,
-}
-
 /// What an engine that keeps topics outside the process (a database, a broker)
 /// supplies to the [driver](super::Remote): storage, reading and a live feed. The driver
 /// does everything else: watchers and interest, the chain check, catch-up, breaks,
@@ -100,9 +91,10 @@ pub(crate) trait RemoteEngine: Send + Sync + 'static {
     /// Where the engine's server is, without credentials: for messages.
     fn url(&self) -> &str;
 
-    /// Connects and creates the storage if it is missing; idempotent, and safe when
+    /// Connects and creates the storage if it is missing, for a history bounded by
+    /// `history` (or says which bound it cannot honour); idempotent, and safe when
     /// several instances do it at the same moment.
-    fn setup(&mut self, bounds: Bounds) -> BoxFuture<'_, Result<(), BoxError>>;
+    fn setup(&mut self, history: History) -> BoxFuture<'_, Result<(), SetupError>>;
 
     /// The id sent to clients for `position`.
     fn id_of(&self, position: Position) -> String;

@@ -61,50 +61,52 @@ use std::sync::{
 
 use tokio::sync::{mpsc, oneshot};
 
-pub(crate) use self::engine::{AppendError, Bounds, Entry, Notice, Page, RemoteEngine};
+pub(crate) use self::engine::{AppendError, Entry, Notice, Page, RemoteEngine};
 use self::{
     chain::{After, read_after},
     live::{Live, Request},
 };
 use super::{
-    EventId, Position, PublishError, SubscribeError,
+    EventId, History, Position, PublishError, SetupError, SubscribeError,
     backend::{Backend, BoxFuture, Feed, IdScope, Replayed},
 };
 use crate::{BoxError, Event};
 
-/// A [`Backend`] over a [`RemoteEngine`].
+/// A [`Backend`] over a [`RemoteEngine`], running.
 pub(crate) struct Remote<E> {
     engine: Arc<E>,
     requests: mpsc::UnboundedSender<Request>,
-    /// Taken by `start`, which runs the live task.
-    receiver: Option<mpsc::UnboundedReceiver<Request>>,
-    notices: mpsc::UnboundedSender<Notice>,
-    notice_receiver: Option<mpsc::UnboundedReceiver<Notice>>,
-    live: Option<tokio::task::AbortHandle>,
+    live: tokio::task::AbortHandle,
     closed: AtomicBool,
 }
 
 impl<E: RemoteEngine> Remote<E> {
-    /// The driver of `engine`, not set up yet.
-    pub(crate) fn new(engine: E) -> Self {
-        let (requests, receiver) = mpsc::unbounded_channel();
+    /// Sets `engine`'s storage up for `history`, connects its live feed, and runs the
+    /// live task, delivering to `feed`.
+    pub(crate) async fn start(
+        mut engine: E,
+        feed: Feed,
+        history: History,
+    ) -> Result<Self, SetupError> {
+        engine.setup(history).await?;
         let (notices, notice_receiver) = mpsc::unbounded_channel();
-        Self {
-            engine: Arc::new(engine),
-            requests,
-            receiver: Some(receiver),
-            notices,
-            notice_receiver: Some(notice_receiver),
-            live: None,
-            closed: AtomicBool::new(false),
+        if let Err(source) = engine.connect_live(1, notices.clone()).await {
+            return Err(SetupError::Unreachable {
+                engine: engine.name(),
+                url: engine.url().to_owned(),
+                source,
+            });
         }
-    }
-
-    /// Sets the engine's storage up and connects its live feed.
-    pub(crate) async fn setup(&mut self, bounds: Bounds) -> Result<(), BoxError> {
-        let engine = Arc::get_mut(&mut self.engine).ok_or("the engine is already running")?;
-        engine.setup(bounds).await?;
-        self.engine.connect_live(1, self.notices.clone()).await
+        let engine = Arc::new(engine);
+        let (requests, receiver) = mpsc::unbounded_channel();
+        let task = Live::new(engine.clone(), feed, 1, notices);
+        let live = tokio::spawn(task.run(receiver, notice_receiver)).abort_handle();
+        Ok(Self {
+            engine,
+            requests,
+            live,
+            closed: AtomicBool::new(false),
+        })
     }
 
     fn failed(&self, what: &str, err: &BoxError) -> SubscribeError {
@@ -120,15 +122,6 @@ impl<E: RemoteEngine> Remote<E> {
 }
 
 impl<E: RemoteEngine> Backend for Remote<E> {
-    fn start(&mut self, feed: Feed) {
-        let (Some(requests), Some(notices)) = (self.receiver.take(), self.notice_receiver.take())
-        else {
-            return;
-        };
-        let task = Live::new(self.engine.clone(), feed, 1, self.notices.clone());
-        self.live = Some(tokio::spawn(task.run(requests, notices)).abort_handle());
-    }
-
     fn ids(&self) -> IdScope {
         self.engine.ids()
     }
@@ -212,16 +205,12 @@ impl<E: RemoteEngine> Backend for Remote<E> {
 
     fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        if let Some(live) = &self.live {
-            live.abort();
-        }
+        self.live.abort();
     }
 }
 
 impl<E> Drop for Remote<E> {
     fn drop(&mut self) {
-        if let Some(live) = &self.live {
-            live.abort();
-        }
+        self.live.abort();
     }
 }
