@@ -43,7 +43,11 @@ async fn main() {
     let (a, b) = (build().await, build().await);
     latency::header();
     for paced in [true, false] {
-        let mode = if paced { "paced, 1 per 200 µs" } else { "burst" };
+        let mode = if paced {
+            "paced, 1 per 200 µs"
+        } else {
+            "burst"
+        };
         report(
             &format!("postgres, A -> B, {mode}"),
             measure(&a, &b, paced).await,
