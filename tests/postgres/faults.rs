@@ -140,3 +140,88 @@ async fn the_restore_brings_back_the_dump() {
     let count = pg.psql("app", "SELECT count(*) FROM test_events");
     assert_eq!(count.trim(), "2");
 }
+
+/// The server killed while an instance publishes without pause: a client on another
+/// instance gets every event whose publish succeeded, once, in publish order, and of
+/// those whose publish failed, none or one (an `Uncertain` one may have been stored),
+/// never out of order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_while_publishing_delivers_each_stored_event_once_in_order() {
+    use std::sync::{Arc, Mutex};
+    use tower_sse::Event;
+    if !available() {
+        return;
+    }
+    let mut pg = PgServer::start().await;
+    let (a, b) = (hub(&pg).await, hub(&pg).await);
+    let (_, mut events) = subscribed_to(&b, "/", "room").await;
+    let stored = Arc::new(Mutex::new(Vec::<(String, usize)>::new()));
+    let failed = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publisher = {
+        let (stored, failed, done) = (stored.clone(), failed.clone(), done.clone());
+        tokio::spawn(async move {
+            for n in 0.. {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                match a.publish("room", Event::new().data(n.to_string())).await {
+                    Ok(id) => stored.lock().unwrap().push((id.to_string(), n)),
+                    Err(_) => failed.lock().unwrap().push(n),
+                }
+            }
+        })
+    };
+    let count = || stored.lock().unwrap().len();
+    crate::common::eventually(std::time::Duration::from_secs(10), "publishing", || {
+        count() >= 20
+    })
+    .await;
+    pg.kill();
+    pg.restart().await;
+    let before = count();
+    crate::common::eventually(
+        std::time::Duration::from_secs(30),
+        "publishing again",
+        || count() >= before + 20,
+    )
+    .await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    publisher.await.unwrap();
+    let stored = stored.lock().unwrap().clone();
+    let failed = failed.lock().unwrap().clone();
+    let last = stored.last().unwrap().0.clone();
+    let mut got = Vec::new();
+    while got
+        .last()
+        .is_none_or(|(id, _): &(String, String)| *id != last)
+    {
+        got.extend(take(&mut events, 1).await);
+    }
+    let numbers: Vec<usize> = got.iter().map(|(_, text)| text.parse().unwrap()).collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "in order, once: {numbers:?}"
+    );
+    let expected: Vec<usize> = stored.iter().map(|(_, n)| *n).collect();
+    assert!(
+        numbers
+            .iter()
+            .all(|n| expected.contains(n) || failed.contains(n)),
+        "nothing that was not published"
+    );
+    assert!(
+        expected.iter().all(|n| numbers.contains(n)),
+        "every stored event"
+    );
+    let ids: Vec<&String> = got
+        .iter()
+        .filter(|(_, t)| expected.contains(&t.parse().unwrap()))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        ids,
+        stored.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "with the ids the publishes returned"
+    );
+}
