@@ -101,3 +101,164 @@ fn token() -> String {
     hasher.write_u64(first);
     format!("{first:016x}{:016x}", hasher.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::hub::{
+        BoxFuture, History, IdScope, Position, SetupError,
+        remote::{Notice, Page},
+    };
+
+    /// An engine whose appends answer from a script, as an engine that does not order
+    /// appends itself (NATS) would: it reads the head before each.
+    struct Scripted {
+        appends: Mutex<Vec<Result<Position, AppendError>>>,
+        found: Option<Position>,
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl Scripted {
+        fn new(mut appends: Vec<Result<Position, AppendError>>, found: Option<Position>) -> Self {
+            appends.reverse();
+            Self {
+                appends: Mutex::new(appends),
+                found,
+                calls: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn called(&self, what: &'static str) {
+            self.calls.lock().unwrap().push(what);
+        }
+    }
+
+    fn failed(sent: bool) -> Result<Position, AppendError> {
+        Err(AppendError::Failed {
+            sent,
+            err: "lost".into(),
+        })
+    }
+
+    impl RemoteEngine for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn ids(&self) -> IdScope {
+            IdScope::Topic
+        }
+        fn url(&self) -> &str {
+            "nowhere"
+        }
+        fn setup(&mut self, _: History) -> BoxFuture<'_, Result<(), SetupError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn id_of(&self, position: Position) -> String {
+            format!("{}", position.parts().0)
+        }
+        fn locate(&self, _: &str) -> Option<Position> {
+            None
+        }
+        fn append<'a>(
+            &'a self,
+            _: &'a str,
+            previous: Option<Position>,
+            _: &'a str,
+            _: &'a [u8],
+        ) -> BoxFuture<'a, Result<Position, AppendError>> {
+            assert_eq!(previous, Some(Position::new(7, 0)), "after the head read");
+            self.called("append");
+            let next = self.appends.lock().unwrap().pop();
+            Box::pin(async move { next.unwrap_or_else(|| failed(false)) })
+        }
+        fn find<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Position>, BoxError>> {
+            self.called("find");
+            let found = self.found;
+            Box::pin(async move { Ok(found) })
+        }
+        fn head<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Position, BoxError>> {
+            self.called("head");
+            Box::pin(async { Ok(Position::new(7, 0)) })
+        }
+        fn read<'a>(
+            &'a self,
+            _: &'a str,
+            _: Position,
+            _: usize,
+        ) -> BoxFuture<'a, Result<Page, BoxError>> {
+            Box::pin(async { Err("no reads here".into()) })
+        }
+        fn connect_live(
+            &self,
+            _: u64,
+            _: mpsc::UnboundedSender<Notice>,
+        ) -> BoxFuture<'_, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn open<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn close<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn ping(&self) -> BoxFuture<'_, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    async fn publish_on(engine: &Scripted) -> Result<EventId, PublishError> {
+        publish(engine, "t", &Event::new().data("x")).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_raced_append_reads_the_head_and_tries_again() {
+        let engine = Scripted::new(
+            vec![
+                Err(AppendError::Raced),
+                Err(AppendError::Raced),
+                Ok(Position::new(8, 0)),
+            ],
+            None,
+        );
+        assert_eq!(publish_on(&engine).await.unwrap().as_str(), "8");
+        let calls = engine.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            ["head", "append", "head", "append", "head", "append"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_try_that_may_have_been_stored_is_looked_up_before_the_next() {
+        let engine = Scripted::new(vec![failed(true)], Some(Position::new(8, 0)));
+        assert_eq!(publish_on(&engine).await.unwrap().as_str(), "8");
+        let calls = engine.calls.lock().unwrap().clone();
+        assert_eq!(calls, ["head", "append", "find"], "not appended twice");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_uncertain_once_a_try_may_have_been_stored() {
+        let engine = Scripted::new(
+            vec![failed(false), failed(true), failed(false), failed(false)],
+            None,
+        );
+        let err = publish_on(&engine).await.unwrap_err();
+        assert!(matches!(err, PublishError::Uncertain(_)), "{err:?}");
+        let engine = Scripted::new(Vec::new(), None);
+        let err = publish_on(&engine).await.unwrap_err();
+        assert!(matches!(err, PublishError::Backend(_)), "{err:?}");
+        assert_eq!(
+            engine.calls.lock().unwrap().len(),
+            8,
+            "four tries, each a head and an append"
+        );
+    }
+}
