@@ -225,3 +225,35 @@ async fn a_kill_while_publishing_delivers_each_stored_event_once_in_order() {
         "with the ids the publishes returned"
     );
 }
+
+/// The same restore made in place, every connection staying open: the instance that
+/// delivered past the dump ends its client's stream once the topic's sequence reaches
+/// what it delivered, before any new event; resuming gives the reset event, never an
+/// old event.
+#[tokio::test]
+async fn a_restore_in_place_gives_reset_and_no_old_event() {
+    if !available() {
+        return;
+    }
+    let pg = PgServer::start().await;
+    let (a, b) = (hub(&pg).await, hub(&pg).await);
+    let (server_b, mut events) = subscribed_to(&b, "/", "room").await;
+    let dumped = publish_all(&a, "room", texts("d", 3)).await;
+    let dump = pg.dump();
+    let lost = publish_all(&a, "room", texts("lost", 3)).await;
+    let seen: Vec<_> = dumped.iter().chain(&lost).cloned().collect();
+    assert_eq!(take(&mut events, 6).await, seen);
+    pg.restore_in_place(&dump);
+    until_published(&a).await;
+    publish_all(&a, "room", texts("new", 4)).await;
+    let rest = until_the_end(&mut events).await;
+    assert!(rest.is_empty(), "no event before the end: {rest:?}");
+    let mut resumed = connect_events(server_b, "/", Some(&seen[5].0)).await;
+    next_is_reset(&mut resumed).await;
+    let next = publish_all(&a, "room", texts("next", 1)).await;
+    assert_eq!(
+        take(&mut resumed, 1).await,
+        next,
+        "then live events, no old one"
+    );
+}

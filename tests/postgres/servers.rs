@@ -228,6 +228,27 @@ impl PgServer {
         self.psql("postgres", "ALTER DATABASE restoring RENAME TO app");
     }
 
+    /// Replaces what `app` holds with the dump at `file`, in place: its schema dropped
+    /// and loaded again while every connection stays open.
+    pub fn restore_in_place(&self, file: &Path) {
+        self.psql("app", "DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
+        let status = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-d", "app", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(file)
+            .stdout(Stdio::null())
+            .status()
+            .expect("psql runs");
+        assert!(status.success(), "the restore failed");
+    }
+
     /// Stops the server and all its processes with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -40,6 +40,11 @@
 //!   from before the restore is unknown and answered with the reset event, and an
 //!   instance that delivered past the dump ends its streams so their clients do the
 //!   same. No client receives an event it should not have, or an old one again.
+//!   A restore made in place while the instances stay connected (tables dropped and
+//!   loaded again, no connection closed) is noticed by a connected instance when a
+//!   topic's sequence reaches the last event it delivered; until then its clients of
+//!   that topic receive nothing new, then their streams end and they resume with the
+//!   reset event.
 //! - **A lost connection** (the server restarted or was killed, or the network cut):
 //!   the instance reconnects with backoff, listens again, and reads each followed
 //!   topic's events after the last one it delivered: clients get what they missed,

@@ -87,7 +87,7 @@ LANGUAGE plpgsql AS $fn$ BEGIN EXECUTE format('UNLISTEN %I', {p}channel(topic));
         format!(
             r"CREATE OR REPLACE FUNCTION {p}append(p_topic text, p_fields bytea, p_token text,
   OUT o_seq bigint, OUT o_mark bigint)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
   v_seq bigint; v_mark bigint; v_max bigint; v_age interval;
 BEGIN
@@ -136,7 +136,7 @@ $fn$;"
         format!(
             r"CREATE OR REPLACE FUNCTION {p}publish(topic text, data text, event text DEFAULT NULL)
 RETURNS text
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
   v_fields text := '';
   v_stored record;
