@@ -252,11 +252,10 @@ async fn join(
     last_event_id: Option<EventId>,
 ) -> Result<Subscription, axum::response::Response> {
     // A new page gets the recent messages; a reconnecting one, exactly what it missed.
-    // A refused browser is told to come back later rather than given a 503, after which
-    // EventSource would never reconnect.
+    // A refused browser is told to come back later (`retry:`), never given a 503.
     hub.subscribe_with_history([ROOM], last_event_id.as_ref())
         .await
-        .map_err(SubscribeError::into_event_stream_response)
+        .map_err(SubscribeError::into_response)
 }
 
 #[derive(Deserialize)]

@@ -187,14 +187,18 @@ where
     head.map(|()| events.map_or_else(|| bytes_body(Bytes::new()), own_body))
 }
 
-/// Sets an event stream's headers on `response`.
+/// Sets an event stream's headers on `response`. `Cache-Control` is
+/// `no-cache, no-transform` unless one is set already: `no-transform` keeps proxies
+/// (HAProxy's and Caddy's compression among them) from buffering or rewriting the stream.
 pub(crate) fn with_event_stream_headers<B>(
     mut response: Response<B>,
     x_accel_buffering: bool,
 ) -> Response<B> {
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache, no-transform"));
     headers.insert(VARY, HeaderValue::from_static("accept"));
     if x_accel_buffering {
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));

@@ -60,6 +60,7 @@
 //! installed as the recorder (`examples/metrics.rs` serves it on `/metrics`):
 //!
 //! ```
+//! # #[cfg(all(feature = "metrics", feature = "hub"))] {
 //! use metrics_exporter_prometheus::PrometheusBuilder;
 //! use tokio_stream::StreamExt;
 //! use tower_sse::{Event, hub::Hub};
@@ -82,6 +83,7 @@
 //! let page = prometheus.render(); // serve this on /metrics
 //! assert!(page.contains(r#"sse_hub_subscribers{topic="news"} 0"#)); // it left again
 //! assert!(page.contains(r#"sse_hub_publish_duration_seconds_count{backend="memory"} 1"#));
+//! # }
 //! ```
 //!
 //! With OpenTelemetry, install `metrics-exporter-opentelemetry`'s recorder over your

@@ -86,7 +86,22 @@ pub(crate) use encoding::Encoding;
 ///
 /// # Example
 ///
-/// ```
+#[cfg_attr(
+    all(
+        feature = "compression-gzip",
+        feature = "compression-br",
+        feature = "compression-zstd"
+    ),
+    doc = "```"
+)]
+#[cfg_attr(
+    not(all(
+        feature = "compression-gzip",
+        feature = "compression-br",
+        feature = "compression-zstd"
+    )),
+    doc = "```ignore"
+)]
 /// use std::convert::Infallible;
 /// use http::{Request, Response};
 /// use http_body_util::BodyExt;
@@ -455,7 +470,8 @@ where
 ///
 /// # Example
 ///
-/// ```
+#[cfg_attr(feature = "compression-br", doc = "```")]
+#[cfg_attr(not(feature = "compression-br"), doc = "```ignore")]
 /// use tower_sse::Compression;
 ///
 /// let error = Compression::default().br_window_bits(30).unwrap_err();

@@ -106,7 +106,7 @@ impl HubBuilder {
     }
 
     /// The most subscribers the hub takes at once; more are refused with
-    /// [`SubscribeError::HubFull`](super::SubscribeError::HubFull) (a `503`).
+    /// [`SubscribeError::HubFull`](super::SubscribeError::HubFull) (a `retry:`).
     ///
     /// Default: no limit.
     pub fn max_subscribers(mut self, limit: usize) -> Self {
@@ -115,7 +115,7 @@ impl HubBuilder {
     }
 
     /// The most subscribers one topic takes at once; more are refused with
-    /// [`SubscribeError::TopicFull`](super::SubscribeError::TopicFull) (a `503`).
+    /// [`SubscribeError::TopicFull`](super::SubscribeError::TopicFull) (a `retry:`).
     ///
     /// Default: no limit.
     pub fn max_subscribers_per_topic(mut self, limit: usize) -> Self {

@@ -112,19 +112,17 @@ impl std::error::Error for PublishError {
 
 /// Why [`Hub::subscribe`](super::Hub::subscribe) refused a subscriber.
 ///
-/// It converts into a response, so a factory can return it as it is: `503 Service
-/// Unavailable` with `Retry-After` for the limits and for shutdown, `400 Bad Request` for
-/// a bad topic.
-///
-/// Browsers' `EventSource` does not reconnect after a response other than `200`, so a
-/// browser that is refused with a `503` stops for good. When your clients are browsers,
-/// answer with [`into_event_stream_response`](SubscribeError::into_event_stream_response)
-/// instead: an empty event stream whose `retry:` makes the browser come back after the
-/// `Retry-After` delay.
+/// It converts into a response, so a factory (or an axum handler) returns it as it is.
+/// Browsers' `EventSource` gives up for good after any answer but `200`, so the errors
+/// that pass (the limits, shutdown, a backend's failure) answer `200 text/event-stream`
+/// with only a comment (the reason) and `retry:` ([`retry_after`](SubscribeError::retry_after)),
+/// which ends at once: the browser reconnects after that delay with its `Last-Event-ID`.
+/// `Retry-After` says the same to other clients. A bad topic answers `400 Bad Request`.
 ///
 /// # Example
 ///
-/// ```
+#[cfg_attr(feature = "axum", doc = "```")]
+#[cfg_attr(not(feature = "axum"), doc = "```ignore")]
 /// use axum_core::response::IntoResponse;
 /// use tower_sse::hub::Hub;
 ///
@@ -133,7 +131,8 @@ impl std::error::Error for PublishError {
 /// let hub = Hub::builder().max_subscribers(0).build();
 /// let err = hub.subscribe("news", None).await.unwrap_err();
 /// let response = err.into_response();
-/// assert_eq!(response.status(), 503);
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.headers()["content-type"], "text/event-stream");
 /// assert_eq!(response.headers()["retry-after"], "5");
 /// # }
 /// ```
@@ -195,55 +194,22 @@ impl std::error::Error for SubscribeError {
     }
 }
 
+/// How long a client refused for a backend's failure waits before it tries again.
+const BACKEND_RETRY: Duration = Duration::from_secs(5);
+
 impl SubscribeError {
-    /// How long the client should wait before it tries again, for the errors that pass.
+    /// How long the client should wait before it tries again, for the errors that pass
+    /// (all but [`InvalidTopic`](SubscribeError::InvalidTopic)): the hub's
+    /// [`retry_after`](super::HubBuilder::retry_after), or 5 seconds after a backend's
+    /// failure.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::HubFull { retry_after, .. }
             | Self::TopicFull { retry_after, .. }
             | Self::ShuttingDown { retry_after } => Some(*retry_after),
-            Self::InvalidTopic | Self::Backend(_) => None,
+            Self::Backend(_) => Some(BACKEND_RETRY),
+            Self::InvalidTopic => None,
         }
-    }
-
-    /// The refusal as browsers' `EventSource` understands it: for the errors that pass
-    /// (limits, shutdown), a `200 text/event-stream` holding only `retry: <ms>`, which
-    /// ends at once, so the browser reconnects after that delay instead of giving up as
-    /// it does after a `503`. Other errors answer as the error's own response does.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use tower_sse::hub::{Hub, SubscribeError};
-    ///
-    /// let hub = Hub::builder().max_subscribers(0).build();
-    /// let response = hub
-    ///     .subscribe("news", None)
-    ///     .await
-    ///     .map_err(SubscribeError::into_event_stream_response)
-    ///     .unwrap_err();
-    /// assert_eq!(response.status(), 200);
-    /// assert_eq!(response.headers()["content-type"], "text/event-stream");
-    /// # }
-    /// ```
-    pub fn into_event_stream_response(self) -> Response<OwnBody> {
-        let Some(after) = self.retry_after() else {
-            return self.refusal();
-        };
-        let body = crate::Event::new().retry(after).encode().into_bytes();
-        let mut response = Response::new(bytes_body(body));
-        let headers = response.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(
-            http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        );
-        response
     }
 }
 
@@ -255,19 +221,17 @@ impl axum_core::response::IntoResponse for SubscribeError {
 }
 
 impl SubscribeError {
-    /// The response: `503` with `Retry-After`, or `400`; a backend's details stay in
+    /// The response. A browser's `EventSource` gives up for good on any answer but
+    /// `200`, so an error that passes (a limit, shutdown, a backend's failure) answers
+    /// `200 text/event-stream` holding a comment with the reason and `retry: <ms>`,
+    /// which ends at once: the client comes back after that delay, with its
+    /// `Last-Event-ID`. `Retry-After` says the same to other clients. Topics that can
+    /// never be subscribed answer `400` with the reason. A backend's details stay in
     /// the logs.
     pub(crate) fn refusal(self) -> Response<OwnBody> {
-        let (status, retry_after) = match &self {
-            Self::HubFull { retry_after, .. }
-            | Self::TopicFull { retry_after, .. }
-            | Self::ShuttingDown { retry_after } => {
-                (StatusCode::SERVICE_UNAVAILABLE, Some(*retry_after))
-            }
-            Self::InvalidTopic => (StatusCode::BAD_REQUEST, None),
-            Self::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
+        let Some(after) = self.retry_after() else {
+            return text_response(StatusCode::BAD_REQUEST, self.to_string());
         };
-        // A backend's details (its address, its error) stay in the logs.
         let reason = match &self {
             Self::Backend(err) => {
                 tracing::error!(error = %err, "hub backend failed while subscribing");
@@ -275,15 +239,26 @@ impl SubscribeError {
             }
             _ => self.to_string(),
         };
-        let mut response = text_response(status, reason);
-        if let Some(after) = retry_after {
-            let seconds = after
-                .as_secs()
-                .saturating_add(u64::from(after.subsec_nanos() > 0));
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(seconds));
-        }
+        let retry = crate::Event::new().retry(after).encode();
+        let mut body = Vec::with_capacity(reason.len() + retry.len() + 3);
+        body.extend_from_slice(b": ");
+        body.extend_from_slice(reason.as_bytes());
+        body.push(b'\n');
+        body.extend_from_slice(retry.as_bytes());
+        let mut response = Response::new(bytes_body(body.into()));
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, no-transform"),
+        );
+        let seconds = after
+            .as_secs()
+            .saturating_add(u64::from(after.subsec_nanos() > 0));
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         response
     }
 }

@@ -19,7 +19,7 @@
 //!     let hub = hub.clone();
 //!     move |_: Request<Body>, last_event_id: Option<EventId>| {
 //!         let hub = hub.clone();
-//!         // A refused subscriber gets a 503 with Retry-After.
+//!         // A refused subscriber is told to come back later (`retry:`).
 //!         async move { hub.subscribe("news", last_event_id.as_ref()).await }
 //!     }
 //! };
@@ -73,8 +73,8 @@
 //! # Limits, lifetime and shutdown
 //!
 //! [`HubBuilder::max_subscribers`] and [`HubBuilder::max_subscribers_per_topic`] refuse
-//! subscribers past a limit with a [`SubscribeError`] that answers `503` with
-//! `Retry-After`. [`HubBuilder::max_lifetime`] ends each subscription after a time with
+//! subscribers past a limit with a [`SubscribeError`] that answers `200` with only
+//! `retry:` (and `Retry-After`), so that browsers come back later. [`HubBuilder::max_lifetime`] ends each subscription after a time with
 //! random jitter, so that clients reconnect (and, after a deploy, reconnect elsewhere) a
 //! few at a time. [`Hub::shutdown`] sends the optional [`HubBuilder::shutdown_event`] and
 //! ends every subscription, so the server's graceful shutdown can finish.

@@ -306,7 +306,7 @@ async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
 }
 
 #[tokio::test]
-async fn limits_answer_503_with_retry_after() {
+async fn limits_answer_a_retry_that_browsers_follow() {
     let hub = Hub::builder()
         .max_subscribers(3)
         .max_subscribers_per_topic(2)
@@ -319,21 +319,22 @@ async fn limits_answer_503_with_retry_after() {
     let b = send(addr, request("/?topic=a", &sse)).await;
     assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
     let refused = send(addr, request("/?topic=a", &sse)).await;
-    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.status(), StatusCode::OK);
+    assert_eq!(refused.headers()["content-type"], "text/event-stream");
     assert_eq!(refused.headers()["retry-after"], "7");
     assert_eq!(refused.headers()["vary"], "accept");
     assert_eq!(
         body_bytes(refused).await,
-        "a topic has reached its limit of 2 subscribers"
+        ": a topic has reached its limit of 2 subscribers\nretry: 7000\n\n"
     );
 
     let c = send(addr, request("/?topic=c", &sse)).await;
     assert_eq!(c.status(), StatusCode::OK);
     let refused = send(addr, request("/?topic=d", &sse)).await;
-    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.status(), StatusCode::OK);
     assert_eq!(
         body_bytes(refused).await,
-        "the hub has reached its limit of 3 subscribers"
+        ": the hub has reached its limit of 3 subscribers\nretry: 7000\n\n"
     );
 
     // Once one leaves, there is room again.
@@ -710,7 +711,7 @@ async fn settings_at_their_extremes_do_not_panic() {
 }
 
 #[tokio::test]
-async fn browsers_can_be_refused_with_a_retry_instead_of_a_503() {
+async fn a_refusal_is_a_retry_an_event_source_follows() {
     let hub = Hub::builder()
         .max_subscribers(0)
         .retry_after(Duration::from_secs(3))
@@ -718,11 +719,7 @@ async fn browsers_can_be_refused_with_a_retry_instead_of_a_503() {
     let refusing = hub.clone();
     let layer = SseLayer::new(move |_: Request<Body>, last: Option<EventId>| {
         let hub = refusing.clone();
-        async move {
-            hub.subscribe("room", last.as_ref())
-                .await
-                .map_err(tower_sse::hub::SubscribeError::into_event_stream_response)
-        }
+        async move { hub.subscribe("room", last.as_ref()).await }
     });
     let addr = serve(
         Router::new()
@@ -734,7 +731,10 @@ async fn browsers_can_be_refused_with_a_retry_instead_of_a_503() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert_eq!(response.headers()["vary"], "accept");
-    assert_eq!(body_bytes(response).await, "retry: 3000\n\n");
+    assert_eq!(
+        body_bytes(response).await,
+        ": the hub has reached its limit of 0 subscribers\nretry: 3000\n\n"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The broadcast hub in one process: topics, replay, fan-out, limits, its memory per
 //! subscriber, a leak soak, and an engine of one's own behind the `Backend` trait.
-#![cfg(feature = "hub")]
+// Served through axum's integration (feature `axum`), as users serve it.
+#![cfg(all(feature = "hub", feature = "axum"))]
 
 #[path = "../common/mod.rs"]
 mod common;

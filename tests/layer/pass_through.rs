@@ -208,6 +208,7 @@ fn the_pass_through_path_allocates_nothing_more() {
 /// An axum `Router` wrapped from the outside, its responses handed back to axum's body
 /// with `Body::from`: a passed-through response costs no allocation more than the bare
 /// router's (its body is not boxed again).
+#[cfg(feature = "axum")]
 #[test]
 fn around_an_axum_router_the_body_is_not_boxed_again() {
     use axum::{Router, body::Body, routing::get};
@@ -239,6 +240,7 @@ fn around_an_axum_router_the_body_is_not_boxed_again() {
 
 /// An event stream's body is already axum's `Body`: handing it to axum allocates
 /// nothing (it used to be boxed a second time here).
+#[cfg(feature = "axum")]
 #[test]
 fn an_event_stream_body_is_not_boxed_again_for_axum() {
     use axum::body::Body;

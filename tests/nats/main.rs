@@ -2,7 +2,7 @@
 //! starts on a free loopback port (a temporary store directory) and kills when it ends.
 //! Needs Debian's `nats-server`; without it each test prints a line saying so and
 //! passes, except under `.ci/run`, which installs it and makes a missing program fail.
-#![cfg(feature = "nats")]
+#![cfg(all(feature = "nats", feature = "axum"))]
 
 #[path = "../common/mod.rs"]
 mod common;

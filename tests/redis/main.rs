@@ -4,7 +4,7 @@
 //! Needs Debian's `redis-server` and `redis-tools`; without them each test prints a line
 //! saying so and passes, except under `.ci/run`, which installs them and makes a missing
 //! program fail.
-#![cfg(feature = "redis")]
+#![cfg(all(feature = "redis", feature = "axum"))]
 
 #[path = "../common/mod.rs"]
 mod common;

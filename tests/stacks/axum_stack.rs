@@ -218,7 +218,10 @@ async fn a_page_and_its_events_as_handlers_on_one_url() {
     let response = send(addr, get("/docs/7", &[SSE, ("last-event-id", "41")])).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-cache, no-transform"
+    );
     assert_eq!(response.headers()["vary"], "accept");
     let mut body = response.into_body();
     let first = within(

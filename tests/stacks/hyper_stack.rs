@@ -89,7 +89,10 @@ async fn events_over_http2_without_a_connection_header() {
     assert_eq!(response.version(), Version::HTTP_2);
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-cache, no-transform"
+    );
     assert!(response.headers().get("connection").is_none());
     assert!(response.headers().get("transfer-encoding").is_none());
     assert_eq!(

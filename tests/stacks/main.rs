@@ -1,7 +1,9 @@
 //! tower-sse in the stacks users run (axum, hyper, tonic, tower-http) and with the
 //! clients they use (Chromium, curl, reqwest-eventsource). A test that needs an outside
 //! program says on one line that it did not run when the program is missing, and fails
-//! instead under `.ci/run`.
+//! instead under `.ci/run`. Served through axum's integration (feature `axum`).
+#![cfg(feature = "axum")]
+
 #[path = "../common/mod.rs"]
 mod common;
 

@@ -42,7 +42,7 @@
 //!   NAT, in a partition) is found by the [heartbeat](RedisConfig::heartbeat) and
 //!   recovered the same way. New subscribers of a topic whose node is being
 //!   reconnected to wait until it is back (those of a topic new to this instance are
-//!   refused with a `503`).
+//!   told to retry: `200` with only `retry:`).
 //! - **Publishing while Redis is away** fails with [`PublishError::Backend`] (nothing
 //!   stored). A publish whose connection broke is retried up to three times, after
 //!   reconnecting; each retry first looks for the event by a token stored with it, so
@@ -53,7 +53,7 @@
 //!   an event published elsewhere at that moment reaches this instance's clients when
 //!   they reconnect (to any instance).
 //! - **Secrets.** Errors and logs name Redis by its address without user name and
-//!   password, and a failed history read answers clients `503` without Redis's details.
+//!   password, and a failed history read answers clients `retry:` without Redis's details.
 //! - **Ids** are Redis's: [`Hub::publish_with_id`](super::Hub::publish_with_id) is refused.
 //!
 //! Needs Redis 7.0 or newer (sharded pub/sub and `XINFO STREAM`'s `max-deleted-entry-id`).
