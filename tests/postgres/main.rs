@@ -2,6 +2,7 @@
 //! temporary directory, a free loopback port) and stops when it ends. Needs Debian's
 //! `postgresql`; without it each test prints a line saying so and passes, except under
 //! `.ci/run`, which installs it and makes a missing program fail.
+#![cfg(feature = "axum")]
 
 #[path = "../common/mod.rs"]
 mod common;
