@@ -415,3 +415,21 @@ async fn setup_errors_say_what_is_wrong() {
         "{err:?}"
     );
 }
+
+/// No payload limit: an event far past `NOTIFY`'s 8,000 bytes, from the hub and from
+/// SQL, reaches another instance whole (the notice carries only its position).
+#[tokio::test]
+async fn events_past_the_notify_limit_arrive_whole() {
+    if !available() {
+        return;
+    }
+    let pg = PgServer::start().await;
+    let (a, b) = (hub(&pg).await, hub(&pg).await);
+    let (_, mut events) = subscribed_to(&b, "/", "room").await;
+    let big = "x".repeat(100_000);
+    let sent = publish_all(&a, "room", [big.clone()]).await;
+    assert_eq!(take(&mut events, 1).await, sent);
+    pg.psql("app", "SELECT test_publish('room', repeat('y', 50000))");
+    let from_sql = take(&mut events, 1).await;
+    assert_eq!(from_sql[0].1, "y".repeat(50_000));
+}
