@@ -22,6 +22,7 @@ use super::{
     builder::Config,
     config::SubscriberChange,
     cursor,
+    flight::Flights,
     subscription::Context,
 };
 
@@ -64,6 +65,7 @@ struct Shared {
     context: Arc<Context>,
     config: Config,
     published: AtomicU64,
+    flights: Flights,
 }
 
 impl Default for Hub {
@@ -84,6 +86,7 @@ impl Hub {
                 context,
                 config,
                 published: AtomicU64::new(0),
+                flights: Flights::default(),
             }),
         }
     }
@@ -455,7 +458,12 @@ impl Hub {
                 From::Each(positions) => (positions[index], true),
                 From::Unknown => return Ok(None),
             };
-            match self.shared.backend.replay(topic, after, exact).await? {
+            let shared = &self.shared;
+            let replayed = shared
+                .flights
+                .replay(&*shared.backend, topic, after, exact)
+                .await?;
+            match replayed {
                 Replayed::Events(replayed) => {
                     events.extend(replayed.into_iter().map(|delivery| (index, delivery)));
                 }

@@ -99,6 +99,7 @@ mod cursor;
 mod delivery;
 mod error;
 mod fanout;
+mod flight;
 mod handle;
 mod handoff;
 mod history;

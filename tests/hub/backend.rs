@@ -28,6 +28,10 @@ struct PerTopic {
     state: Mutex<HashMap<String, Vec<Delivery>>>,
     feed: Arc<Mutex<Option<Feed>>>,
     keep: usize,
+    /// History reads asked for.
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+    /// When set, each history read waits for a permit.
+    gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl PerTopic {
@@ -107,6 +111,8 @@ impl Backend for PerTopic {
         after: Position,
         exact: bool,
     ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let gate = self.gate.clone();
         let state = self.state.lock().unwrap();
         let log = state.get(topic).map(Vec::as_slice).unwrap_or_default();
         let head = log.last().map_or(Position::START, Delivery::position);
@@ -123,7 +129,13 @@ impl Backend for PerTopic {
                     .collect(),
             )
         };
-        Box::pin(std::future::ready(Ok(result)))
+        drop(state);
+        Box::pin(async move {
+            if let Some(gate) = gate {
+                drop(gate.acquire().await.unwrap());
+            }
+            Ok(result)
+        })
     }
 }
 
@@ -217,4 +229,63 @@ async fn what_the_backend_cannot_replay_resets_and_what_it_ends_ends() {
     assert!(!feed.is_closed());
     let again = hub.subscribe("room", None).await.unwrap();
     assert_eq!(again.replay(), Replay::Live);
+}
+
+/// A reconnect storm: hundreds of clients come back at once, each with its last id, while
+/// a history read is slow. One read runs at a time per topic; the subscribers that come
+/// meanwhile share the next, and each still gets exactly the events after its own id.
+#[tokio::test]
+async fn subscribers_resuming_at_once_share_one_history_read() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let backend = PerTopic {
+        gate: Some(gate.clone()),
+        ..PerTopic::new(1000)
+    };
+    let reads = backend.reads.clone();
+    let hub = Hub::builder()
+        .lag_bound(1024)
+        .build_with(backend)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 1..=200 {
+        let id = hub
+            .publish("room", Event::new().data(n.to_string()))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let mut clients = tokio::task::JoinSet::new();
+    for k in 0..500 {
+        let (hub, from) = (hub.clone(), ids[100 + k % 50].clone());
+        clients.spawn(async move {
+            let subscription = hub.subscribe("room", Some(&from)).await.unwrap();
+            let seen: u64 = from.as_str().parse().unwrap();
+            assert_eq!(subscription.replay(), Replay::Exact((200 - seen) as usize));
+            let got: Vec<u64> = subscription
+                .take((200 - seen) as usize)
+                .map(|event| {
+                    let text = String::from_utf8(event.into_bytes().to_vec()).unwrap();
+                    let id = text.lines().find_map(|l| l.strip_prefix("id: "));
+                    id.unwrap().parse::<u64>().unwrap()
+                })
+                .collect()
+                .await;
+            assert_eq!(got, (seen + 1..=200).collect::<Vec<_>>(), "from {seen}");
+        });
+    }
+    // Every client has joined and waits for the history.
+    eventually(Duration::from_secs(10), "500 subscribers waiting", || {
+        hub.subscribers("room") == 500
+    })
+    .await;
+    gate.add_permits(10_000);
+    within(Duration::from_secs(10), async {
+        while let Some(client) = clients.join_next().await {
+            client.unwrap();
+        }
+    })
+    .await;
+    // The first client's read, then one for the 499 that came while it ran.
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
