@@ -30,6 +30,16 @@
 //! PORT=3000 cargo run --features nats --example chat -- --nats nats://127.0.0.1:4222
 //! PORT=3001 cargo run --features nats --example chat -- --nats nats://127.0.0.1:4222
 //! ```
+//!
+//! With `--postgres URL` (or env `POSTGRES_URL`) and the `postgres` feature, the room
+//! lives in a PostgreSQL database, and any SQL client can post to it inside its own
+//! transaction:
+//!
+//! ```sh
+//! PORT=3000 cargo run --features postgres --example chat -- --postgres postgres://app@127.0.0.1/app
+//! PORT=3001 cargo run --features postgres --example chat -- --postgres postgres://app@127.0.0.1/app
+//! psql app -c "SELECT chat_publish('room', '{\"name\":\"sql\",\"text\":\"hi\"}', 'message')"
+//! ```
 
 #[path = "support/stop_signal.rs"]
 mod stop_signal;
@@ -67,10 +77,11 @@ async fn main() {
     let builder = Hub::builder()
         .history(History::new().events(500))
         .shutdown_event(Event::new().retry(Duration::from_secs(2)));
-    let hub = match (nats_arg(), redis_arg()) {
-        (Some(url), _) => build_nats(builder, url).await,
-        (None, None) => builder.build(),
-        (None, Some((cluster, urls))) => build_redis(builder, cluster, urls).await,
+    let hub = match (postgres_arg(), nats_arg(), redis_arg()) {
+        (Some(url), _, _) => build_postgres(builder, url).await,
+        (None, Some(url), _) => build_nats(builder, url).await,
+        (None, None, None) => builder.build(),
+        (None, None, Some((cluster, urls))) => build_redis(builder, cluster, urls).await,
     };
     let shutdown = Shutdown::new();
 
@@ -128,6 +139,44 @@ fn redis_arg() -> Option<(bool, String)> {
         }
     }
     std::env::var("REDIS_URL").ok().map(|url| (false, url))
+}
+
+/// `--postgres URL` (or env `POSTGRES_URL`).
+fn postgres_arg() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--postgres" {
+            return args.next();
+        }
+        if let Some(url) = arg.strip_prefix("--postgres=") {
+            return Some(url.to_owned());
+        }
+    }
+    std::env::var("POSTGRES_URL").ok()
+}
+
+#[cfg(feature = "postgres")]
+async fn build_postgres(builder: tower_sse::hub::HubBuilder, url: String) -> Hub {
+    use tower_sse::hub::postgres::{Postgres, PostgresConfig};
+    let config = PostgresConfig::new(&url).prefix("chat_");
+    match builder.build_with(Postgres::new(config)).await {
+        Ok(hub) => {
+            println!("room shared through PostgreSQL (SQL: chat_publish)");
+            hub
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn build_postgres(_: tower_sse::hub::HubBuilder, _: String) -> Hub {
+    eprintln!(
+        "--postgres needs the postgres feature: cargo run --features postgres --example chat -- --postgres URL"
+    );
+    std::process::exit(2);
 }
 
 /// `--nats URL` (or env `NATS_URL`).

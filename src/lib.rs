@@ -88,6 +88,8 @@
 //!   compiled.
 //! - `nats`: `hub::nats::Nats`, the `hub` over NATS JetStream, shared by several
 //!   instances.
+//! - `postgres`: `hub::postgres::Postgres`, the `hub` over PostgreSQL, shared by several
+//!   instances, with a SQL function that publishes inside your own transaction.
 //!
 //! # Composing with other stacks
 //!

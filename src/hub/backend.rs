@@ -123,8 +123,9 @@ impl std::fmt::Debug for Feed {
 /// engine's storage for the hub's [`History`] bound (idempotently: replicas start at the
 /// same moment), and returns the running [`Backend`].
 ///
-/// The crate's engines are `hub::redis::Redis` and `hub::nats::Nats` (features `redis`
-/// and `nats`); see [`Backend`] for one of your own.
+/// The crate's engines are `hub::redis::Redis`, `hub::nats::Nats` and
+/// `hub::postgres::Postgres` (features `redis`, `nats` and `postgres`); see [`Backend`]
+/// for one of your own.
 pub trait Engine: Send + 'static {
     /// Sets the engine up for a hub whose local subscribers `feed` reaches, keeping
     /// `history` of each topic.
@@ -290,7 +291,7 @@ pub trait Backend: Send + Sync + 'static {
 
 /// `url` without its user name and password, for messages and logs: what the shared
 /// engines (Redis, NATS) say about where they failed.
-#[cfg(any(feature = "redis", feature = "nats"))]
+#[cfg(any(feature = "redis", feature = "nats", feature = "postgres"))]
 pub(crate) fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {

@@ -88,8 +88,9 @@
 //! the `redis` feature, `redis::Redis` keeps each topic's history in a Redis stream on
 //! one server or spread over a Redis Cluster, shared by several server instances, each
 //! of which receives only the topics its clients follow; with the `nats` feature,
-//! `nats::Nats` keeps every topic's history in one NATS JetStream stream. The hub's API
-//! is the same. An engine of your own implements [`Engine`] and [`Backend`].
+//! `nats::Nats` keeps every topic's history in one NATS JetStream stream; with the
+//! `postgres` feature, `postgres::Postgres` keeps it in a PostgreSQL table, and events
+//! can be published from SQL inside your own transaction. The hub's API is the same. An engine of your own implements [`Engine`] and [`Backend`].
 
 mod backend;
 mod builder;
@@ -107,9 +108,14 @@ mod memory;
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 mod position;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+#[cfg(feature = "postgres")]
+mod remote;
 mod revocation;
 mod stats;
 mod subscription;

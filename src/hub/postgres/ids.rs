@@ -1,0 +1,76 @@
+//! Event ids over PostgreSQL: `<sequence>-<mark in hex>`, the sequence the topic's and
+//! the mark a random number drawn for each event when it is stored.
+//!
+//! The mark is what makes an id name one event for good: a database restored from an
+//! older dump, or created anew, numbers its topics' events again from where it stands,
+//! but draws new marks, so an id given before the restore never matches an event after
+//! it, and the chain check answers it with the reset event.
+
+use crate::hub::Position;
+
+/// The largest mark: 40 bits.
+const MAX_MARK: u64 = (1 << 40) - 1;
+
+/// The id of `position`.
+pub(super) fn id_of(position: Position) -> String {
+    let (sequence, mark) = position.parts();
+    format!("{sequence}-{mark:x}")
+}
+
+/// The position of an id made by [`id_of`].
+pub(super) fn parse_id(id: &str) -> Option<Position> {
+    let (sequence, mark) = id.split_once('-')?;
+    let decimal = !sequence.is_empty()
+        && sequence.len() <= 19
+        && sequence.bytes().all(|b| b.is_ascii_digit());
+    let hex = !mark.is_empty()
+        && mark.len() <= 10
+        && mark
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !decimal || !hex {
+        return None;
+    }
+    let mark = u64::from_str_radix(mark, 16).ok()?;
+    (mark <= MAX_MARK).then_some(())?;
+    Some(Position::new(sequence.parse().ok()?, mark))
+}
+
+/// The position of a row's sequence and mark (never negative when this crate wrote
+/// them).
+pub(super) fn position(sequence: i64, mark: i64) -> Position {
+    Position::new(
+        u64::try_from(sequence).unwrap_or(0),
+        u64::try_from(mark).unwrap_or(0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        let at = Position::new(42, 0xab_cdef_0123);
+        assert_eq!(id_of(at), "42-abcdef0123");
+        assert_eq!(parse_id("42-abcdef0123"), Some(at));
+        assert_eq!(parse_id("7-1"), Some(Position::new(7, 1)));
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "a-1",
+            "1-1-1",
+            "1-A",
+            "+1-0",
+            "1 -0",
+            "1-fffffffffff",
+            "1-10000000000",
+        ] {
+            assert_eq!(parse_id(bad), None, "{bad:?}");
+        }
+        assert_eq!(position(3, 9), Position::new(3, 9));
+        assert_eq!(position(-1, -1), Position::START);
+    }
+}

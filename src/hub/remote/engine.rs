@@ -1,0 +1,185 @@
+//! [`RemoteEngine`]: what an engine that keeps the history outside the process supplies
+//! to the driver, and the values it hands back.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::{
+    BoxError,
+    hub::{BoxFuture, History, IdScope, Position, SetupError},
+};
+
+/// One stored event, as an engine reads it back.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    /// Its place in its topic.
+    pub(crate) position: Position,
+    /// The position of the topic's event before it when it was appended
+    /// ([`Position::START`] for the topic's first): the chain the driver checks.
+    pub(crate) previous: Position,
+    /// The event's fields (`Event::field_bytes`), without an id.
+    pub(crate) fields: Bytes,
+}
+
+/// A page of a topic's history, read in one step with the topic's head.
+#[derive(Debug)]
+pub(crate) struct Page {
+    /// The position of the topic's last event now ([`Position::START`] for none).
+    pub(crate) head: Position,
+    /// Retained events after the position asked for, in order, at most the limit asked.
+    pub(crate) entries: Vec<Entry>,
+    /// The topic's break record, if it has one: no position up to it can be resumed.
+    pub(crate) broken_at: Option<Position>,
+}
+
+/// What an engine's live feed tells the driver.
+#[derive(Debug)]
+pub(crate) enum Notice {
+    /// `topic` has an event at `position`; with `entry`, the event itself (an engine
+    /// whose feed carries events), without, only the notice (the driver reads it).
+    Event {
+        topic: Arc<str>,
+        position: Position,
+        entry: Option<Entry>,
+    },
+    /// The live connection made by [`RemoteEngine::connect_live`] with this generation
+    /// is gone: notices may have been missed.
+    Lost { generation: u64 },
+}
+
+/// Why one append did not store the event.
+#[derive(Debug)]
+pub(crate) enum AppendError {
+    /// The topic's last event is not the `previous` given: read the head and try again.
+    #[allow(
+        dead_code,
+        reason = "for engines that do not order appends themselves (NATS)"
+    )]
+    Raced,
+    /// The append failed; `sent` says whether it may have been stored all the same.
+    Failed { sent: bool, err: BoxError },
+}
+
+/// What an engine that keeps topics outside the process (a database, a broker)
+/// supplies to the [driver](super::Remote): storage, reading and a live feed. The driver
+/// does everything else: watchers and interest, the chain check, catch-up, breaks,
+/// recovery with backoff and a heartbeat, and publish retries.
+///
+/// Every method may fail with a [`BoxError`]; the driver retries or reports it. Messages
+/// must not hold secrets (name the server by [`url`](RemoteEngine::url)).
+///
+/// The contract:
+///
+/// - positions of one topic increase with each append, and each stored event records
+///   the position of the topic's event before it (its `previous`);
+/// - [`read`](RemoteEngine::read) returns a topic's retained events after a position in
+///   order, with the topic's head read in the same step;
+/// - once [`open`](RemoteEngine::open) has returned, every event of the topic appended
+///   later is notified on the live feed (or the feed reports itself
+///   [lost](Notice::Lost));
+/// - an append given a token stores the event at most once, however often it is tried
+///   with that token, and [`find`](RemoteEngine::find) finds it by that token.
+pub(crate) trait RemoteEngine: Send + Sync + 'static {
+    /// The engine's name, as metrics label it.
+    fn name(&self) -> &'static str;
+
+    /// Whether ids order events across topics or within a topic only.
+    fn ids(&self) -> IdScope;
+
+    /// Where the engine's server is, without credentials: for messages.
+    fn url(&self) -> &str;
+
+    /// Connects and creates the storage if it is missing, for a history bounded by
+    /// `history` (or says which bound it cannot honour); idempotent, and safe when
+    /// several instances do it at the same moment.
+    fn setup(&mut self, history: History) -> BoxFuture<'_, Result<(), SetupError>>;
+
+    /// The id sent to clients for `position`.
+    fn id_of(&self, position: Position) -> String;
+
+    /// The position of an id made by [`id_of`](RemoteEngine::id_of); `None` for any
+    /// other string.
+    fn locate(&self, id: &str) -> Option<Position>;
+
+    /// Whether [`append`](RemoteEngine::append) orders concurrent appends to a topic
+    /// itself (a script or a row lock): then the driver gives no `previous`. Otherwise
+    /// it reads the head and appends after it, trying again when [raced](AppendError::Raced).
+    fn orders_appends(&self) -> bool {
+        false
+    }
+
+    /// Appends `fields` to `topic`, recording the topic's last event as its previous:
+    /// with `Some(previous)`, only if the topic's last event is `previous` (else
+    /// [`AppendError::Raced`]). Stores it once per `token`: a second append with the
+    /// same token returns the first one's position.
+    fn append<'a>(
+        &'a self,
+        topic: &'a str,
+        previous: Option<Position>,
+        token: &'a str,
+        fields: &'a [u8],
+    ) -> BoxFuture<'a, Result<Position, AppendError>>;
+
+    /// The position of the event appended with `token`, if it was stored.
+    fn find<'a>(
+        &'a self,
+        topic: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Position>, BoxError>>;
+
+    /// The position of `topic`'s last event ([`Position::START`] for none).
+    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, BoxError>>;
+
+    /// Up to `limit` retained events of `topic` after `after`, with the head.
+    fn read<'a>(
+        &'a self,
+        topic: &'a str,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Page, BoxError>>;
+
+    /// How many events one [`read`](RemoteEngine::read) asks for.
+    fn page_size(&self) -> usize {
+        256
+    }
+
+    /// (Re)connects the live feed, dropping the previous one, and sends its notices to
+    /// `notices`, ending with [`Notice::Lost`] of this `generation` when it breaks.
+    /// Topics opened on an earlier connection are opened again by the driver.
+    fn connect_live(
+        &self,
+        generation: u64,
+        notices: mpsc::UnboundedSender<Notice>,
+    ) -> BoxFuture<'_, Result<(), BoxError>>;
+
+    /// Starts notifying `topic`'s events on the live feed.
+    fn open<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<(), BoxError>>;
+
+    /// Stops notifying `topic`'s events.
+    fn close<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<(), BoxError>>;
+
+    /// A round trip on the live connection: the heartbeat.
+    fn ping(&self) -> BoxFuture<'_, Result<(), BoxError>>;
+
+    /// Records that `topic`'s history broke after `through`, the last position this
+    /// instance delivered, so no client resumes across the break as if nothing were
+    /// missing ([`Page::broken_at`] reads it back). An engine whose positions can never
+    /// be given to another event (its ids carry something a restored store cannot make
+    /// again) needs none: the default records nothing.
+    fn record_break<'a>(
+        &'a self,
+        topic: &'a str,
+        through: Position,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        let _ = (topic, through);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// How often the driver pings the live connection, and how long it waits for the
+    /// answer.
+    fn heartbeat(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+}

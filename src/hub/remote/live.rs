@@ -1,0 +1,291 @@
+//! The live task: the topics this instance's clients follow (interest), each checked
+//! against its chain on every notice, caught up after a lost connection, ended when
+//! their history broke; the heartbeat; reconnection with backoff.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+
+use crate::hub::{Feed, Position, SubscribeError};
+
+use super::{
+    chain::{After, delivery, read_after},
+    engine::{Notice, RemoteEngine},
+};
+
+/// What the backend asks of the task.
+pub(crate) enum Request {
+    /// A subscriber follows `topic`: answer with the position after which every event
+    /// of the topic reaches the feed.
+    Watch {
+        topic: Arc<str>,
+        watcher: u64,
+        reply: oneshot::Sender<Result<Position, SubscribeError>>,
+    },
+    /// A subscriber of `topic` left (or gave up waiting).
+    Unwatch { topic: Arc<str>, watcher: u64 },
+}
+
+/// A topic some local subscriber follows.
+struct Topic {
+    watchers: HashSet<u64>,
+    /// The position of the last event delivered (or the topic's head when watched).
+    last: Position,
+}
+
+/// The live connection is gone: when to try again.
+struct Retry {
+    at: Instant,
+    backoff: Duration,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The task's state.
+pub(crate) struct Live<E: ?Sized> {
+    engine: Arc<E>,
+    feed: Feed,
+    topics: HashMap<Arc<str>, Topic>,
+    /// The generation of the live connection in use.
+    generation: u64,
+    lost: Option<Retry>,
+    notices: mpsc::UnboundedSender<Notice>,
+}
+
+impl<E: RemoteEngine + ?Sized> Live<E> {
+    /// A task whose live connection `generation` is up, sending to `notices`.
+    pub(crate) fn new(
+        engine: Arc<E>,
+        feed: Feed,
+        generation: u64,
+        notices: mpsc::UnboundedSender<Notice>,
+    ) -> Self {
+        Self {
+            engine,
+            feed,
+            topics: HashMap::new(),
+            generation,
+            lost: None,
+            notices,
+        }
+    }
+
+    /// Serves requests and notices until the backend is dropped.
+    pub(crate) async fn run(
+        mut self,
+        mut requests: mpsc::UnboundedReceiver<Request>,
+        mut notices: mpsc::UnboundedReceiver<Notice>,
+    ) {
+        let every = self.engine.heartbeat();
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let retry_at = self.lost.as_ref().map(|retry| retry.at);
+            tokio::select! {
+                request = requests.recv() => match request {
+                    Some(Request::Watch { topic, watcher, reply }) => {
+                        let result = self.watch(topic, watcher).await;
+                        let _ = reply.send(result);
+                    }
+                    Some(Request::Unwatch { topic, watcher }) => self.unwatch(&topic, watcher).await,
+                    None => return,
+                },
+                Some(notice) = notices.recv() => self.on_notice(notice).await,
+                _ = heartbeat.tick() => self.beat().await,
+                () = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
+                    self.reconnect().await;
+                }
+            }
+        }
+    }
+
+    async fn watch(&mut self, topic: Arc<str>, watcher: u64) -> Result<Position, SubscribeError> {
+        if let Some(state) = self.topics.get_mut(&topic) {
+            state.watchers.insert(watcher);
+            return Ok(state.last);
+        }
+        if self.lost.is_some() {
+            return Err(self.error("reconnecting", &"the live connection is down"));
+        }
+        let opened = async {
+            self.engine.open(&topic).await?;
+            self.engine.head(&topic).await
+        };
+        match opened.await {
+            Ok(last) => {
+                let watchers = HashSet::from([watcher]);
+                self.topics.insert(topic, Topic { watchers, last });
+                Ok(last)
+            }
+            Err(err) => {
+                let _ = self.engine.close(&topic).await;
+                Err(self.error("following a topic", &err))
+            }
+        }
+    }
+
+    async fn unwatch(&mut self, topic: &Arc<str>, watcher: u64) {
+        let Some(state) = self.topics.get_mut(topic) else {
+            return;
+        };
+        // An unwatch for a watch that failed, or for a topic dropped and watched again
+        // since, names no one here.
+        if state.watchers.remove(&watcher) && state.watchers.is_empty() {
+            self.topics.remove(topic);
+            if self.lost.is_none() {
+                if let Err(err) = self.engine.close(topic).await {
+                    tracing::debug!(%topic, error = %err, "cannot stop following a topic");
+                }
+            }
+        }
+    }
+
+    async fn on_notice(&mut self, notice: Notice) {
+        match notice {
+            Notice::Lost { generation } if generation == self.generation => self.lose(),
+            Notice::Lost { .. } => {}
+            Notice::Event { .. } if self.lost.is_some() => {}
+            Notice::Event {
+                topic,
+                position,
+                entry,
+            } => {
+                let Some(state) = self.topics.get_mut(&topic) else {
+                    return;
+                };
+                if position <= state.last {
+                    return; // delivered already, by a read
+                }
+                if let Some(entry) = entry.filter(|entry| entry.previous == state.last) {
+                    state.last = entry.position;
+                    if let Some(delivery) = delivery(&*self.engine, entry) {
+                        self.feed.deliver(&topic, delivery);
+                    }
+                    return;
+                }
+                self.catch_up(&topic).await;
+            }
+        }
+    }
+
+    /// Reads `topic`'s events after the last one delivered and delivers them, if they
+    /// follow on; otherwise ends the topic's streams.
+    async fn catch_up(&mut self, topic: &Arc<str>) {
+        let Some(last) = self.topics.get(topic).map(|state| state.last) else {
+            return;
+        };
+        let read = read_after(&*self.engine, topic, last, true).await;
+        let Some(state) = self.topics.get_mut(topic) else {
+            return;
+        };
+        match read {
+            Ok(After::Events(events, through)) => {
+                state.last = through;
+                for delivery in events {
+                    self.feed.deliver(topic, delivery);
+                }
+            }
+            Ok(After::Broken(_, head)) => {
+                state.last = head;
+                self.broken(topic, last).await;
+            }
+            Err(err) => {
+                tracing::warn!(engine = self.engine.name(), %topic, error = %err, "cannot read a topic's history; reconnecting");
+                self.lose();
+            }
+        }
+    }
+
+    /// Events after `through`, the last position delivered, are gone: records the
+    /// break, so no client resumes across it as if nothing were missing, and ends the
+    /// topic's streams; their clients resume from their `Last-Event-ID`.
+    async fn broken(&mut self, topic: &Arc<str>, through: Position) {
+        if let Err(err) = self.engine.record_break(topic, through).await {
+            tracing::error!(%topic, error = %err, "could not record where the topic's history broke");
+        }
+        let ended = self.feed.end_topics(std::slice::from_ref(topic));
+        tracing::warn!(
+            engine = self.engine.name(), %topic, subscribers = ended,
+            "events after the last one this instance delivered are gone; ending the topic's streams so they resume from their Last-Event-ID"
+        );
+    }
+
+    /// The heartbeat: a live connection that does not answer in time is lost.
+    async fn beat(&mut self) {
+        if self.lost.is_some() {
+            return;
+        }
+        let answered = tokio::time::timeout(self.engine.heartbeat(), self.engine.ping()).await;
+        if !matches!(answered, Ok(Ok(()))) {
+            tracing::warn!(
+                engine = self.engine.name(),
+                "the live connection does not answer; reconnecting"
+            );
+            self.lose();
+        }
+    }
+
+    fn lose(&mut self) {
+        if self.lost.is_none() {
+            self.lost = Some(Retry {
+                at: Instant::now(),
+                backoff: FIRST_BACKOFF,
+            });
+        }
+    }
+
+    /// Connects the live feed again, follows every topic again, and catches each up.
+    async fn reconnect(&mut self) {
+        self.generation += 1;
+        let topics: Vec<Arc<str>> = self.topics.keys().cloned().collect();
+        let connected = async {
+            self.engine
+                .connect_live(self.generation, self.notices.clone())
+                .await?;
+            for topic in &topics {
+                self.engine.open(topic).await?;
+            }
+            Ok::<_, crate::BoxError>(())
+        };
+        if let Err(err) = connected.await {
+            let backoff = self
+                .lost
+                .as_ref()
+                .map_or(FIRST_BACKOFF, |retry| retry.backoff);
+            tracing::debug!(engine = self.engine.name(), error = %err, "cannot reconnect yet");
+            self.lost = Some(Retry {
+                at: Instant::now() + backoff,
+                backoff: (backoff * 2).min(MAX_BACKOFF),
+            });
+            return;
+        }
+        self.lost = None;
+        tracing::info!(
+            engine = self.engine.name(),
+            topics = topics.len(),
+            "reconnected; catching up"
+        );
+        for topic in &topics {
+            self.catch_up(topic).await;
+        }
+    }
+
+    fn error(&self, what: &str, err: &dyn std::fmt::Display) -> SubscribeError {
+        SubscribeError::Backend(
+            format!(
+                "{what} on {} at `{}` failed: {err}",
+                self.engine.name(),
+                self.engine.url()
+            )
+            .into(),
+        )
+    }
+}

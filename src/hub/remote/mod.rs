@@ -1,0 +1,216 @@
+//! The driver of every engine that keeps the hub's topics outside the process: one
+//! implementation of [`Backend`] over a small [`RemoteEngine`], through which an engine
+//! supplies only what differs (storage, reads, a live feed).
+//!
+//! # What the driver does
+//!
+//! - **Interest** (`live.rs`): a topic's live feed is open only while a local client
+//!   follows it. Watchers are kept by id; the first opens the feed, reads the topic's
+//!   head and answers with it; the last one's unwatch closes it.
+//! - **The chain** (`chain.rs`): each stored event records the position of its topic's
+//!   event before it. Every read (a client's replay, a catch-up) checks that the first
+//!   event records the position read after and each next one the one before it; a
+//!   notice that does not follow on from the last delivered event makes the task read
+//!   the missed ones, so a notice lost or late is never a hole.
+//! - **Catch-up and breaks**: after a lost connection, or a notice ahead of the chain,
+//!   the task reads each topic's events after the last one it delivered and delivers
+//!   them once, in order (notices already covered by a read are dropped by position). If
+//!   they cannot be read exactly (trimmed, or the store came back older), the break is
+//!   recorded ([`RemoteEngine::record_break`]) and the topic's streams end
+//!   ([`Feed::end_topics`]): clients resume from their `Last-Event-ID`, exactly or with
+//!   the reset event.
+//! - **Recovery**: a lost live connection (reported by the engine, or a heartbeat not
+//!   answered in time) is reconnected with backoff (50 ms doubling to 2 s); every
+//!   followed topic is opened again and caught up. Meanwhile clients of followed topics
+//!   stay connected; a subscriber of a topic new to the instance is refused with a `503`.
+//! - **Publishing** (`publish.rs`): one token per publish; a failed append is tried
+//!   again up to three times, looking the token up first when a try may have been
+//!   stored, so the event is stored once, and the error is
+//!   [`PublishError::Uncertain`] whenever a try may have been stored.
+//!
+//! # Writing an engine
+//!
+//! Implement [`RemoteEngine`] (see its contract) and wrap the engine in [`Remote`].
+//! How the engines map onto it:
+//!
+//! - **PostgreSQL** (`hub::postgres`): append is a SQL function that locks the topic's
+//!   row (it orders appends itself) and checks the token under that lock; read is one
+//!   statement with the head; the live feed is `LISTEN` on a channel per topic whose
+//!   notices carry only the topic and position. Positions are never reused, so it keeps
+//!   no break record.
+//! - **Redis** (one stream per topic): append is the publish script (it orders appends
+//!   itself, and finds a retried token); read is the read script, which returns the
+//!   head and the break record (`<prefix>{topic}:b`, written by `record_break`) in one
+//!   step; the live feed is `SSUBSCRIBE` per topic, whose messages carry the event
+//!   (`Notice::Event` with its entry), one live connection per node.
+//! - **NATS JetStream** (one stream): append is a publish with
+//!   `Nats-Expected-Last-Subject-Sequence` set from `previous` (a wrong one is
+//!   `Raced`) and the token as `Nats-Msg-Id` (the server's duplicate window is `find`);
+//!   read is a batch of Direct Gets; the live feed is an ordered consumer per topic;
+//!   an epoch changed under the instance is a break of every topic.
+
+mod chain;
+mod engine;
+mod live;
+mod publish;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) use self::engine::{AppendError, Entry, Notice, Page, RemoteEngine};
+use self::{
+    chain::{After, read_after},
+    live::{Live, Request},
+};
+use super::{
+    EventId, History, Position, PublishError, SetupError, SubscribeError,
+    backend::{Backend, BoxFuture, Feed, IdScope, Replayed},
+};
+use crate::{BoxError, Event};
+
+/// A [`Backend`] over a [`RemoteEngine`], running.
+pub(crate) struct Remote<E> {
+    engine: Arc<E>,
+    requests: mpsc::UnboundedSender<Request>,
+    live: tokio::task::AbortHandle,
+    closed: AtomicBool,
+}
+
+impl<E: RemoteEngine> Remote<E> {
+    /// Sets `engine`'s storage up for `history`, connects its live feed, and runs the
+    /// live task, delivering to `feed`.
+    pub(crate) async fn start(
+        mut engine: E,
+        feed: Feed,
+        history: History,
+    ) -> Result<Self, SetupError> {
+        engine.setup(history).await?;
+        let (notices, notice_receiver) = mpsc::unbounded_channel();
+        if let Err(source) = engine.connect_live(1, notices.clone()).await {
+            return Err(SetupError::Unreachable {
+                engine: engine.name(),
+                url: engine.url().to_owned(),
+                source,
+            });
+        }
+        let engine = Arc::new(engine);
+        let (requests, receiver) = mpsc::unbounded_channel();
+        let task = Live::new(engine.clone(), feed, 1, notices);
+        let live = tokio::spawn(task.run(receiver, notice_receiver)).abort_handle();
+        Ok(Self {
+            engine,
+            requests,
+            live,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn failed(&self, what: &str, err: &BoxError) -> SubscribeError {
+        SubscribeError::Backend(
+            format!(
+                "{what} on {} at `{}` failed: {err}",
+                self.engine.name(),
+                self.engine.url()
+            )
+            .into(),
+        )
+    }
+}
+
+impl<E: RemoteEngine> Backend for Remote<E> {
+    fn ids(&self) -> IdScope {
+        self.engine.ids()
+    }
+
+    fn name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        id: Option<&'a str>,
+        event: Event,
+    ) -> BoxFuture<'a, Result<EventId, PublishError>> {
+        Box::pin(async move {
+            if id.is_some() {
+                return Err(PublishError::Backend(
+                    format!(
+                        "the {} engine assigns the ids; publish without an id of your own",
+                        self.engine.name()
+                    )
+                    .into(),
+                ));
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(PublishError::ShuttingDown);
+            }
+            publish::publish(&*self.engine, topic, &event).await
+        })
+    }
+
+    fn locate(&self, id: &str) -> Option<Position> {
+        self.engine.locate(id)
+    }
+
+    fn watch<'a>(
+        &'a self,
+        topic: &'a str,
+        watcher: u64,
+    ) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.requests.send(Request::Watch {
+            topic: topic.into(),
+            watcher,
+            reply,
+        });
+        Box::pin(async move {
+            let gone = || SubscribeError::Backend("the hub's live task has stopped".into());
+            sent.map_err(|_| gone())?;
+            answer.await.map_err(|_| gone())?
+        })
+    }
+
+    fn unwatch(&self, topic: &str, watcher: u64) {
+        let _ = self.requests.send(Request::Unwatch {
+            topic: topic.into(),
+            watcher,
+        });
+    }
+
+    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, SubscribeError>> {
+        Box::pin(async move {
+            (self.engine.head(topic).await).map_err(|err| self.failed("position read", &err))
+        })
+    }
+
+    fn replay<'a>(
+        &'a self,
+        topic: &'a str,
+        after: Position,
+        exact: bool,
+    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
+        Box::pin(async move {
+            match read_after(&*self.engine, topic, after, exact).await {
+                Ok(After::Events(events, _)) => Ok(Replayed::Events(events)),
+                Ok(After::Broken(why, _)) => Ok(why),
+                Err(err) => Err(self.failed("history read", &err)),
+            }
+        })
+    }
+
+    fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.live.abort();
+    }
+}
+
+impl<E> Drop for Remote<E> {
+    fn drop(&mut self) {
+        self.live.abort();
+    }
+}

@@ -1,0 +1,264 @@
+//! Publishing: an append tried again after a failure, under one token, so the event is
+//! stored once, and a failure is reported as [`PublishError::Uncertain`] whenever a try
+//! may have been stored.
+
+use std::time::Duration;
+
+use crate::{
+    BoxError, Event,
+    hub::{EventId, PublishError},
+};
+
+use super::engine::{AppendError, RemoteEngine};
+
+/// How many times a publish that failed is tried again (after 50, 100 and 200 ms).
+const RETRIES: u32 = 3;
+
+/// How many times a publish is tried again because another one appended to the topic
+/// between reading its head and appending (engines that do not order appends).
+const RACES: u32 = 1000;
+
+/// Appends `event` to `topic`, trying again after a failure with the same token; a try
+/// after one that may have been stored first looks the token up.
+pub(crate) async fn publish<E: RemoteEngine + ?Sized>(
+    engine: &E,
+    topic: &str,
+    event: &Event,
+) -> Result<EventId, PublishError> {
+    let token = token();
+    let fields = event.field_bytes();
+    let mut sent = false;
+    let mut failures = 0;
+    let mut races = 0;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let err = match try_once(engine, topic, &token, fields, sent).await {
+            Ok(position) => return Ok(EventId::trusted(engine.id_of(position).into())),
+            Err(AppendError::Raced) if races < RACES => {
+                races += 1;
+                continue;
+            }
+            Err(AppendError::Raced) => {
+                "the topic is published to too fast to append in order".into()
+            }
+            Err(AppendError::Failed { sent: maybe, err }) => {
+                sent |= maybe;
+                err
+            }
+        };
+        failures += 1;
+        if failures > RETRIES {
+            let err: BoxError = format!(
+                "publish to {} at `{}` failed: {err}",
+                engine.name(),
+                engine.url()
+            )
+            .into();
+            return Err(if sent {
+                PublishError::Uncertain(err)
+            } else {
+                PublishError::Backend(err)
+            });
+        }
+        tracing::debug!(engine = engine.name(), error = %err, failures, "publishing failed; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+    }
+}
+
+/// One try: after a try that may have been stored, looks for it by its token first.
+async fn try_once<E: RemoteEngine + ?Sized>(
+    engine: &E,
+    topic: &str,
+    token: &str,
+    fields: &[u8],
+    look_first: bool,
+) -> Result<crate::hub::Position, AppendError> {
+    let not_sent = |err| AppendError::Failed { sent: false, err };
+    if look_first {
+        if let Some(position) = engine.find(topic, token).await.map_err(not_sent)? {
+            return Ok(position);
+        }
+    }
+    let previous = if engine.orders_appends() {
+        None
+    } else {
+        Some(engine.head(topic).await.map_err(not_sent)?)
+    };
+    engine.append(topic, previous, token, fields).await
+}
+
+/// A token unique to one publish, stored with the event.
+fn token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos()),
+    );
+    let first = hasher.finish();
+    hasher.write_u64(first);
+    format!("{first:016x}{:016x}", hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::hub::{
+        BoxFuture, History, IdScope, Position, SetupError,
+        remote::{Notice, Page},
+    };
+
+    /// An engine whose appends answer from a script, as an engine that does not order
+    /// appends itself (NATS) would: it reads the head before each.
+    struct Scripted {
+        appends: Mutex<Vec<Result<Position, AppendError>>>,
+        found: Option<Position>,
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl Scripted {
+        fn new(mut appends: Vec<Result<Position, AppendError>>, found: Option<Position>) -> Self {
+            appends.reverse();
+            Self {
+                appends: Mutex::new(appends),
+                found,
+                calls: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn called(&self, what: &'static str) {
+            self.calls.lock().unwrap().push(what);
+        }
+    }
+
+    fn failed(sent: bool) -> Result<Position, AppendError> {
+        Err(AppendError::Failed {
+            sent,
+            err: "lost".into(),
+        })
+    }
+
+    impl RemoteEngine for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn ids(&self) -> IdScope {
+            IdScope::Topic
+        }
+        fn url(&self) -> &str {
+            "nowhere"
+        }
+        fn setup(&mut self, _: History) -> BoxFuture<'_, Result<(), SetupError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn id_of(&self, position: Position) -> String {
+            format!("{}", position.parts().0)
+        }
+        fn locate(&self, _: &str) -> Option<Position> {
+            None
+        }
+        fn append<'a>(
+            &'a self,
+            _: &'a str,
+            previous: Option<Position>,
+            _: &'a str,
+            _: &'a [u8],
+        ) -> BoxFuture<'a, Result<Position, AppendError>> {
+            assert_eq!(previous, Some(Position::new(7, 0)), "after the head read");
+            self.called("append");
+            let next = self.appends.lock().unwrap().pop();
+            Box::pin(async move { next.unwrap_or_else(|| failed(false)) })
+        }
+        fn find<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Position>, BoxError>> {
+            self.called("find");
+            let found = self.found;
+            Box::pin(async move { Ok(found) })
+        }
+        fn head<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Position, BoxError>> {
+            self.called("head");
+            Box::pin(async { Ok(Position::new(7, 0)) })
+        }
+        fn read<'a>(
+            &'a self,
+            _: &'a str,
+            _: Position,
+            _: usize,
+        ) -> BoxFuture<'a, Result<Page, BoxError>> {
+            Box::pin(async { Err("no reads here".into()) })
+        }
+        fn connect_live(
+            &self,
+            _: u64,
+            _: mpsc::UnboundedSender<Notice>,
+        ) -> BoxFuture<'_, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn open<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn close<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn ping(&self) -> BoxFuture<'_, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    async fn publish_on(engine: &Scripted) -> Result<EventId, PublishError> {
+        publish(engine, "t", &Event::new().data("x")).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_raced_append_reads_the_head_and_tries_again() {
+        let engine = Scripted::new(
+            vec![
+                Err(AppendError::Raced),
+                Err(AppendError::Raced),
+                Ok(Position::new(8, 0)),
+            ],
+            None,
+        );
+        assert_eq!(publish_on(&engine).await.unwrap().as_str(), "8");
+        let calls = engine.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            ["head", "append", "head", "append", "head", "append"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_try_that_may_have_been_stored_is_looked_up_before_the_next() {
+        let engine = Scripted::new(vec![failed(true)], Some(Position::new(8, 0)));
+        assert_eq!(publish_on(&engine).await.unwrap().as_str(), "8");
+        let calls = engine.calls.lock().unwrap().clone();
+        assert_eq!(calls, ["head", "append", "find"], "not appended twice");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_uncertain_once_a_try_may_have_been_stored() {
+        let engine = Scripted::new(
+            vec![failed(false), failed(true), failed(false), failed(false)],
+            None,
+        );
+        let err = publish_on(&engine).await.unwrap_err();
+        assert!(matches!(err, PublishError::Uncertain(_)), "{err:?}");
+        let engine = Scripted::new(Vec::new(), None);
+        let err = publish_on(&engine).await.unwrap_err();
+        assert!(matches!(err, PublishError::Backend(_)), "{err:?}");
+        assert_eq!(
+            engine.calls.lock().unwrap().len(),
+            8,
+            "four tries, each a head and an append"
+        );
+    }
+}
