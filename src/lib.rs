@@ -135,6 +135,7 @@ pub mod metrics;
 mod metrics;
 mod predicate;
 mod response;
+mod script;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod routing;
@@ -161,6 +162,7 @@ pub use layer::SseLayer;
 pub use lifetime::{Lifetime, Limited, LimitedItem};
 pub use predicate::{DefaultPredicate, Predicate};
 pub use response::IntoRefusal;
+pub use script::RECONNECTING_EVENT_SOURCE_JS;
 pub use service::Sse;
 pub use shutdown::Shutdown;
 

@@ -2,7 +2,10 @@
 //! HTTP/1.1 client over TCP.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
 pub mod proxy;
+#[cfg(feature = "hub")]
+pub mod upstream;
 
 use std::{
     future::Future,

@@ -9,7 +9,6 @@
 use crate::common;
 
 use std::{
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -101,57 +100,7 @@ fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router
         )
 }
 
-/// Kills the browser when the test ends, however it ends.
-pub(crate) struct Browser(Child, std::path::PathBuf);
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
-
-/// Whether Chromium can run here (`CHROMIUM` names another browser); says so on one line
-/// when it cannot.
-pub(crate) fn have_chromium() -> bool {
-    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    common::have(&binary, "apt-get install chromium, or set CHROMIUM")
-}
-
-/// Starts headless Chromium on `url`, with a fresh profile of its own (tests run in
-/// parallel, each with its browser).
-pub(crate) fn launch(url: &str) -> Browser {
-    static LAUNCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let n = LAUNCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let profile =
-        std::env::temp_dir().join(format!("tower-sse-chromium-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    std::fs::create_dir_all(&profile).unwrap();
-    let child = Command::new(&binary)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--remote-debugging-port=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|err| {
-            panic!("cannot start `{binary}` ({err}): install Debian's chromium, or set CHROMIUM")
-        });
-    Browser(child, profile)
-}
+use common::browser::{have_chromium, launch};
 
 #[tokio::test]
 async fn chromium_event_source_receives_exactly_what_was_sent() {
@@ -272,7 +221,7 @@ async fn chromium_gets_the_events_published_between_the_page_and_its_event_sourc
                 StatusCode::NO_CONTENT
             }),
         )
-        .layer(SseLayer::new(events).last_event_id_query(true));
+        .layer(SseLayer::new(events));
     let addr = serve(app).await;
     let _browser = launch(&format!("http://{addr}/"));
 
