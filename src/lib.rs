@@ -135,10 +135,10 @@ pub mod metrics;
 mod metrics;
 mod predicate;
 mod response;
-mod script;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod routing;
+mod script;
 mod service;
 mod shutdown;
 #[cfg(feature = "test-util")]

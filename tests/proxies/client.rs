@@ -77,7 +77,9 @@ impl Events {
                 Ok(None | Some(Err(_))) => return Next::End,
                 Ok(Some(Ok(frame))) => frame,
             };
-            let Ok(bytes) = frame.into_data() else { continue };
+            let Ok(bytes) = frame.into_data() else {
+                continue;
+            };
             match &mut self.gzip {
                 Some(gzip) => {
                     gzip.write_all(&bytes).unwrap();

@@ -37,7 +37,11 @@ fn app(hub: &Hub) -> Router {
             SseLayer::new(factory.clone())
                 .keep_alive(KeepAlive::new().interval(Duration::from_millis(500))),
         )
-        .layer(SseLayer::new(factory).without_keep_alive().predicate(silent))
+        .layer(
+            SseLayer::new(factory)
+                .without_keep_alive()
+                .predicate(silent),
+        )
 }
 
 /// The events published one at a time through the proxy, after the history.
@@ -59,15 +63,27 @@ async fn prompt(hub: &Hub, port: u16) -> Prompt {
     // The stream starts with 1 KiB of history: Caddy's `encode` compresses a response
     // whose first write is 512 bytes or more, and passes smaller ones as they are.
     let history = "h".repeat(1024);
-    hub.publish("prompt", Event::new().data(&history)).await.unwrap();
+    hub.publish("prompt", Event::new().data(&history))
+        .await
+        .unwrap();
     let open = tokio::time::timeout(Duration::from_secs(2), Events::open(port, "/prompt"));
     let Ok(mut events) = open.await else {
         let headers = Default::default();
         let stuck = Some((0, Next::Late)); // not even the response's head came through
-        return Prompt { headers, latencies: Vec::new(), stuck };
+        return Prompt {
+            headers,
+            latencies: Vec::new(),
+            stuck,
+        };
     };
     assert_eq!(events.head.status, StatusCode::OK);
-    let names = ["content-type", "cache-control", "content-encoding", "vary", "content-length"];
+    let names = [
+        "content-type",
+        "cache-control",
+        "content-encoding",
+        "vary",
+        "content-length",
+    ];
     let headers = names.map(|name| events.header(name));
     eventually(Duration::from_secs(5), "subscribed", || {
         hub.subscribers("prompt") == 1
@@ -81,7 +97,9 @@ async fn prompt(hub: &Hub, port: u16) -> Prompt {
     for i in (1..=EVENTS).take_while(|_| stuck.is_none()) {
         let start = tokio::time::Instant::now();
         let data = format!("event {i}");
-        hub.publish("prompt", Event::new().data(&data)).await.unwrap();
+        hub.publish("prompt", Event::new().data(&data))
+            .await
+            .unwrap();
         match events.next(Duration::from_secs(1)).await {
             Next::Data(got) if got == data => latencies.push(start.elapsed()),
             other => {
@@ -129,7 +147,9 @@ async fn idle(hub: &Hub, port: u16) -> Idle {
             Next::Late => {}
             other => return Err(format!("during the idle time: {other:?}")),
         }
-        hub.publish("idle", Event::new().data("after idle")).await.unwrap();
+        hub.publish("idle", Event::new().data("after idle"))
+            .await
+            .unwrap();
         match live.next(Duration::from_secs(1)).await {
             Next::Data(data) if data == "after idle" => Ok(live.keep_alives),
             other => Err(format!("after the idle time: {other:?}")),
@@ -199,7 +219,8 @@ fn assert_headers(prompt: &Prompt, encoding: Option<&str>) {
     assert_eq!(cache_control.as_deref(), Some(CACHE_CONTROL));
     assert_eq!(content_encoding.as_deref(), encoding);
     assert!(
-        vary.as_deref().is_some_and(|v| v.to_ascii_lowercase().contains("accept")),
+        vary.as_deref()
+            .is_some_and(|v| v.to_ascii_lowercase().contains("accept")),
         "{vary:?}"
     );
     assert_eq!(length, &None);
@@ -210,9 +231,14 @@ const CACHE_CONTROL: &str = "no-cache";
 
 /// The stream with keep-alives outlived three proxy timeouts; the one without was cut.
 fn assert_idle(idle: &Idle) {
-    let kept = idle.kept.as_ref().expect("the stream with keep-alives lived");
+    let kept = idle
+        .kept
+        .as_ref()
+        .expect("the stream with keep-alives lived");
     assert!(*kept >= 6, "keep-alives read: {kept}");
-    let cut = idle.silent_cut_after.expect("the proxy cut the silent stream");
+    let cut = idle
+        .silent_cut_after
+        .expect("the proxy cut the silent stream");
     let timeout = Duration::from_secs(TIMEOUT_SECS);
     // The proxy's clock starts at the last byte, a moment before the test's.
     assert!(cut >= timeout - Duration::from_millis(500), "{cut:?}");
@@ -224,7 +250,9 @@ const PROMPT_MS: f64 = 40.0;
 
 #[tokio::test]
 async fn nginx_plain() {
-    let Some((prompt, idle)) = run(Kind::Nginx, Setup::Plain).await else { return };
+    let Some((prompt, idle)) = run(Kind::Nginx, Setup::Plain).await else {
+        return;
+    };
     assert_prompt(&prompt, PROMPT_MS);
     assert_headers(&prompt, None);
     assert_idle(&idle);
@@ -232,7 +260,9 @@ async fn nginx_plain() {
 
 #[tokio::test]
 async fn nginx_plain_gzip() {
-    let Some((prompt, _)) = run(Kind::Nginx, Setup::PlainCompressed).await else { return };
+    let Some((prompt, _)) = run(Kind::Nginx, Setup::PlainCompressed).await else {
+        return;
+    };
     // gzip_types text/event-stream: compressed, and flushed after every event.
     assert_prompt(&prompt, PROMPT_MS);
     assert_headers(&prompt, Some("gzip"));
@@ -240,7 +270,9 @@ async fn nginx_plain_gzip() {
 
 #[tokio::test]
 async fn nginx_recommended() {
-    let Some((prompt, idle)) = run(Kind::Nginx, Setup::Recommended).await else { return };
+    let Some((prompt, idle)) = run(Kind::Nginx, Setup::Recommended).await else {
+        return;
+    };
     assert_prompt(&prompt, PROMPT_MS);
     assert_headers(&prompt, Some("gzip"));
     assert_idle(&idle);
@@ -248,7 +280,9 @@ async fn nginx_recommended() {
 
 #[tokio::test]
 async fn caddy_plain() {
-    let Some((prompt, idle)) = run(Kind::Caddy, Setup::Plain).await else { return };
+    let Some((prompt, idle)) = run(Kind::Caddy, Setup::Plain).await else {
+        return;
+    };
     assert_prompt(&prompt, PROMPT_MS);
     assert_headers(&prompt, None);
     assert_idle(&idle);
@@ -256,14 +290,18 @@ async fn caddy_plain() {
 
 #[tokio::test]
 async fn caddy_plain_encode_holds_every_event() {
-    let Some((prompt, _)) = run(Kind::Caddy, Setup::PlainCompressed).await else { return };
+    let Some((prompt, _)) = run(Kind::Caddy, Setup::PlainCompressed).await else {
+        return;
+    };
     // `encode gzip zstd` buffers the stream: not even the first event comes through.
     assert!(matches!(prompt.stuck, Some((0, Next::Late))), "{prompt:?}");
 }
 
 #[tokio::test]
 async fn caddy_recommended() {
-    let Some((prompt, idle)) = run(Kind::Caddy, Setup::Recommended).await else { return };
+    let Some((prompt, idle)) = run(Kind::Caddy, Setup::Recommended).await else {
+        return;
+    };
     assert_prompt(&prompt, PROMPT_MS);
     assert_headers(&prompt, None);
     assert_idle(&idle);
@@ -271,11 +309,17 @@ async fn caddy_recommended() {
 
 #[tokio::test]
 async fn haproxy_plain() {
-    let Some((prompt, idle)) = run(Kind::Haproxy, Setup::Plain).await else { return };
+    let Some((prompt, idle)) = run(Kind::Haproxy, Setup::Plain).await else {
+        return;
+    };
     // Without `option http-no-delay`, HAProxy sends with MSG_MORE and most events wait
     // about 200 ms (the peer's delayed acknowledgement) before they leave.
     assert_eq!(prompt.stuck, None, "{prompt:?}");
-    let held = prompt.latencies.iter().filter(|d| d.as_millis() >= 100).count();
+    let held = prompt
+        .latencies
+        .iter()
+        .filter(|d| d.as_millis() >= 100)
+        .count();
     assert!(held >= EVENTS / 2, "{held} of {EVENTS} held: {prompt:?}");
     assert_headers(&prompt, None);
     assert_idle(&idle);
@@ -283,7 +327,9 @@ async fn haproxy_plain() {
 
 #[tokio::test]
 async fn haproxy_plain_compression() {
-    let Some((prompt, _)) = run(Kind::Haproxy, Setup::PlainCompressed).await else { return };
+    let Some((prompt, _)) = run(Kind::Haproxy, Setup::PlainCompressed).await else {
+        return;
+    };
     // `compression` holds events back until later ones (or a timer) push them out.
     assert_headers(&prompt, Some("gzip"));
     assert!(prompt.stuck.is_some(), "{prompt:?}");
@@ -291,7 +337,9 @@ async fn haproxy_plain_compression() {
 
 #[tokio::test]
 async fn haproxy_recommended() {
-    let Some((prompt, idle)) = run(Kind::Haproxy, Setup::Recommended).await else { return };
+    let Some((prompt, idle)) = run(Kind::Haproxy, Setup::Recommended).await else {
+        return;
+    };
     assert_prompt(&prompt, PROMPT_MS);
     assert_headers(&prompt, None);
     assert_idle(&idle);

@@ -144,6 +144,13 @@ impl ProxyServer {
     }
 }
 
+impl ProxyServer {
+    /// A file in the proxy's directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
 impl Drop for ProxyServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -215,17 +222,21 @@ pub const NGINX_RECOMMENDED: &str = "        location / {
 /// the guide's site (recommended).
 pub fn caddy(setup: Setup, port: u16, upstream: u16) -> String {
     let site = match setup {
-        Setup::Plain => "    reverse_proxy 127.0.0.1:{upstream} {
+        Setup::Plain => {
+            "    reverse_proxy 127.0.0.1:{upstream} {
         transport http {
             read_timeout {timeout}s
         }
-    }",
-        Setup::PlainCompressed => "    encode gzip zstd
+    }"
+        }
+        Setup::PlainCompressed => {
+            "    encode gzip zstd
     reverse_proxy 127.0.0.1:{upstream} {
         transport http {
             read_timeout {timeout}s
         }
-    }",
+    }"
+        }
         Setup::Recommended => CADDY_RECOMMENDED,
     };
     format!(
@@ -234,6 +245,7 @@ pub fn caddy(setup: Setup, port: u16, upstream: u16) -> String {
     auto_https off
 }}
 http://127.0.0.1:{port} {{
+    bind 127.0.0.1
 {site}
 }}
 "
@@ -257,9 +269,11 @@ pub const CADDY_RECOMMENDED: &str = "    @notsse not header Accept *text/event-s
 pub fn haproxy(setup: Setup, port: u16, upstream: u16) -> String {
     let backend = match setup {
         Setup::Plain => "    server app 127.0.0.1:{upstream}",
-        Setup::PlainCompressed => "    compression algo gzip
+        Setup::PlainCompressed => {
+            "    compression algo gzip
     compression type text/event-stream text/html
-    server app 127.0.0.1:{upstream}",
+    server app 127.0.0.1:{upstream}"
+        }
         Setup::Recommended => HAPROXY_RECOMMENDED,
     };
     format!(

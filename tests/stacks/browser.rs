@@ -241,3 +241,70 @@ async fn chromium_gets_the_events_published_between_the_page_and_its_event_sourc
     let record: Vec<String> = serde_json::from_slice(&record).unwrap();
     assert_eq!(record, ["between 1", "between 2", "between 3", "live"]);
 }
+
+/// The app answers 503 for a few seconds, as a server that is starting or overloaded
+/// does: a bare `EventSource` stops for good at the first one; the page's
+/// `ReconnectingEventSource` reopens with `?lastEventId=` and gets every later event once.
+#[cfg(feature = "hub")]
+#[tokio::test]
+async fn chromium_reconnecting_event_source_survives_a_restart_answered_with_503() {
+    use common::upstream::{
+        Down, EVERY_EVENT_ONCE, Recorder, Upstream, page_app, restart_while_followed,
+    };
+    use tower_sse::hub::Hub;
+
+    if !have_chromium() {
+        return;
+    }
+    let hub = Hub::new();
+    let mut recorder = Recorder::start().await;
+    let mut upstream = Upstream::start(page_app(&hub, recorder.addr)).await;
+    let _browser = launch(&format!("http://127.0.0.1:{}/", upstream.port));
+    let down = Down::Answering(StatusCode::SERVICE_UNAVAILABLE);
+    let down_for = Duration::from_secs(3);
+    let (got, _) =
+        restart_while_followed(&hub, &mut upstream, &mut recorder, down, down_for, 2).await;
+    assert_eq!(got, EVERY_EVENT_ONCE);
+}
+
+#[tokio::test]
+async fn the_script_route_serves_the_script_with_an_etag() {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    let app: Router =
+        Router::new().route("/sse.js", tower_sse::routing::reconnecting_event_source());
+    let get = |if_none_match: Option<&str>| {
+        let mut request = Request::get("/sse.js");
+        if let Some(tag) = if_none_match {
+            request = request.header("if-none-match", tag);
+        }
+        app.clone().oneshot(request.body(Body::empty()).unwrap())
+    };
+    let response = get(None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-cache");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(
+        etag,
+        concat!("\"tower-sse-", env!("CARGO_PKG_VERSION"), "\"")
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, tower_sse::RECONNECTING_EVENT_SOURCE_JS.as_bytes());
+
+    for tag in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"x\", {etag}"),
+        "*".into(),
+    ] {
+        let response = get(Some(&tag)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{tag}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.is_empty());
+    }
+    let response = get(Some("\"tower-sse-0.0.0\"")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
