@@ -173,6 +173,11 @@ fn summary(latencies: &[Duration]) -> (f64, f64) {
 /// Runs the checks through `kind` in `setup`, prints the row, and returns what it saw.
 /// The idle check is left out with compression on: it is about timeouts, not codings.
 async fn run(kind: Kind, setup: Setup) -> Option<(Prompt, Idle)> {
+    run_app(kind, setup, app).await
+}
+
+/// As [`run`], with the app `app` makes.
+async fn run_app(kind: Kind, setup: Setup, app: fn(&Hub) -> Router) -> Option<(Prompt, Idle)> {
     if !kind.available() {
         return None;
     }
@@ -343,4 +348,53 @@ async fn haproxy_recommended() {
     assert_prompt(&prompt, PROMPT_MS);
     assert_headers(&prompt, None);
     assert_idle(&idle);
+}
+
+/// The app, its streams sent with `Cache-Control: no-cache, no-transform`.
+fn no_transform_app(hub: &Hub) -> Router {
+    app(hub).layer(axum::middleware::map_response(
+        |mut response: axum::response::Response| async move {
+            let value = http::HeaderValue::from_static("no-cache, no-transform");
+            if response.headers().contains_key(http::header::CACHE_CONTROL) {
+                response
+                    .headers_mut()
+                    .insert(http::header::CACHE_CONTROL, value);
+            }
+            response
+        },
+    ))
+}
+
+#[tokio::test]
+async fn haproxy_compression_leaves_no_transform_streams_alone() {
+    let setup = Setup::PlainCompressed;
+    let Some((prompt, _)) = run_app(Kind::Haproxy, setup, no_transform_app).await else {
+        return;
+    };
+    // Not compressed, so no event waits for the next (each still waits ~200 ms without
+    // `option http-no-delay`: see `haproxy_plain`).
+    assert_eq!(prompt.stuck, None, "{prompt:?}");
+    assert_eq!(prompt.headers[1].as_deref(), Some("no-cache, no-transform"));
+    assert_eq!(prompt.headers[2], None, "not compressed");
+}
+
+#[tokio::test]
+async fn caddy_encode_ignores_no_transform() {
+    // Compressed all the same, and every event held.
+    let setup = Setup::PlainCompressed;
+    let Some((prompt, _)) = run_app(Kind::Caddy, setup, no_transform_app).await else {
+        return;
+    };
+    assert!(matches!(prompt.stuck, Some((0, Next::Late))), "{prompt:?}");
+}
+
+#[tokio::test]
+async fn nginx_gzip_compresses_no_transform_streams_and_flushes_each_event() {
+    // nginx's gzip does not look at no-transform; it flushes each event, so no harm.
+    let setup = Setup::PlainCompressed;
+    let Some((prompt, _)) = run_app(Kind::Nginx, setup, no_transform_app).await else {
+        return;
+    };
+    assert_prompt(&prompt, PROMPT_MS);
+    assert_eq!(prompt.headers[2].as_deref(), Some("gzip"));
 }
