@@ -251,7 +251,7 @@ fn assert_idle(idle: &Idle) {
 
 /// An event that loopback and the proxy pass at once takes far less than this; one that
 /// waits for a timer or a later event takes more.
-const PROMPT_MS: f64 = 40.0;
+const PROMPT_MS: f64 = 100.0;
 
 #[tokio::test]
 async fn nginx_plain() {
