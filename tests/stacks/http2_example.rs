@@ -1,5 +1,6 @@
 //! examples/http2.rs in Chromium: ten `EventSource`s on one page over HTTP/2 with TLS,
-//! without a proxy, all open and all receiving; over HTTP/1.1 (the control), six.
+//! and over HTTP/3, without a proxy, all open and all receiving; over HTTP/1.1 (the
+//! control), six.
 
 use std::time::Duration;
 
@@ -55,6 +56,31 @@ async fn chromium_opens_ten_event_sources_over_http2_with_tls() {
     .await;
     assert_eq!(opened(&example, "HTTP/2.0"), 10);
     assert_eq!(opened(&example, "HTTP/1.1"), 0);
+}
+
+#[tokio::test]
+async fn chromium_opens_ten_event_sources_over_http3() {
+    if !have_chromium() {
+        return;
+    }
+    let example = Example::start("http2", &[]);
+    let flags = [
+        "--enable-quic".to_owned(),
+        format!("--origin-to-force-quic-on={}", example.addr),
+        format!("--ignore-certificate-errors-spki-list={}", spki(&example)),
+    ];
+    let _browser = launch_with(&format!("https://{}/", example.addr), &flags);
+    eventually(
+        Duration::from_secs(60),
+        "ten streams live over HTTP/3",
+        || all_live(&example),
+    )
+    .await;
+    assert_eq!(opened(&example, "HTTP/3.0"), 10);
+    assert_eq!(
+        opened(&example, "HTTP/2.0") + opened(&example, "HTTP/1.1"),
+        0
+    );
 }
 
 #[tokio::test]
