@@ -308,3 +308,28 @@ async fn the_script_route_serves_the_script_with_an_etag() {
     let response = get(Some("\"tower-sse-0.0.0\"")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Events the hub no longer holds were published while the app was down: the page's
+/// `ReconnectingEventSource` reopens after the last id it has, and the hub's `reset`
+/// reaches the page's `onreset` before the events that follow.
+#[cfg(feature = "hub")]
+#[tokio::test]
+async fn chromium_reconnecting_event_source_surfaces_the_hubs_reset() {
+    use common::upstream::{Down, Recorder, Upstream, page_app, restart_while_followed};
+    use tower_sse::hub::{History, Hub};
+
+    if !have_chromium() {
+        return;
+    }
+    // Two events a topic: the three published during the outage push the page's last
+    // one out of the history.
+    let hub = Hub::builder().history(History::new().events(2)).build();
+    let mut recorder = Recorder::start().await;
+    let mut upstream = Upstream::start(page_app(&hub, recorder.addr)).await;
+    let _browser = launch(&format!("http://127.0.0.1:{}/", upstream.port));
+    let down = Down::Answering(StatusCode::BAD_GATEWAY);
+    let down_for = Duration::from_secs(1);
+    let (got, _) =
+        restart_while_followed(&hub, &mut upstream, &mut recorder, down, down_for, 1).await;
+    assert_eq!(got, ["a1", "a2", "a3", "RESET", "c1", "c2", "c3"]);
+}
