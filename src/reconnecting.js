@@ -39,9 +39,11 @@
       this._open();
     }
 
+    // CONNECTING (0) while a reopen waits, as during the browser's own retries.
     get readyState() {
       if (this._closed) return 2;
-      return this._source ? this._source.readyState : 0;
+      if (this._timer !== null || !this._source) return 0;
+      return this._source.readyState;
     }
 
     addEventListener(type, listener, options) {
@@ -105,10 +107,14 @@
       this._failures += 1;
       this._emit(new CustomEvent("reopen", { detail: delay }), "reopen");
       this._timer = setTimeout(() => {
+        this._timer = null;
         if (!this._closed) this._open();
       }, delay);
     }
   }
 
+  ReconnectingEventSource.CONNECTING = 0;
+  ReconnectingEventSource.OPEN = 1;
+  ReconnectingEventSource.CLOSED = 2;
   global.ReconnectingEventSource = ReconnectingEventSource;
 })(typeof window !== "undefined" ? window : globalThis);

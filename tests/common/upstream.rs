@@ -126,8 +126,8 @@ impl Recorder {
 }
 
 /// The page: follows `/events` with `ReconnectingEventSource` (quick backoff for the
-/// test), keeps every message's data (and `RESET` for a reset), notes `open`, `reopen`
-/// and, on `done`, its record to the recorder.
+/// test), keeps every message's data (and `RESET` for a reset), notes `open`, `reopen`,
+/// each `message` and, on `done`, its record to the recorder.
 fn page(recorder: SocketAddr) -> String {
     format!(
         r#"<!doctype html>
@@ -147,6 +147,7 @@ fn page(recorder: SocketAddr) -> String {
       note("record", JSON.stringify(got));
     }} else {{
       got.push(e.data);
+      note("message", e.data);
     }}
   }};
 </script>
@@ -194,6 +195,9 @@ pub async fn restart_while_followed(
     let subscribed = |n| move || hub.subscribers("room") == n;
     eventually(Duration::from_secs(30), "subscribed", subscribed(1)).await;
     publish(hub, ["a1", "a2", "a3"]).await;
+    // The page has them (and a3's id) before the app goes away: a page without an id
+    // starts afresh, as a new page would.
+    recorder.wait_for("message", 3).await;
     upstream.stop().await;
     let stopped = tokio::time::Instant::now();
     if let Down::Answering(status) = down {
