@@ -86,6 +86,8 @@ fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router
     };
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
+        .route("/wrapped", get(|| async { Html(WRAPPED_PAGE) }))
+        .route("/sse.js", tower_sse::routing::reconnecting_event_source())
         .route(
             "/record",
             post(move |body: Bytes| async move {
@@ -102,15 +104,44 @@ fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router
 
 use common::browser::{have_chromium, launch};
 
+/// `PAGE` with the crate's `ReconnectingEventSource` instead: the same record, posted
+/// when the `204` closes the browser's `EventSource` and the script would reopen it.
+const WRAPPED_PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8">
+<script src="/sse.js"></script>
+<script>
+  const record = [];
+  const source = new ReconnectingEventSource("/events");
+  const keep = (e) => record.push({ type: e.type, data: e.data, id: e.lastEventId });
+  source.addEventListener("message", keep);
+  source.addEventListener("custom", keep);
+  source.addEventListener("reopen", () => {
+    source.close();
+    fetch("/record", { method: "POST", body: JSON.stringify(record) });
+  });
+</script>
+"#;
+
 #[tokio::test]
 async fn chromium_event_source_receives_exactly_what_was_sent() {
+    exactly_what_was_sent("/").await;
+}
+
+#[tokio::test]
+async fn chromium_reconnecting_event_source_receives_exactly_what_was_sent() {
+    exactly_what_was_sent("/wrapped").await;
+}
+
+/// Opens `page` (`/`: the browser's `EventSource`, `/wrapped`: the crate's script) and
+/// checks every event it recorded and every request its stream made.
+async fn exactly_what_was_sent(page: &str) {
     if !have_chromium() {
         return;
     }
     let seen = Seen::default();
     let (records_tx, mut records) = tokio::sync::mpsc::unbounded_channel();
     let addr = serve(app(seen.clone(), records_tx)).await;
-    let _browser = launch(&format!("http://{addr}/"));
+    let _browser = launch(&format!("http://{addr}{page}"));
 
     let record = tokio::time::timeout(Duration::from_secs(60), records.recv())
         .await
