@@ -4,7 +4,7 @@
 
 pub mod browser;
 pub mod proxy;
-#[cfg(feature = "hub")]
+#[cfg(all(feature = "hub", feature = "axum"))]
 pub mod upstream;
 
 use std::{

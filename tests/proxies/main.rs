@@ -8,7 +8,7 @@
 //! Each test prints one `matrix:` line with what it measured (`--nocapture` not needed).
 //! Without a proxy or Chromium a test says on one line that it did not run, and fails
 //! instead under `.ci/run`.
-#![cfg(feature = "hub")]
+#![cfg(all(feature = "hub", feature = "axum"))]
 #![allow(unreachable_pub)]
 
 #[path = "../common/mod.rs"]

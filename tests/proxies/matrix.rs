@@ -232,7 +232,7 @@ fn assert_headers(prompt: &Prompt, encoding: Option<&str>) {
 }
 
 /// What the layer sends by default.
-const CACHE_CONTROL: &str = "no-cache";
+const CACHE_CONTROL: &str = "no-cache, no-transform";
 
 /// The stream with keep-alives outlived three proxy timeouts; the one without was cut.
 fn assert_idle(idle: &Idle) {
@@ -268,7 +268,8 @@ async fn nginx_plain_gzip() {
     let Some((prompt, _)) = run(Kind::Nginx, Setup::PlainCompressed).await else {
         return;
     };
-    // gzip_types text/event-stream: compressed, and flushed after every event.
+    // gzip_types text/event-stream: compressed in spite of the layer's `no-transform`,
+    // and flushed after every event.
     assert_prompt(&prompt, PROMPT_MS);
     assert_headers(&prompt, Some("gzip"));
 }
@@ -298,7 +299,9 @@ async fn caddy_plain_encode_holds_every_event() {
     let Some((prompt, _)) = run(Kind::Caddy, Setup::PlainCompressed).await else {
         return;
     };
-    // `encode gzip zstd` buffers the stream: not even the first event comes through.
+    // `encode gzip zstd` compresses the stream in spite of the layer's `no-transform`,
+    // and buffers it: not even the first event comes through.
+    assert_eq!(prompt.headers[1].as_deref(), Some(CACHE_CONTROL));
     assert!(matches!(prompt.stuck, Some((0, Next::Late))), "{prompt:?}");
 }
 
@@ -335,8 +338,21 @@ async fn haproxy_plain_compression() {
     let Some((prompt, _)) = run(Kind::Haproxy, Setup::PlainCompressed).await else {
         return;
     };
+    // The layer's `no-transform` keeps HAProxy's `compression` off the stream: nothing
+    // waits for a later event (each still waits ~200 ms: see `haproxy_plain`).
+    assert_headers(&prompt, None);
+    assert_eq!(prompt.stuck, None, "{prompt:?}");
+}
+
+#[tokio::test]
+async fn haproxy_compression_holds_events_without_no_transform() {
+    let setup = Setup::PlainCompressed;
+    let Some((prompt, _)) = run_app(Kind::Haproxy, setup, no_cache_app).await else {
+        return;
+    };
     // `compression` holds events back until later ones (or a timer) push them out.
-    assert_headers(&prompt, Some("gzip"));
+    assert_eq!(prompt.headers[1].as_deref(), Some("no-cache"));
+    assert_eq!(prompt.headers[2].as_deref(), Some("gzip"));
     assert!(prompt.stuck.is_some(), "{prompt:?}");
 }
 
@@ -350,11 +366,12 @@ async fn haproxy_recommended() {
     assert_idle(&idle);
 }
 
-/// The app, its streams sent with `Cache-Control: no-cache, no-transform`.
-fn no_transform_app(hub: &Hub) -> Router {
+/// The app with its streams' `Cache-Control` replaced by `no-cache`, as an app that sets
+/// its own without `no-transform` sends it.
+fn no_cache_app(hub: &Hub) -> Router {
     app(hub).layer(axum::middleware::map_response(
         |mut response: axum::response::Response| async move {
-            let value = http::HeaderValue::from_static("no-cache, no-transform");
+            let value = http::HeaderValue::from_static("no-cache");
             if response.headers().contains_key(http::header::CACHE_CONTROL) {
                 response
                     .headers_mut()
@@ -363,38 +380,4 @@ fn no_transform_app(hub: &Hub) -> Router {
             response
         },
     ))
-}
-
-#[tokio::test]
-async fn haproxy_compression_leaves_no_transform_streams_alone() {
-    let setup = Setup::PlainCompressed;
-    let Some((prompt, _)) = run_app(Kind::Haproxy, setup, no_transform_app).await else {
-        return;
-    };
-    // Not compressed, so no event waits for the next (each still waits ~200 ms without
-    // `option http-no-delay`: see `haproxy_plain`).
-    assert_eq!(prompt.stuck, None, "{prompt:?}");
-    assert_eq!(prompt.headers[1].as_deref(), Some("no-cache, no-transform"));
-    assert_eq!(prompt.headers[2], None, "not compressed");
-}
-
-#[tokio::test]
-async fn caddy_encode_ignores_no_transform() {
-    // Compressed all the same, and every event held.
-    let setup = Setup::PlainCompressed;
-    let Some((prompt, _)) = run_app(Kind::Caddy, setup, no_transform_app).await else {
-        return;
-    };
-    assert!(matches!(prompt.stuck, Some((0, Next::Late))), "{prompt:?}");
-}
-
-#[tokio::test]
-async fn nginx_gzip_compresses_no_transform_streams_and_flushes_each_event() {
-    // nginx's gzip does not look at no-transform; it flushes each event, so no harm.
-    let setup = Setup::PlainCompressed;
-    let Some((prompt, _)) = run_app(Kind::Nginx, setup, no_transform_app).await else {
-        return;
-    };
-    assert_prompt(&prompt, PROMPT_MS);
-    assert_eq!(prompt.headers[2].as_deref(), Some("gzip"));
 }
