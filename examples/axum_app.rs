@@ -16,7 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::{Json, Router, extract::State, response::Html, routing::get};
 use tokio_stream::{Stream, StreamExt, wrappers::IntervalStream};
-use tower_sse::{Event, EventId, EventStream, Shutdown, routing::page_or_events};
+use tower_sse::{
+    Event, EventId, EventStream, Shutdown,
+    routing::{page_or_events, reconnecting_event_source},
+};
 
 #[tokio::main]
 async fn main() {
@@ -26,6 +29,8 @@ async fn main() {
     let app = Router::new()
         .route("/", page_or_events(page, clock)) // the one line
         .route("/api/time", get(time_json))
+        // The script that reopens the page's stream when the browser gives up on it.
+        .route("/sse.js", reconnecting_event_source())
         .with_state(shutdown.clone());
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
@@ -100,10 +105,12 @@ everything else to the router.</p>
 <div id="clock">--:--:--</div>
 <p id="status">connecting…</p>
 <p>JSON from the same app: <a href="/api/time">/api/time</a></p>
+<script src="/sse.js"></script>
 <script>
   const clock = document.getElementById("clock");
   const status = document.getElementById("status");
-  const source = new EventSource("/");
+  // An EventSource that a proxy's 502 during a restart does not close for good.
+  const source = new ReconnectingEventSource("/");
   source.addEventListener("tick", (e) => {
     clock.textContent = e.data;
     status.textContent = `event #${e.lastEventId}`;

@@ -61,6 +61,7 @@ use serde::Deserialize;
 use tower_sse::{
     Event, EventId, KeepAlive, Shutdown, SseLayer,
     hub::{History, Hub, SubscribeError, Subscription},
+    routing::reconnecting_event_source,
 };
 
 const ROOM: &str = "room";
@@ -95,11 +96,11 @@ async fn main() {
     let app = Router::new()
         .route("/", get(page))
         .route("/send", post(send))
+        // The script defining ReconnectingEventSource, which the page loads.
+        .route("/sse.js", reconnecting_event_source())
         .with_state(hub.clone())
         .layer(
             SseLayer::new(subscribe)
-                // The page's manual reconnect passes its last id in the URL.
-                .last_event_id_query(true)
                 .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
                 .graceful_shutdown(shutdown.clone()),
         );
@@ -311,6 +312,7 @@ async fn page() -> Html<&'static str> {
   <input id="text" placeholder="message" required autocomplete="off">
   <button>Send</button>
 </form>
+<script src="/sse.js"></script>
 <script>
   const log = document.getElementById("log");
   const status = document.getElementById("status");
@@ -329,19 +331,23 @@ async fn page() -> Html<&'static str> {
   }
 
   function connect() {
-    // The browser's own reconnects send Last-Event-ID; a new EventSource cannot, so it
-    // passes the last id in the URL.
-    source = new EventSource(lastId ? "/?lastEventId=" + encodeURIComponent(lastId) : "/");
+    // The browser's own reconnects send Last-Event-ID; when it gives up (a proxy's 502
+    // during a restart) ReconnectingEventSource opens a new one with ?lastEventId=, and so
+    // does the drop button's reconnect.
+    source = new ReconnectingEventSource(lastId ? "/?lastEventId=" + encodeURIComponent(lastId) : "/");
     source.onopen = () => { status.textContent = "connected"; };
     source.onerror = () => { status.textContent = "reconnecting…"; };
+    source.addEventListener("reopen", (e) => {
+      status.textContent = `server unreachable; trying again in ${Math.round(e.detail / 1000)} s…`;
+    });
     source.addEventListener("message", (e) => {
       lastId = e.lastEventId;
       const m = JSON.parse(e.data);
       line(`<span class="id">#${escape(e.lastEventId)}</span> <b>${escape(m.name)}</b>: ${escape(m.text)}`);
     });
-    source.addEventListener("reset", () => {
+    source.onreset = () => {
       line("some messages are no longer in the server's history; showing new ones from here", "notice");
-    });
+    };
   }
   connect();
 

@@ -32,7 +32,7 @@ impl Default for Config {
             retry: None,
             x_accel_buffering: true,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            last_event_id_query: false,
+            last_event_id_query: true,
             shutdown: None,
             shutdown_event: None,
             #[cfg(feature = "compression")]

@@ -13,9 +13,11 @@ static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// An event's id: what [`Hub::publish`](crate::hub::Hub::publish) returns, and what a
 /// reconnecting client sends back as the last one it received.
 ///
-/// Browsers send it in the `Last-Event-ID` header when they reconnect; polyfills that
-/// cannot set headers may send it as a `lastEventId` query parameter, which
-/// [`SseLayer::last_event_id_query`](crate::SseLayer::last_event_id_query) turns on.
+/// Browsers send it in the `Last-Event-ID` header when they reconnect; a page that opens
+/// a new `EventSource`, and polyfills that cannot set headers, send it as a `lastEventId`
+/// query parameter, which the layer reads too (unless
+/// [`SseLayer::last_event_id_query`](crate::SseLayer::last_event_id_query) turns it off);
+/// the header wins when both are present.
 /// It is text of at most [`MAX_LAST_EVENT_ID_LEN`] bytes without CR, LF or NUL; any other
 /// value is answered with `400 Bad Request` before the factory is called.
 ///

@@ -173,10 +173,17 @@ impl<F, P> SseLayer<F, P> {
         self
     }
 
-    /// Also reads the last event id from a `lastEventId` query parameter when the request
-    /// has no `Last-Event-ID` header, for polyfills that cannot set headers.
+    /// Sets whether the last event id is also read from a `lastEventId` query parameter
+    /// when the request has no `Last-Event-ID` header. A new `EventSource` cannot send
+    /// the header, so a page that reopens one (as
+    /// [`RECONNECTING_EVENT_SOURCE_JS`](crate::RECONNECTING_EVENT_SOURCE_JS) does after a
+    /// proxy's `502`), a hub handoff's URL (feature `hub`) and polyfills
+    /// pass it there. When both are present the header wins: it is what the browser sends
+    /// on its own reconnects, and newer than the id in the URL it was opened with. The
+    /// value is checked as the header is (`400 Bad Request` otherwise); like the header,
+    /// it only says where to resume, so the factory must still check access.
     ///
-    /// Default: `false`.
+    /// Default: `true`, as the [`EventId`](crate::EventId) extractor always reads it.
     pub fn last_event_id_query(mut self, enabled: bool) -> Self {
         Arc::make_mut(&mut self.config).last_event_id_query = enabled;
         self

@@ -140,6 +140,7 @@ mod response;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod routing;
+mod script;
 mod service;
 mod shutdown;
 #[cfg(feature = "test-util")]
@@ -163,6 +164,7 @@ pub use layer::SseLayer;
 pub use lifetime::{Lifetime, Limited, LimitedItem};
 pub use predicate::{DefaultPredicate, Predicate};
 pub use response::IntoRefusal;
+pub use script::RECONNECTING_EVENT_SOURCE_JS;
 pub use service::Sse;
 pub use shutdown::Shutdown;
 

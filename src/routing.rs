@@ -61,3 +61,61 @@ where
         }
     })
 }
+
+/// A `GET` route serving [`RECONNECTING_EVENT_SOURCE_JS`](crate::RECONNECTING_EVENT_SOURCE_JS),
+/// the script defining `ReconnectingEventSource`, as `text/javascript`, with an `ETag`
+/// of the crate's version (a matching `If-None-Match` gets `304 Not Modified`) and
+/// `Cache-Control: no-cache`, so a page revalidates it and an upgraded server's script
+/// is used at once.
+///
+/// # Example
+///
+/// ```
+/// use axum::Router;
+/// use tower_sse::routing::reconnecting_event_source;
+///
+/// // The page loads it with <script src="/sse.js"></script>.
+/// let app: Router = Router::new().route("/sse.js", reconnecting_event_source());
+/// # drop(app);
+/// ```
+pub fn reconnecting_event_source<S>() -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    axum::routing::get(|request: Request| async move {
+        const ETAG: &str = concat!("\"tower-sse-", env!("CARGO_PKG_VERSION"), "\"");
+        let fresh = request
+            .headers()
+            .get_all(http::header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|tag| {
+                let tag = tag.trim();
+                tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == ETAG
+            });
+        let status = if fresh {
+            http::StatusCode::NOT_MODIFIED
+        } else {
+            http::StatusCode::OK
+        };
+        let body = if fresh {
+            axum::body::Body::empty()
+        } else {
+            axum::body::Body::from(crate::RECONNECTING_EVENT_SOURCE_JS)
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/javascript; charset=utf-8"),
+        );
+        headers.insert(http::header::ETAG, http::HeaderValue::from_static(ETAG));
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-cache"),
+        );
+        response
+    })
+}

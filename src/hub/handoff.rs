@@ -30,7 +30,8 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// deduplicated by hand. Take the handoff *before* reading the state you render, put it
 /// in the page ([`event_source_url`](Handoff::event_source_url)) or in the response
 /// ([`header`](Handoff::header), or as axum response parts), and let the layer read it
-/// back ([`SseLayer::last_event_id_query`](crate::SseLayer::last_event_id_query)): the
+/// back (the layer reads the `lastEventId` query parameter by default: see
+/// [`SseLayer::last_event_id_query`](crate::SseLayer::last_event_id_query)): the
 /// stream starts with exactly the events published after the handoff, in order, once
 /// each. Events published between the handoff and the read of the state may be in
 /// both; render from state that carries event ids, or take the handoff inside the same
@@ -189,8 +190,8 @@ impl Handoff {
     }
 
     /// `path` with the id as its `lastEventId` query parameter (added to a query `path`
-    /// may already have), for `new EventSource(...)`. Serve the stream with
-    /// [`SseLayer::last_event_id_query`](crate::SseLayer::last_event_id_query) on. After
+    /// may already have), for `new EventSource(...)`. The layer reads it unless
+    /// [`SseLayer::last_event_id_query`](crate::SseLayer::last_event_id_query) is off. After
     /// a reconnection the browser's `Last-Event-ID` header wins over the parameter.
     pub fn event_source_url(&self, path: &str) -> String {
         let separator = if path.contains('?') { '&' } else { '?' };

@@ -2,7 +2,10 @@
 //! HTTP/1.1 client over TCP.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
 pub mod proxy;
+#[cfg(all(feature = "hub", feature = "axum"))]
+pub mod upstream;
 
 use std::{
     future::Future,
@@ -179,6 +182,8 @@ pub fn not_here(what: &str) {
 pub struct Example {
     child: std::process::Child,
     pub addr: SocketAddr,
+    /// Every line it printed so far.
+    pub printed: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Example {
@@ -206,18 +211,30 @@ impl Example {
                 )
             });
         let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let printed = Arc::new(std::sync::Mutex::new(Vec::new()));
         let addr = loop {
             let line = lines
                 .next()
                 .expect("the example prints its address")
                 .unwrap();
-            if let Some(rest) = line.split("http://").nth(1) {
+            printed.lock().unwrap().push(line.clone());
+            let url = line.split("http://").nth(1);
+            if let Some(rest) = url.or_else(|| line.split("https://").nth(1)) {
                 break rest.split('/').next().unwrap().parse().unwrap();
             }
         };
         // Keep reading what it prints, so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, addr }
+        let keep = printed.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            addr,
+            printed,
+        }
     }
 }
 

@@ -279,20 +279,26 @@ async fn last_event_id_reaches_the_factory() {
     let response = send(addr, request("/", &[sse, ("last-event-id", "a é b")])).await;
     assert_eq!(body_bytes(response).await, "data: last=a é b\n\n");
 
-    // The query fallback is off by default.
-    let response = send(addr, request("/?lastEventId=7", &[sse])).await;
-    assert_eq!(body_bytes(response).await, "data: none\n\n");
+    // The query is read by default, and the header wins over it.
+    let response = send(addr, request("/?lastEventId=7%2B1", &[sse])).await;
+    assert_eq!(body_bytes(response).await, "data: last=7+1\n\n");
+    let response = send(
+        addr,
+        request("/?lastEventId=q", &[sse, ("last-event-id", "h")]),
+    )
+    .await;
+    assert_eq!(body_bytes(response).await, "data: last=h\n\n");
 }
 
 #[tokio::test]
-async fn last_event_id_query_fallback() {
+async fn last_event_id_query_can_be_turned_off() {
     let addr = serve(app(
-        SseLayer::new(echo_last_event_id as Factory).last_event_id_query(true)
+        SseLayer::new(echo_last_event_id as Factory).last_event_id_query(false)
     ))
     .await;
     let sse = ("accept", "text/event-stream");
-    let response = send(addr, request("/?lastEventId=7%2B1", &[sse])).await;
-    assert_eq!(body_bytes(response).await, "data: last=7+1\n\n");
+    let response = send(addr, request("/?lastEventId=7", &[sse])).await;
+    assert_eq!(body_bytes(response).await, "data: none\n\n");
     let response = send(
         addr,
         request("/?lastEventId=q", &[sse, ("last-event-id", "h")]),

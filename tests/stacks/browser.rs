@@ -9,7 +9,6 @@
 use crate::common;
 
 use std::{
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -87,6 +86,8 @@ fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router
     };
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
+        .route("/wrapped", get(|| async { Html(WRAPPED_PAGE) }))
+        .route("/sse.js", tower_sse::routing::reconnecting_event_source())
         .route(
             "/record",
             post(move |body: Bytes| async move {
@@ -101,67 +102,46 @@ fn app(seen: Seen, records: tokio::sync::mpsc::UnboundedSender<Bytes>) -> Router
         )
 }
 
-/// Kills the browser when the test ends, however it ends.
-pub(crate) struct Browser(Child, std::path::PathBuf);
+use common::browser::{have_chromium, launch};
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
-
-/// Whether Chromium can run here (`CHROMIUM` names another browser); says so on one line
-/// when it cannot.
-pub(crate) fn have_chromium() -> bool {
-    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    common::have(&binary, "apt-get install chromium, or set CHROMIUM")
-}
-
-/// Starts headless Chromium on `url`, with a fresh profile of its own (tests run in
-/// parallel, each with its browser).
-pub(crate) fn launch(url: &str) -> Browser {
-    static LAUNCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let n = LAUNCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let profile =
-        std::env::temp_dir().join(format!("tower-sse-chromium-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    std::fs::create_dir_all(&profile).unwrap();
-    let child = Command::new(&binary)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--remote-debugging-port=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|err| {
-            panic!("cannot start `{binary}` ({err}): install Debian's chromium, or set CHROMIUM")
-        });
-    Browser(child, profile)
-}
+/// `PAGE` with the crate's `ReconnectingEventSource` instead: the same record, posted
+/// when the `204` closes the browser's `EventSource` and the script would reopen it.
+const WRAPPED_PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8">
+<script src="/sse.js"></script>
+<script>
+  const record = [];
+  const source = new ReconnectingEventSource("/events");
+  const keep = (e) => record.push({ type: e.type, data: e.data, id: e.lastEventId });
+  source.addEventListener("message", keep);
+  source.addEventListener("custom", keep);
+  source.addEventListener("reopen", () => {
+    source.close();
+    fetch("/record", { method: "POST", body: JSON.stringify(record) });
+  });
+</script>
+"#;
 
 #[tokio::test]
 async fn chromium_event_source_receives_exactly_what_was_sent() {
+    exactly_what_was_sent("/").await;
+}
+
+#[tokio::test]
+async fn chromium_reconnecting_event_source_receives_exactly_what_was_sent() {
+    exactly_what_was_sent("/wrapped").await;
+}
+
+/// Opens `page` (`/`: the browser's `EventSource`, `/wrapped`: the crate's script) and
+/// checks every event it recorded and every request its stream made.
+async fn exactly_what_was_sent(page: &str) {
     if !have_chromium() {
         return;
     }
     let seen = Seen::default();
     let (records_tx, mut records) = tokio::sync::mpsc::unbounded_channel();
     let addr = serve(app(seen.clone(), records_tx)).await;
-    let _browser = launch(&format!("http://{addr}/"));
+    let _browser = launch(&format!("http://{addr}{page}"));
 
     let record = tokio::time::timeout(Duration::from_secs(60), records.recv())
         .await
@@ -283,7 +263,7 @@ async fn chromium_gets_the_events_published_between_the_page_and_its_event_sourc
                 StatusCode::NO_CONTENT
             }),
         )
-        .layer(SseLayer::new(events).last_event_id_query(true));
+        .layer(SseLayer::new(events));
     let addr = serve(app).await;
     let _browser = launch(&format!("http://{addr}/"));
 
@@ -312,4 +292,96 @@ async fn chromium_gets_the_events_published_between_the_page_and_its_event_sourc
             "live"
         ]
     );
+}
+
+/// The app answers 503 for a few seconds, as a server that is starting or overloaded
+/// does: a bare `EventSource` stops for good at the first one; the page's
+/// `ReconnectingEventSource` reopens with `?lastEventId=` and gets every later event once.
+#[cfg(feature = "hub")]
+#[tokio::test]
+async fn chromium_reconnecting_event_source_survives_a_restart_answered_with_503() {
+    use common::upstream::{
+        Down, EVERY_EVENT_ONCE, Recorder, Upstream, page_app, restart_while_followed,
+    };
+    use tower_sse::hub::Hub;
+
+    if !have_chromium() {
+        return;
+    }
+    let hub = Hub::new();
+    let mut recorder = Recorder::start().await;
+    let mut upstream = Upstream::start(page_app(&hub, recorder.addr)).await;
+    let _browser = launch(&format!("http://127.0.0.1:{}/", upstream.port));
+    let down = Down::Answering(StatusCode::SERVICE_UNAVAILABLE);
+    let down_for = Duration::from_secs(3);
+    let (got, _) =
+        restart_while_followed(&hub, &mut upstream, &mut recorder, down, down_for, 2).await;
+    assert_eq!(got, EVERY_EVENT_ONCE);
+}
+
+#[tokio::test]
+async fn the_script_route_serves_the_script_with_an_etag() {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    let app: Router =
+        Router::new().route("/sse.js", tower_sse::routing::reconnecting_event_source());
+    let get = |if_none_match: Option<&str>| {
+        let mut request = Request::get("/sse.js");
+        if let Some(tag) = if_none_match {
+            request = request.header("if-none-match", tag);
+        }
+        app.clone().oneshot(request.body(Body::empty()).unwrap())
+    };
+    let response = get(None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-cache");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(
+        etag,
+        concat!("\"tower-sse-", env!("CARGO_PKG_VERSION"), "\"")
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, tower_sse::RECONNECTING_EVENT_SOURCE_JS.as_bytes());
+
+    for tag in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"x\", {etag}"),
+        "*".into(),
+    ] {
+        let response = get(Some(&tag)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{tag}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.is_empty());
+    }
+    let response = get(Some("\"tower-sse-0.0.0\"")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Events the hub no longer holds were published while the app was down: the page's
+/// `ReconnectingEventSource` reopens after the last id it has, and the hub's `reset`
+/// reaches the page's `onreset` before the events that follow.
+#[cfg(feature = "hub")]
+#[tokio::test]
+async fn chromium_reconnecting_event_source_surfaces_the_hubs_reset() {
+    use common::upstream::{Down, Recorder, Upstream, page_app, restart_while_followed};
+    use tower_sse::hub::{History, Hub};
+
+    if !have_chromium() {
+        return;
+    }
+    // Two events a topic: the three published during the outage push the page's last
+    // one out of the history.
+    let hub = Hub::builder().history(History::new().events(2)).build();
+    let mut recorder = Recorder::start().await;
+    let mut upstream = Upstream::start(page_app(&hub, recorder.addr)).await;
+    let _browser = launch(&format!("http://127.0.0.1:{}/", upstream.port));
+    let down = Down::Answering(StatusCode::BAD_GATEWAY);
+    let down_for = Duration::from_secs(1);
+    let (got, _) =
+        restart_while_followed(&hub, &mut upstream, &mut recorder, down, down_for, 1).await;
+    assert_eq!(got, ["a1", "a2", "a3", "RESET", "c1", "c2", "c3"]);
 }

@@ -8,7 +8,7 @@
     feature = "compression-zstd"
 ))]
 
-use crate::{browser, common};
+use crate::common;
 
 use std::{
     convert::Infallible,
@@ -145,7 +145,7 @@ async fn chromium_event_source_reads_gzip() {
 /// Chromium's `EventSource` reads the events of a stream that stays open, compressed
 /// with what `compression` offers, and the server answered with `coding`.
 async fn chromium_reads(compression: Compression, coding: &str) {
-    if !browser::have_chromium() {
+    if !common::browser::have_chromium() {
         return;
     }
     let codings = Codings::default();
@@ -197,7 +197,7 @@ async fn chromium_reads(compression: Compression, coding: &str) {
         )
         .layer(axum::middleware::from_fn(record_coding));
     let addr = common::serve(app).await;
-    let _browser = browser::launch(&format!("http://{addr}/"));
+    let _browser = common::browser::launch(&format!("http://{addr}/"));
 
     let record = tokio::time::timeout(Duration::from_secs(60), records.recv())
         .await

@@ -11,6 +11,7 @@ mod axum_stack;
 mod browser;
 mod compressed_clients;
 mod curl;
+mod http2_example;
 mod hyper_stack;
 #[cfg(all(feature = "hub", feature = "metrics"))]
 mod metrics_example;
