@@ -478,20 +478,7 @@ impl Live {
         if let Some(topology) = recovery.topology {
             self.topology = topology;
         }
-        let mut dead = Vec::new();
-        for (addr, node) in recovery.connections {
-            if self.nodes.contains_key(&addr) {
-                // The task connected to that node meanwhile, and the recovery's connection
-                // (where its topics are subscribed) cannot be kept beside it: recover the
-                // node's topics again, all on one new connection, from where they are.
-                dead.push(addr);
-                continue;
-            }
-            if self.dead.remove(&node.generation) {
-                dead.push(addr.clone());
-            }
-            self.nodes.insert(addr, node);
-        }
+        let dead = self.adopt(recovery.connections);
         let mut recovered = 0;
         let mut broken = Vec::new();
         for (topic, node, outcome) in recovery.topics {
@@ -501,36 +488,9 @@ impl Live {
                 continue;
             };
             state.node = node;
-            let recovering = state.recovering.take().unwrap_or_default();
-            match outcome {
-                Outcome::Caught(events) => {
-                    recovered += events.len();
-                    for delivery in events {
-                        state.last = delivery.position();
-                        self.feed.deliver(&topic, delivery);
-                    }
-                    for (previous, delivery) in recovering.buffered {
-                        // Read from the history already, or follows on.
-                        let through = state.last;
-                        if delivery.position() > through
-                            && !follow(&self.feed, &topic, state, previous, delivery)
-                        {
-                            broken.push((topic.clone(), through));
-                            break;
-                        }
-                    }
-                }
-                Outcome::Lost(now) => {
-                    let newest = recovering.buffered.iter().map(|(_, d)| d.position()).max();
-                    broken.push((topic.clone(), state.last));
-                    state.last = now.max(newest.unwrap_or(Position::START));
-                }
-            }
-            // Live copies of what the history gave may still come: skip them.
-            state.fresh = true;
-            for waiting in recovering.waiting {
-                let _ = waiting.send(Ok(state.last));
-            }
+            let (delivered, gap) = catch_up(&self.feed, &topic, state, outcome);
+            recovered += delivered;
+            broken.extend(gap.map(|through| (topic.clone(), through)));
         }
         tracing::info!(node = %recovery.node, events = recovered, "reconnected to Redis; delivered what was missed");
         for (topic, through) in broken {
@@ -539,6 +499,24 @@ impl Live {
         for node in dead {
             self.start_recovery(&node);
         }
+    }
+
+    /// Keeps a recovery's connections; returns the nodes to recover again: those the
+    /// task connected to meanwhile (the recovery's connection, where its topics are
+    /// subscribed, cannot be kept beside it) and those that died since.
+    fn adopt(&mut self, connections: Vec<(Addr, Node)>) -> Vec<Addr> {
+        let mut dead = Vec::new();
+        for (addr, node) in connections {
+            if self.nodes.contains_key(&addr) {
+                dead.push(addr);
+                continue;
+            }
+            if self.dead.remove(&node.generation) {
+                dead.push(addr.clone());
+            }
+            self.nodes.insert(addr, node);
+        }
+        dead
     }
 }
 
@@ -657,6 +635,49 @@ impl Recover {
 /// Delivers a live event of `topic` if it follows on from the last one delivered, and
 /// says whether it did; if not, the topic's history is broken there (a restore from an
 /// older snapshot, a failover that lost writes, a deletion).
+/// Delivers what a recovered topic missed, then what came live meanwhile; returns how
+/// many were read from the history, and the position the topic broke after, if it did.
+/// Its waiting subscribers resume from where it now stands.
+fn catch_up(
+    feed: &Feed,
+    topic: &Arc<str>,
+    state: &mut Topic,
+    outcome: Outcome,
+) -> (usize, Option<Position>) {
+    let recovering = state.recovering.take().unwrap_or_default();
+    let mut delivered = 0;
+    let mut broken = None;
+    match outcome {
+        Outcome::Caught(events) => {
+            delivered = events.len();
+            for delivery in events {
+                state.last = delivery.position();
+                feed.deliver(topic, delivery);
+            }
+            for (previous, delivery) in recovering.buffered {
+                // Read from the history already, or follows on.
+                let through = state.last;
+                if delivery.position() > through && !follow(feed, topic, state, previous, delivery)
+                {
+                    broken = Some(through);
+                    break;
+                }
+            }
+        }
+        Outcome::Lost(now) => {
+            let newest = recovering.buffered.iter().map(|(_, d)| d.position()).max();
+            broken = Some(state.last);
+            state.last = now.max(newest.unwrap_or(Position::START));
+        }
+    }
+    // Live copies of what the history gave may still come: skip them.
+    state.fresh = true;
+    for waiting in recovering.waiting {
+        let _ = waiting.send(Ok(state.last));
+    }
+    (delivered, broken)
+}
+
 fn follow(
     feed: &Feed,
     topic: &str,
