@@ -170,3 +170,8 @@ pub use shutdown::Shutdown;
 
 /// A type-erased error, as Tower uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The README's examples, compiled and run as doctests, so that each compiles as shown.
+#[cfg(all(doctest, feature = "axum", feature = "hub", feature = "redis"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
