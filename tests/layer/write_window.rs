@@ -304,3 +304,35 @@ async fn without_a_window_frames_are_as_before() {
         ]
     );
 }
+
+/// A hub's subscription served by an `EventStream` with the window: held and joined
+/// like any stream's events.
+#[cfg(all(feature = "axum", feature = "hub"))]
+#[tokio::test(start_paused = true)]
+async fn hub_stream_in_an_event_stream_is_held_the_window() {
+    use axum::response::IntoResponse;
+    use tower_sse::{EventStream, hub::Hub};
+
+    let hub = Hub::builder().build();
+    let subscription = hub.subscribe("prices", None).await.unwrap();
+    let mut body = EventStream::new(subscription)
+        .keep_alive(None)
+        .write_window(WINDOW, 1024)
+        .into_response()
+        .into_body();
+    let start = Instant::now();
+    hub.publish_with_id("prices", "a", Event::new().data("1"))
+        .await
+        .unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+    tokio::time::advance(Duration::from_millis(1)).await;
+    hub.publish_with_id("prices", "b", Event::new().data("2"))
+        .await
+        .unwrap();
+    let frame = body.frame().await.expect("a frame").unwrap();
+    assert_eq!(
+        (frame.into_data().unwrap(), start.elapsed()),
+        (Bytes::from("data: 1\nid: a\n\ndata: 2\nid: b\n\n"), WINDOW)
+    );
+}
