@@ -2,7 +2,8 @@
 # Paced fan-out with the write window off and on, against the axum peer in the same run:
 # SUBS subscribers, one 64-byte event every PACE_US µs (N events), each configuration
 # against a fresh server, RUNS times, interleaved. Prints every raw line, then medians
-# of p99 latency and server CPU per delivery, with ratios to axum's.
+# of p99 latency and server CPU per delivery, with ratios to axum's, and deliveries
+# per server write syscall (from /proc/PID/io).
 #
 #   bash benches/write_window.sh                 # SUBS=1000 PACE_US=1000 N=2000 RUNS=3
 #   WINDOWS="0 1 2 5" bash benches/write_window.sh
@@ -39,8 +40,12 @@ stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
 measure() { # label, then bench_server arguments
   local label="$1"; shift
   start "$@"
-  echo "config=$label run=$run $("$B/load_client" fanout --subs "$SUBS" --n "$N" --size 64 \
-    --pace-us "$PACE_US" --addr "$ADDR" --server-pid "$pid")" | tee -a "$out"
+  local line
+  line="$("$B/load_client" fanout --subs "$SUBS" --n "$N" --size 64 \
+    --pace-us "$PACE_US" --addr "$ADDR" --server-pid "$pid")"
+  # The server's write syscalls over its life (answers to connects and publishes too).
+  echo "config=$label run=$run $line server_writes=$(awk '/^syscw/ {print $2}' "/proc/$pid/io")" |
+    tee -a "$out"
   stop
 }
 
@@ -59,9 +64,11 @@ for line in open(sys.argv[1]):
     if "p99_ms" not in f:
         continue
     cpu_us = float(f["server_cpu_s"]) * 1e6 / max(int(f["delivered"]), 1)
-    rows.setdefault(f["config"], []).append((int(f["run"]), float(f["p99_ms"]), cpu_us, int(f["lost"])))
-axum = {run: (p99, cpu) for run, p99, cpu, _ in rows.get("axum", [])}
-print(f"{'config':<12} {'p99 ms':>10} {'ratio':>6} {'CPU µs/delivery':>16} {'ratio':>6} lost")
+    per_write = int(f["delivered"]) / max(int(f["server_writes"]), 1)
+    rows.setdefault(f["config"], []).append(
+        (int(f["run"]), float(f["p99_ms"]), cpu_us, int(f["lost"]), per_write))
+axum = {run: (p99, cpu) for run, p99, cpu, *_ in rows.get("axum", [])}
+print(f"{'config':<12} {'p99 ms':>10} {'ratio':>6} {'CPU µs/delivery':>16} {'ratio':>6} {'deliveries/write':>17} lost")
 for config, values in rows.items():
     p99 = statistics.median(v[1] for v in values)
     cpu = statistics.median(v[2] for v in values)
@@ -69,5 +76,6 @@ for config, values in rows.items():
     rp = statistics.median(v[1] / axum[v[0]][0] for v in values if v[0] in axum)
     rc = statistics.median(v[2] / axum[v[0]][1] for v in values if v[0] in axum)
     lost = sum(v[3] for v in values)
-    print(f"{config:<12} {p99:>10.2f} {rp:>6.2f} {cpu:>16.3f} {rc:>6.2f} {lost}")
+    per_write = statistics.median(v[4] for v in values)
+    print(f"{config:<12} {p99:>10.2f} {rp:>6.2f} {cpu:>16.3f} {rc:>6.2f} {per_write:>17.1f} {lost}")
 PY
