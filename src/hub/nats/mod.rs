@@ -5,7 +5,7 @@
 //!
 //! - **History: one JetStream stream** ([`NatsConfig::stream`], file storage) captures
 //!   every topic's subject, `<prefix>.t.<topic in hex>`. It keeps the hub's
-//!   [`History`](super::History) of each topic (its event count as the stream's
+//!   [`History`] of each topic (its event count as the stream's
 //!   per-subject limit, its age bound as the stream's `max_age`; a byte bound per topic
 //!   is refused) and, if set, is bounded in all by [`NatsConfig::max_bytes`]. A stream
 //!   that exists already is used as it is.
