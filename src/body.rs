@@ -8,6 +8,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
     },
     task::{Context, Poll, ready},
+    time::Duration,
 };
 
 use bytes::{Bytes, BytesMut};
@@ -509,8 +510,12 @@ where
                 if std::mem::take(this.sent) {
                     *this.last_sent = now;
                 }
-                *this.hold_until = Some(now + this.config.write_window);
-                now + this.config.write_window
+                // A window too long to add is as good as a year.
+                let until = now
+                    .checked_add(this.config.write_window)
+                    .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 60 * 60));
+                *this.hold_until = Some(until);
+                until
             }
         };
         let wake = match &this.config.keep_alive {

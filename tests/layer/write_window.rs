@@ -208,6 +208,26 @@ async fn stream_end_sends_the_held_frame_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn longest_window_does_not_panic_and_the_end_still_releases() {
+    let (mut body, tx) = open(|layer| layer.without_keep_alive().write_window(Duration::MAX)).await;
+    let start = Instant::now();
+    tx.send(event("1")).unwrap();
+    assert_eq!(poll_now(&mut body), None);
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    assert_eq!(
+        poll_now(&mut body),
+        None,
+        "held within the (clamped) window"
+    );
+    drop(tx);
+    assert_eq!(
+        next(&mut body, start).await,
+        (Bytes::from("data: 1\n\n"), Duration::from_secs(3600))
+    );
+    assert!(body.frame().await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
 async fn client_leaving_drops_the_held_frame_and_the_stream() {
     let (mut body, tx) = open(windowed).await;
     tx.send(event("1")).unwrap();
