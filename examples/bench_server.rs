@@ -14,6 +14,9 @@
 //!   on `/plain` that way (a reference for `tower-sse-layered`).
 //! - `--impl floor`: `/hub` holds a response that never sends anything, without SSE code:
 //!   what hyper, tokio and axum alone keep per open response (for idle memory).
+//! - `--write-window-ms N` (for `tower-sse` and `tower-sse-layered`): both SSE layers
+//!   (`/hub` and `/events`) hold a small frame up to N ms for the events that follow
+//!   ([`SseLayer::write_window`]); 0, the default, leaves the window off.
 //! - `--redis URL` (with the `redis` feature, for `tower-sse`): the hub over Redis, so
 //!   several servers share the topic (a publish on one reaches the clients of all).
 //!
@@ -95,12 +98,20 @@ fn main() {
     let mut addr = "127.0.0.1:4000".to_owned();
     let mut workers = 1usize;
     let mut redis: Option<String> = None;
+    let mut window = Duration::ZERO;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--impl" => implementation = args.next().expect("--impl NAME"),
             "--addr" => addr = args.next().expect("--addr HOST:PORT"),
             "--redis" => redis = Some(args.next().expect("--redis URL")),
+            "--write-window-ms" => {
+                window = args
+                    .next()
+                    .and_then(|ms| ms.parse().ok())
+                    .map(Duration::from_millis)
+                    .expect("--write-window-ms N")
+            }
             "--workers" => {
                 workers = args
                     .next()
@@ -127,7 +138,7 @@ fn main() {
                     Some(url) => redis_hub(url).await,
                     None => hub(),
                 };
-                let (router, hub) = tower_sse_app(hub);
+                let (router, hub) = tower_sse_app(hub, window);
                 (router, Some(hub))
             }
             "axum" => (axum_app(), None),
@@ -153,7 +164,9 @@ fn main() {
             let hub = hub.clone();
             async move { hub.subscribe(TOPIC, last.as_ref()).await }
         };
-        let layer = SseLayer::new(subscribe).predicate(hub_route);
+        let layer = SseLayer::new(subscribe)
+            .predicate(hub_route)
+            .write_window(window);
         if implementation == "tower-sse-layered" {
             // With `Router::layer`, which axum applies to every route.
             return axum::serve(listener, router.layer(layer).into_make_service())
@@ -248,7 +261,7 @@ async fn redis_hub(_: String) -> Hub {
     panic!("--redis needs the redis feature")
 }
 
-fn tower_sse_app(hub: Hub) -> (Router, Hub) {
+fn tower_sse_app(hub: Hub, window: Duration) -> (Router, Hub) {
     // `/events` yields `Event`s built per request, as most applications do; `/hub`
     // yields the hub's encoded events: two layers, each with its own factory.
     let events = |request: Request<Body>, _: Option<EventId>| async move {
@@ -270,7 +283,11 @@ fn tower_sse_app(hub: Hub) -> (Router, Hub) {
         .route("/plain", get(|| async { "ok" }))
         .route(
             "/events",
-            get(not_acceptable).layer(SseLayer::new(events).predicate(sse_get)),
+            get(not_acceptable).layer(
+                SseLayer::new(events)
+                    .predicate(sse_get)
+                    .write_window(window),
+            ),
         )
         .route("/publish", post(publish_hub))
         .route("/stats", get(stats_hub))

@@ -8,6 +8,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
     },
     task::{Context, Poll, ready},
+    time::Duration,
 };
 
 use bytes::{Bytes, BytesMut};
@@ -253,6 +254,7 @@ impl Drop for OpenStream {
 pin_project! {
     /// Turns a stream of events into body frames: events that are ready together are
     /// sent in one frame, and a keep-alive is sent when nothing was sent for a while.
+    /// With a write window, a small frame is held a moment for the events that follow.
     pub(crate) struct EventBody<St> {
         // The user's stream, `None` once it has ended or failed: dropping it then frees
         // what it owns.
@@ -268,11 +270,17 @@ pin_project! {
         last_sent: Instant,
         // Whether a frame was sent since `last_sent` was read.
         sent: bool,
-        // Made on the first idle poll, then reset; never made without a keep-alive.
+        // Made on the first idle poll (with a keep-alive) or the first held frame (with
+        // a write window), then reset: the keep-alive and the window share it.
         #[pin]
         timer: Option<Sleep>,
         // An event read but not sent yet: it did not fit in the last frame.
         held: Option<Bytes>,
+        // Events the write window holds for more, and how many; `None` without one.
+        pending: Option<BytesMut>,
+        pending_events: usize,
+        // When the held frame goes out at the latest: the window after its first event.
+        hold_until: Option<Instant>,
         // The size of the last batch, to size the next one in one allocation.
         batch_hint: u32,
         // Whether the stream has been read: a stream opened after the shutdown signal
@@ -294,6 +302,9 @@ impl<St> EventBody<St> {
             sent: false,
             timer: None,
             held: None,
+            pending: None,
+            pending_events: 0,
+            hold_until: None,
             batch_hint: 0,
             running: false,
             shutdown_notified: config
@@ -306,11 +317,89 @@ impl<St> EventBody<St> {
     }
 }
 
+/// The events gathered for one frame so far.
+enum Batch {
+    /// None yet.
+    Empty,
+    /// One, not copied.
+    One(Piece),
+    /// Several, copied into one buffer.
+    Joined(BytesMut),
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::One(piece) => piece.len(),
+            Self::Joined(joined) => joined.len(),
+        }
+    }
+
+    /// Whether more events may join: not after one event of `copy_limit` bytes or more,
+    /// which goes out alone.
+    fn open(&self, copy_limit: usize) -> bool {
+        match self {
+            Self::One(piece) => piece.len() < copy_limit,
+            Self::Empty | Self::Joined(_) => true,
+        }
+    }
+
+    /// Adds `piece`, or gives it back when it is `copy_limit` bytes or more or would
+    /// take the batch past `max` bytes. `hint` sizes a new buffer.
+    fn push(
+        &mut self,
+        piece: Piece,
+        copy_limit: usize,
+        max: usize,
+        hint: usize,
+    ) -> Result<(), Piece> {
+        let len = piece.len();
+        if !matches!(self, Self::Empty) && (len >= copy_limit || self.len() + len > max) {
+            return Err(piece);
+        }
+        match self {
+            Self::Empty => *self = Self::One(piece),
+            Self::One(head) => {
+                let mut joined = new_batch(head, hint, head.len() + len, max);
+                piece.write_to(&mut joined);
+                *self = Self::Joined(joined);
+            }
+            Self::Joined(joined) => piece.write_to(joined),
+        }
+        Ok(())
+    }
+
+    /// The batch a read starts from: what the write window held, or else the event
+    /// read but not sent last time (counted in `events`).
+    fn resume(pending: Option<BytesMut>, held: &mut Option<Bytes>, events: &mut usize) -> Self {
+        if let Some(pending) = pending {
+            return Self::Joined(pending);
+        }
+        match held.take() {
+            Some(held) => {
+                *events += 1;
+                Self::One(Piece::Encoded(held))
+            }
+            None => Self::Empty,
+        }
+    }
+
+    /// The batch as a buffer more events can join (copying a single event).
+    fn into_joined(self, hint: usize, max: usize) -> BytesMut {
+        match self {
+            Self::Empty => BytesMut::new(),
+            Self::One(head) => new_batch(&head, hint, head.len(), max),
+            Self::Joined(joined) => joined,
+        }
+    }
+}
+
 /// What one read of the stream gave.
 struct Gathered {
-    /// The bytes of one frame, if anything was ready.
-    data: Option<Bytes>,
-    /// How many events `data` holds.
+    /// The events of one frame, if anything was ready.
+    batch: Batch,
+    /// How many events `batch` holds.
     events: usize,
     /// Why the stream ended (or failed) while being read, if it did.
     end: Option<EndReason>,
@@ -331,72 +420,123 @@ where
         }
     }
 
-    /// Gathers what the stream has ready, up to the frame bound. Small events are copied
-    /// into one batch; a large one is sent as a frame of its own, without copying it.
+    /// Gathers what the stream has ready, up to the frame bound, after what the write
+    /// window holds. Small events are copied into one batch; a large one is sent as a
+    /// frame of its own, without copying it.
     fn gather(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Gathered {
         let this = self.project();
         let Some(mut stream) = this.stream.as_pin_mut() else {
-            let data = this.held.take();
+            let batch = this
+                .held
+                .take()
+                .map_or(Batch::Empty, |held| Batch::One(Piece::Encoded(held)));
             return Gathered {
-                events: usize::from(data.is_some()),
-                data,
+                events: usize::from(matches!(batch, Batch::One(_))),
+                batch,
                 end: Some(EndReason::Ended),
             };
         };
         *this.running = true;
         let max = this.config.max_frame_size;
-        let mut first: Option<Piece> = this.held.take().map(Piece::Encoded);
-        let mut events = usize::from(first.is_some());
-        let mut batch: Option<BytesMut> = None;
+        // With a write window, events up to its bound are copied, so that a held frame
+        // can take whatever follows.
+        let copy_limit = this.config.window_bound().unwrap_or(COPY_LIMIT);
+        let hint = *this.batch_hint as usize;
+        let mut events = std::mem::take(this.pending_events);
+        let mut batch = Batch::resume(this.pending.take(), this.held, &mut events);
         let mut end = None;
-        while first.as_ref().is_none_or(|first| first.len() < COPY_LIMIT) {
+        while this.held.is_none() && batch.open(copy_limit) {
             // A reason noted by a stream is read right after its `Ready(None)`, in this
             // poll: one noted earlier (by a stream that went on) is forgotten first.
             metrics::forget_end();
             let item = stream.as_mut().poll_next(cx);
             match item.map(|item| item.map(EventItem::into_piece)) {
-                Poll::Ready(Some(Ok(piece))) => {
-                    let Some(head) = first.as_ref() else {
-                        first = Some(piece);
-                        events = 1;
-                        continue;
-                    };
-                    let size = batch.as_ref().map_or(head.len(), BytesMut::len);
-                    let len = piece.len();
-                    if len >= COPY_LIMIT || size + len > max {
-                        *this.held = Some(piece.into_bytes());
-                        break;
-                    }
-                    let joined = batch.get_or_insert_with(|| {
-                        new_batch(head, *this.batch_hint as usize, size + len, max)
-                    });
-                    piece.write_to(joined);
-                    events += 1;
-                }
+                Poll::Ready(Some(Ok(piece))) => match batch.push(piece, copy_limit, max, hint) {
+                    Ok(()) => events += 1,
+                    Err(piece) => *this.held = Some(piece.into_bytes()),
+                },
                 Poll::Ready(Some(Err(error))) => {
                     tracing::error!(
                         %error,
                         "event stream failed; ending the response after the last complete event"
                     );
                     end = Some(EndReason::Error);
-                    break;
                 }
-                Poll::Ready(None) => {
-                    end = Some(metrics::take_end().unwrap_or(EndReason::Ended));
-                    break;
-                }
+                Poll::Ready(None) => end = Some(metrics::take_end().unwrap_or(EndReason::Ended)),
                 Poll::Pending => break,
             }
+            if end.is_some() {
+                break;
+            }
         }
-        let data = match batch {
-            Some(joined) => {
+        Gathered { batch, events, end }
+    }
+
+    /// The bytes of a frame holding `batch`, if it holds anything.
+    fn frame_bytes(self: Pin<&mut Self>, batch: Batch) -> Option<Bytes> {
+        match batch {
+            Batch::Empty => None,
+            Batch::One(piece) => Some(piece.into_bytes()),
+            Batch::Joined(joined) => {
                 // The next batch starts with room for as much as this one held.
-                *this.batch_hint = u32::try_from(joined.len()).unwrap_or(u32::MAX);
+                *self.project().batch_hint = u32::try_from(joined.len()).unwrap_or(u32::MAX);
                 Some(joined.freeze())
             }
-            None => first.map(Piece::into_bytes),
+        }
+    }
+
+    /// With a write window, holds a frame smaller than its bound for the events that
+    /// follow, up to the window after its first event (and no later than the
+    /// keep-alive is due). Gives the batch back when it must go out now; `None` when it
+    /// is held, with the timer, the stream and the shutdown signal set to wake the body.
+    fn hold(
+        self: Pin<&mut Self>,
+        batch: Batch,
+        events: usize,
+        cx: &mut Context<'_>,
+    ) -> Option<(Batch, usize)> {
+        let mut this = self.project();
+        let Some(bound) = this.config.window_bound() else {
+            return Some((batch, events));
         };
-        Gathered { data, events, end }
+        if batch.len() >= bound || this.held.is_some() {
+            *this.hold_until = None;
+            return Some((batch, events));
+        }
+        let until = match *this.hold_until {
+            Some(until) => until,
+            None => {
+                let now = Instant::now();
+                if std::mem::take(this.sent) {
+                    *this.last_sent = now;
+                }
+                // A window too long to add is as good as a year.
+                let until = now
+                    .checked_add(this.config.write_window)
+                    .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 60 * 60));
+                *this.hold_until = Some(until);
+                until
+            }
+        };
+        let wake = match &this.config.keep_alive {
+            Some(keep_alive) => until.min(*this.last_sent + keep_alive.interval),
+            None => until,
+        };
+        let ready = wake_at(this.timer.as_mut(), wake, cx);
+        if ready {
+            *this.hold_until = None;
+            return Some((batch, events));
+        }
+        *this.pending =
+            Some(batch.into_joined(*this.batch_hint as usize, this.config.max_frame_size));
+        *this.pending_events = events;
+        if let Some(notified) = this.shutdown_notified {
+            if notified.as_mut().poll(cx).is_ready() {
+                *this.shutdown_notified = None;
+                cx.waker().wake_by_ref();
+            }
+        }
+        None
     }
 
     /// Stops reading the stream and drops it, with its timer: it ended for `reason`.
@@ -409,21 +549,23 @@ where
     }
 
     /// The shutdown signal came: the last frame holds what a running stream had ready
-    /// (up to one frame: an event it yielded but did not send, and events already
-    /// waiting, such as a hub's own shutdown event), then the shutdown event; the stream
-    /// ends. A stream opened after the signal sends only the shutdown event.
+    /// (up to one frame: what the write window held, an event it yielded but did not
+    /// send, and events already waiting, such as a hub's own shutdown event), then the
+    /// shutdown event; the stream ends. A stream opened after the signal sends only the
+    /// shutdown event.
     /// What it had not made ready yet is left for the client to resume from its
     /// `Last-Event-ID`.
     fn shut_down(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Option<(Bytes, usize)> {
-        let Gathered { data, events, end } = if self.running {
+        let Gathered { batch, events, end } = if self.running {
             self.as_mut().gather(cx)
         } else {
             Gathered {
-                data: None,
+                batch: Batch::Empty,
                 events: 0,
                 end: None,
             }
         };
+        let data = self.as_mut().frame_bytes(batch);
         let held = self.as_mut().project().held.take();
         // A stream that ended by itself in this last read is counted for its own reason.
         self.as_mut().end_stream(end.unwrap_or(EndReason::Shutdown));
@@ -477,7 +619,7 @@ where
             ready!(timer.as_mut().poll(cx));
             let now = Instant::now();
             if due > now {
-                // An event was sent since the timer was set.
+                // An event was sent (or a frame held) since the timer was set.
                 timer.reset(due);
                 continue;
             }
@@ -487,6 +629,22 @@ where
             return Poll::Ready(Some(keep_alive.message.clone()));
         }
     }
+}
+
+/// Sets `timer` (made if need be) to `wake` and polls it: whether that time has come.
+fn wake_at(mut timer: Pin<&mut Option<Sleep>>, wake: Instant, cx: &mut Context<'_>) -> bool {
+    match timer.as_mut().as_pin_mut() {
+        Some(mut sleep) => {
+            if sleep.deadline() != wake {
+                sleep.as_mut().reset(wake);
+            }
+            return sleep.poll(cx).is_ready();
+        }
+        None => timer.set(Some(tokio::time::sleep_until(wake))),
+    }
+    timer
+        .as_pin_mut()
+        .is_some_and(|sleep| sleep.poll(cx).is_ready())
 }
 
 /// A batch that starts with `head`: a power of two at most the bound, so that it is
@@ -528,11 +686,19 @@ where
             let last = self.as_mut().shut_down(cx);
             return Poll::Ready(last.map(|(last, events)| Ok(self.send(last, events))));
         }
-        let Gathered { data, events, end } = self.as_mut().gather(cx);
+        let Gathered { batch, events, end } = self.as_mut().gather(cx);
         if let Some(reason) = end {
             self.as_mut().end_stream(reason);
         }
-        if let Some(data) = data {
+        let (batch, events) = if end.is_none() && !matches!(batch, Batch::Empty) {
+            match self.as_mut().hold(batch, events, cx) {
+                Some(release) => release,
+                None => return Poll::Pending,
+            }
+        } else {
+            (batch, events)
+        };
+        if let Some(data) = self.as_mut().frame_bytes(batch) {
             *self.as_mut().project().sent = true;
             return Poll::Ready(Some(Ok(self.send(data, events))));
         }

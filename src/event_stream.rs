@@ -74,6 +74,18 @@ where
         self
     }
 
+    /// Holds a frame smaller than `bytes` for up to `window`, so that the events that
+    /// follow go out in the same write: see
+    /// [`SseLayer::write_window`](crate::SseLayer::write_window), which this works like
+    /// (with `bytes` as its [`write_window_bytes`](crate::SseLayer::write_window_bytes)).
+    /// `Duration::ZERO` turns it off (the default).
+    pub fn write_window(mut self, window: Duration, bytes: usize) -> Self {
+        let config = Arc::make_mut(&mut self.config);
+        config.write_window = window;
+        config.write_window_bytes = bytes;
+        self
+    }
+
     /// Ends the stream when `shutdown` is triggered, after `last` if given, so the
     /// server's graceful shutdown can finish. See [`Shutdown`].
     pub fn graceful_shutdown(mut self, shutdown: Shutdown, last: Option<Event>) -> Self {

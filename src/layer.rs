@@ -127,6 +127,53 @@ impl<F, P> SseLayer<F, P> {
         self
     }
 
+    /// Holds a frame smaller than [`write_window_bytes`](SseLayer::write_window_bytes)
+    /// for up to `window`, so that the events that follow go out in the same write.
+    ///
+    /// Without a window, the events a stream has ready together go out in one frame,
+    /// and a stream whose events come one at a time (a price every millisecond) makes
+    /// one write per event per client. With a window, the first event of a frame waits
+    /// at most `window` for more: the frame goes out when the window has passed, at once
+    /// when it reaches the byte bound, and never later than a keep-alive is due. The
+    /// shutdown signal, the end of the stream (a [`Lifetime`](crate::Lifetime), the
+    /// hub's lag policy, an error) send what is held at once, before the end; a client
+    /// that leaves drops it with the stream. Each event is delayed by at most `window`:
+    /// choose it for busy streams to many clients, where a few milliseconds buy far fewer
+    /// writes, not for a stream that needs every event as soon as it exists.
+    ///
+    /// Events up to the byte bound are copied into the held frame. `Duration::ZERO`
+    /// turns the window off.
+    ///
+    /// Default: off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_sse::SseLayer;
+    /// # let events = |_: http::Request<()>, _: Option<tower_sse::EventId>| async {
+    /// #     Ok::<_, std::convert::Infallible>(tokio_stream::empty::<tower_sse::Event>())
+    /// # };
+    /// let layer = SseLayer::new(events)
+    ///     .write_window(Duration::from_millis(2))
+    ///     .write_window_bytes(8 * 1024);
+    /// # drop(layer);
+    /// ```
+    pub fn write_window(mut self, window: Duration) -> Self {
+        Arc::make_mut(&mut self.config).write_window = window;
+        self
+    }
+
+    /// Sets the byte bound of the [`write_window`](SseLayer::write_window): a frame of
+    /// at least `bytes` (or of [`max_frame_size`](SseLayer::max_frame_size), if smaller)
+    /// is written at once, never held.
+    ///
+    /// Default: 16 KiB.
+    pub fn write_window_bytes(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).write_window_bytes = bytes;
+        self
+    }
+
     /// Ends every stream when `shutdown` is triggered, so the server's graceful shutdown
     /// can finish. See [`Shutdown`].
     ///

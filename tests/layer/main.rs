@@ -15,3 +15,4 @@ mod pass_through;
 mod properties;
 mod roundtrip;
 mod shutdown;
+mod write_window;
