@@ -85,6 +85,19 @@ impl RedisServer {
         self.child.is_some()
     }
 
+    /// Starts the server again with nothing of what it had: the last `SAVE` is deleted.
+    pub async fn restart_empty(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+        self.restart().await;
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the server, if it runs.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            crate::common::signal(child.id(), signal);
+        }
+    }
+
     /// Kills the server (SIGKILL: nothing is saved).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
