@@ -293,7 +293,7 @@ async fn publisher(
     stop: Arc<AtomicBool>,
     outcomes: Arc<Mutex<Vec<Outcome>>>,
 ) {
-    let mut rng = Rng(seed ^ (topic as u64 + 1) * 0x1234_5678);
+    let mut rng = Rng(seed ^ ((topic as u64 + 1) * 0x1234_5678));
     let mut pace = tokio::time::interval(Duration::from_millis(20));
     while !stop.load(Ordering::SeqCst) {
         pace.tick().await;

@@ -1,6 +1,6 @@
 //! `nats-server`s of the tests' own, on free loopback ports with JetStream in a
 //! temporary store directory.
-#![allow(unreachable_pub)]
+#![allow(unreachable_pub, dead_code)]
 
 use std::{
     path::PathBuf,
@@ -143,5 +143,3 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
-
-pub use crate::common::proxy::Proxy;

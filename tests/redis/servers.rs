@@ -1,5 +1,5 @@
 //! Redis servers of the tests' own, on free loopback ports.
-#![allow(unreachable_pub)]
+#![allow(unreachable_pub, dead_code)]
 
 use std::{
     path::PathBuf,
@@ -255,5 +255,3 @@ impl RedisCluster {
             .unwrap()
     }
 }
-
-pub use crate::common::proxy::Proxy;

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use tower_sse::hub::Hub;
 
-use super::{Data, Engine, Settings};
+use super::{Data, Engine, Settings, history};
 
 /// The process's hub, made by the first [`Engine::hub`] and replaced by a restart.
 #[derive(Default)]
@@ -15,10 +15,7 @@ pub struct Memory {
 
 /// The one place that builds an in-process hub.
 fn build(settings: Settings) -> Hub {
-    assert!(settings.max_age.is_none(), "no age bound in memory yet");
-    Hub::builder()
-        .history(settings.events.unwrap_or(1024), 4 << 20)
-        .build()
+    Hub::builder().history(history(settings)).build()
 }
 
 impl Engine for Memory {

@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use tower_sse::hub::Hub;
+use tower_sse::hub::{History, Hub};
 
 use crate::common::proxy::Proxy;
 
@@ -166,6 +166,15 @@ pub trait Engine: Sized {
 
 fn unsupported(engine: &str, what: &str) -> ! {
     panic!("the {engine} harness has no {what}: leave this scenario out of its list")
+}
+
+/// The history bound of `settings`: the crate's default where they say nothing.
+pub fn history(settings: Settings) -> History {
+    let mut history = History::new().max_age(settings.max_age);
+    if let Some(events) = settings.events {
+        history = history.events(events);
+    }
+    history
 }
 
 /// How long an event takes to be published: short timeouts, except for a patient hub.

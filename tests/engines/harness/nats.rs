@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use tower_sse::hub::{Hub, NatsConfig};
+use tower_sse::hub::{
+    Hub,
+    nats::{Nats as NatsEngine, NatsConfig},
+};
 
-use super::{Data, Engine, Fault, Settings, timeout};
+use super::{Data, Engine, Fault, Settings, history, timeout};
 use crate::{
     common::proxy::Proxy,
     nats_servers::{NatsServer, available},
@@ -13,18 +16,16 @@ use crate::{
 
 /// The one place that builds a hub over NATS.
 async fn build(url: String, settings: Settings) -> Hub {
-    let mut config = NatsConfig::new(url)
+    let config = NatsConfig::new(url)
         .prefix("test")
         .connect_timeout(Duration::from_millis(500))
         .request_timeout(2 * timeout(settings))
         .heartbeat(Duration::from_millis(500));
-    if let Some(events) = settings.events {
-        config = config.max_per_topic(events);
-    }
-    if let Some(age) = settings.max_age {
-        config = config.max_age(age);
-    }
-    Hub::builder().build_nats(config).await.unwrap()
+    Hub::builder()
+        .history(history(settings))
+        .build_with(NatsEngine::new(config))
+        .await
+        .unwrap()
 }
 
 /// A `nats-server -js` and a proxy in front of it.

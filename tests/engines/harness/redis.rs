@@ -2,9 +2,12 @@
 
 use std::time::Duration;
 
-use tower_sse::hub::{Hub, RedisConfig};
+use tower_sse::hub::{
+    Hub,
+    redis::{Redis as RedisEngine, RedisConfig},
+};
 
-use super::{Data, Engine, Fault, Settings, timeout};
+use super::{Data, Engine, Fault, Settings, history, timeout};
 use crate::{
     common::proxy::Proxy,
     redis_servers::{RedisCluster, RedisServer, available, by_hand},
@@ -12,18 +15,16 @@ use crate::{
 
 /// The one place that builds a hub over Redis.
 async fn build(config: RedisConfig, settings: Settings) -> Hub {
-    let mut config = config
+    let config = config
         .prefix("test:")
         .connect_timeout(Duration::from_millis(500))
         .command_timeout(timeout(settings))
         .heartbeat(Duration::from_millis(300));
-    if let Some(events) = settings.events {
-        config = config.max_len(events);
-    }
-    if let Some(age) = settings.max_age {
-        config = config.max_age(age);
-    }
-    Hub::builder().build_redis(config).await.unwrap()
+    Hub::builder()
+        .history(history(settings))
+        .build_with(RedisEngine::new(config))
+        .await
+        .unwrap()
 }
 
 /// The channel an instance listens to while a client follows `topic`.
