@@ -101,6 +101,28 @@ pub enum Fault {
     Restore,
 }
 
+impl Fault {
+    /// Every fault: for an engine of one server with a proxy in front of it.
+    pub const ALL: &'static [Fault] = &[
+        Fault::Kill,
+        Fault::RestartEmpty,
+        Fault::Freeze,
+        Fault::Cut,
+        Fault::Silent,
+        Fault::Snapshot,
+        Fault::Restore,
+    ];
+}
+
+/// The URL a hub built with `settings` uses: the proxy's, or the server's own.
+pub fn url(settings: Settings, proxy: &Proxy, server: String) -> String {
+    if settings.through_proxy {
+        proxy.url()
+    } else {
+        server
+    }
+}
+
 /// An engine's server (or, for memory, the process), fresh for one test.
 ///
 /// Every fault is optional: the default fails the test, so a scenario listed for an

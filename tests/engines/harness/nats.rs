@@ -8,7 +8,7 @@ use tower_sse::hub::{
     nats::{Nats as NatsEngine, NatsConfig},
 };
 
-use super::{Data, Engine, Fault, Settings, history, timeout};
+use super::{Data, Engine, Fault, Settings, history, timeout, url};
 use crate::{
     common::proxy::Proxy,
     nats_servers::{NatsServer, available},
@@ -36,15 +36,7 @@ pub struct Nats {
 
 impl Engine for Nats {
     const NAME: &'static str = "nats";
-    const FAULTS: &'static [Fault] = &[
-        Fault::Kill,
-        Fault::RestartEmpty,
-        Fault::Freeze,
-        Fault::Cut,
-        Fault::Silent,
-        Fault::Snapshot,
-        Fault::Restore,
-    ];
+    const FAULTS: &'static [Fault] = Fault::ALL;
 
     async fn start() -> Option<Self> {
         if !available() {
@@ -56,11 +48,7 @@ impl Engine for Nats {
     }
 
     async fn hub(&self, settings: Settings) -> Hub {
-        let url = if settings.through_proxy {
-            self.proxy.url()
-        } else {
-            self.server.url()
-        };
+        let url = url(settings, &self.proxy, self.server.url());
         build(url, settings).await
     }
 

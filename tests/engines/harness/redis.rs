@@ -7,7 +7,7 @@ use tower_sse::hub::{
     redis::{Redis as RedisEngine, RedisConfig},
 };
 
-use super::{Data, Engine, Fault, Settings, history, timeout};
+use super::{Data, Engine, Fault, Settings, history, timeout, url};
 use crate::{
     common::proxy::Proxy,
     redis_servers::{RedisCluster, RedisServer, available, by_hand},
@@ -48,15 +48,7 @@ pub struct Redis {
 impl Engine for Redis {
     const NAME: &'static str = "redis";
     const CURSORS: bool = true;
-    const FAULTS: &'static [Fault] = &[
-        Fault::Kill,
-        Fault::RestartEmpty,
-        Fault::Freeze,
-        Fault::Cut,
-        Fault::Silent,
-        Fault::Snapshot,
-        Fault::Restore,
-    ];
+    const FAULTS: &'static [Fault] = Fault::ALL;
 
     async fn start() -> Option<Self> {
         if !available() {
@@ -68,11 +60,7 @@ impl Engine for Redis {
     }
 
     async fn hub(&self, settings: Settings) -> Hub {
-        let url = if settings.through_proxy {
-            self.proxy.url()
-        } else {
-            self.server.url()
-        };
+        let url = url(settings, &self.proxy, self.server.url());
         build(RedisConfig::new(url), settings).await
     }
 
