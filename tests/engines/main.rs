@@ -7,7 +7,8 @@
 //!
 //! To add an engine, see [`harness`]; to add a scenario, write it in the file of its
 //! group and list it below under each engine that can run it.
-#![cfg(feature = "hub")]
+// Served through axum's integration (feature `axum`), as users serve it.
+#![cfg(all(feature = "hub", feature = "axum"))]
 #![allow(unreachable_pub)]
 
 #[path = "../common/mod.rs"]
