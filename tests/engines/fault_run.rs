@@ -151,6 +151,7 @@ pub async fn seeded_fault_run<E: Engine>(engine: E) {
 }
 
 /// Many seeds on every engine named in `ENGINES`, with the totals printed.
+#[cfg(any(feature = "redis", feature = "nats"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: SEEDS=N runs N seeds per engine"]
 async fn fault_run_many_seeds() {
@@ -180,6 +181,7 @@ async fn fault_run_many_seeds() {
     assert!(clean, "some run lost, duplicated or reordered events");
 }
 
+#[cfg(any(feature = "redis", feature = "nats"))]
 async fn many<E: Engine>(first: u64, seeds: u64) -> Totals {
     let mut totals = Totals::default();
     for seed in first..first + seeds {

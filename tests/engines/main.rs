@@ -10,6 +10,8 @@
 // Served through axum's integration (feature `axum`), as users serve it.
 #![cfg(all(feature = "hub", feature = "axum"))]
 #![allow(unreachable_pub)]
+// Without an engine's feature, the scenarios only it runs are unused.
+#![cfg_attr(not(all(feature = "redis", feature = "nats")), allow(dead_code))]
 
 #[path = "../common/mod.rs"]
 mod common;
