@@ -195,6 +195,14 @@ async fn many<E: Engine>(first: u64, seeds: u64) -> Totals {
     totals
 }
 
+/// A client of the run: where it is, what it follows, what it read, its task.
+struct Client {
+    instance: usize,
+    topics: Vec<usize>,
+    records: Arc<Mutex<Vec<Record>>>,
+    task: tokio::task::JoinHandle<bool>,
+}
+
 /// One run: instances, clients, publishers, the faults, then a calm end and the check.
 async fn run<E: Engine>(mut engine: E, seed: u64) -> Totals {
     let mut rng = Rng(seed);
@@ -209,26 +217,7 @@ async fn run<E: Engine>(mut engine: E, seed: u64) -> Totals {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let last = Arc::new(tokio::sync::watch::channel(None::<Vec<u64>>).0);
-    let mut clients = Vec::new();
-    for (i, hub) in hubs.iter().enumerate() {
-        let server = instance(hub).await;
-        for _ in 0..CLIENTS_PER_INSTANCE {
-            let first = rng.below(TOPICS as u64) as usize;
-            let mut topics = vec![first];
-            if rng.below(2) == 0 {
-                topics.push((first + 1 + rng.below(TOPICS as u64 - 1) as usize) % TOPICS);
-            }
-            let records = Arc::new(Mutex::new(Vec::new()));
-            let task = tokio::spawn(client(
-                server,
-                topics.clone(),
-                records.clone(),
-                last.subscribe(),
-            ));
-            clients.push((i, topics, records, task));
-        }
-    }
-    wait_subscribed(&hubs, &clients).await;
+    let clients = start_clients(&hubs, &mut rng, &last).await;
     let outcomes: Vec<_> = (0..TOPICS)
         .map(|_| Arc::new(Mutex::new(Vec::new())))
         .collect();
@@ -246,44 +235,75 @@ async fn run<E: Engine>(mut engine: E, seed: u64) -> Totals {
     let finals = finish(&hubs, &outcomes).await;
     last.send_replace(Some(finals.clone()));
     let ticking = tokio::spawn(tick(hubs.clone(), outcomes.clone()));
-    let mut totals = Totals {
-        runs: 1,
-        faults,
-        ..Totals::default()
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    for (_, topics, records, mut task) in clients {
-        let done = tokio::time::timeout_at(deadline, &mut task).await;
-        task.abort();
-        let stalled = !matches!(done, Ok(Ok(true)));
-        let outcomes: Vec<Vec<Outcome>> =
-            outcomes.iter().map(|o| o.lock().unwrap().clone()).collect();
-        totals.add(check(
-            &topics,
-            &records.lock().unwrap(),
-            &outcomes,
-            stalled,
-            &finals,
-        ));
-    }
+    let mut totals = judge(clients, &outcomes, &finals).await;
+    totals.faults = faults;
     ticking.abort();
     drop(engine);
     totals
 }
 
-/// Until every client is subscribed.
-async fn wait_subscribed<T>(
+/// `CLIENTS_PER_INSTANCE` clients on each instance, each following one or two topics
+/// drawn from `rng`, subscribed when this returns.
+async fn start_clients(
     hubs: &[Hub],
-    clients: &[(usize, Vec<usize>, T, tokio::task::JoinHandle<bool>)],
-) {
+    rng: &mut Rng,
+    last: &tokio::sync::watch::Sender<Option<Vec<u64>>>,
+) -> Vec<Client> {
+    let mut clients = Vec::new();
+    for (at, hub) in hubs.iter().enumerate() {
+        let server = instance(hub).await;
+        for _ in 0..CLIENTS_PER_INSTANCE {
+            let first = rng.below(TOPICS as u64) as usize;
+            let mut topics = vec![first];
+            if rng.below(2) == 0 {
+                topics.push((first + 1 + rng.below(TOPICS as u64 - 1) as usize) % TOPICS);
+            }
+            let records = Arc::new(Mutex::new(Vec::new()));
+            let task = tokio::spawn(client(
+                server,
+                topics.clone(),
+                records.clone(),
+                last.subscribe(),
+            ));
+            clients.push(Client {
+                instance: at,
+                topics,
+                records,
+                task,
+            });
+        }
+    }
     crate::support::eventually(Duration::from_secs(10), "every client subscribed", || {
         hubs.iter().enumerate().all(|(i, hub)| {
-            let mine = clients.iter().filter(|(at, ..)| *at == i);
-            let wanted = mine.count();
+            let wanted = clients.iter().filter(|c| c.instance == i).count();
             hub.stats().subscribers >= wanted
         })
     })
     .await;
+    clients
+}
+
+/// Waits (30 s at most) for every client to read the last events, then checks each.
+async fn judge(
+    clients: Vec<Client>,
+    outcomes: &[Arc<Mutex<Vec<Outcome>>>],
+    finals: &[u64],
+) -> Totals {
+    let mut totals = Totals {
+        runs: 1,
+        ..Totals::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for mut client in clients {
+        let done = tokio::time::timeout_at(deadline, &mut client.task).await;
+        client.task.abort();
+        let stalled = !matches!(done, Ok(Ok(true)));
+        let outcomes: Vec<Vec<Outcome>> =
+            outcomes.iter().map(|o| o.lock().unwrap().clone()).collect();
+        let records = client.records.lock().unwrap();
+        totals.add(check(&client.topics, &records, &outcomes, stalled, finals));
+    }
+    totals
 }
 
 /// Publishes topic `topic`'s events `t{topic}:{n}`, one at a time, each through an
@@ -381,6 +401,9 @@ async fn strike<E: Engine>(engine: &mut E, rng: &mut Rng) -> u64 {
             }
             Fault::Restore if snapshot => engine.restore().await,
             Fault::Restore => continue,
+        }
+        if std::env::var_os("FAULT_LOG").is_some() {
+            eprintln!("{:>6} ms: {fault:?}", start.elapsed().as_millis());
         }
         count += 1;
     }
@@ -517,13 +540,29 @@ fn check(
         newest.insert(topic, n);
     }
     if stalled {
-        for topic in topics {
-            if let Some(a) = anchor.get(topic) {
-                totals.lost += lost_between(&outcomes[*topic], a + 1, finals[*topic] + 1);
-            }
-        }
+        totals.lost += tail_lost(topics, &anchor, outcomes, finals);
     }
     totals
+}
+
+/// A stalled client's loss: each topic's stored events after the last it read, to the
+/// last one published.
+fn tail_lost(
+    topics: &[usize],
+    anchor: &HashMap<usize, u64>,
+    outcomes: &[Vec<Outcome>],
+    finals: &[u64],
+) -> u64 {
+    topics
+        .iter()
+        .filter_map(|t| {
+            Some(lost_between(
+                &outcomes[*t],
+                anchor.get(t)? + 1,
+                finals[*t] + 1,
+            ))
+        })
+        .sum()
 }
 
 /// How many events numbered `from..to` were stored.

@@ -36,7 +36,16 @@ pub struct Nats {
 
 impl Engine for Nats {
     const NAME: &'static str = "nats";
-    const FAULTS: &'static [Fault] = Fault::ALL;
+    // Not `Restore` yet: after a restore from an older store, live streams stall (the
+    // defect `nats::restore_from_an_older_snapshot_gives_reset` shows).
+    const FAULTS: &'static [Fault] = &[
+        Fault::Kill,
+        Fault::RestartEmpty,
+        Fault::Freeze,
+        Fault::Cut,
+        Fault::Silent,
+        Fault::Snapshot,
+    ];
 
     async fn start() -> Option<Self> {
         if !available() {
