@@ -93,7 +93,8 @@ pub struct Totals {
     pub out_of_order: u64,
     /// Delivered though its publish said it was not stored.
     pub falsely_refused: u64,
-    /// Clients that never got the last events (counted in `lost` too).
+    /// Clients that never got the last events (their stored events after the last they
+    /// read count in `lost` too).
     pub stalled: u64,
     pub resets: u64,
     pub refusals: u64,
@@ -114,7 +115,7 @@ impl Totals {
     }
 
     fn clean(&self) -> bool {
-        self.lost + self.duplicated + self.out_of_order + self.falsely_refused == 0
+        self.lost + self.duplicated + self.out_of_order + self.falsely_refused + self.stalled == 0
     }
 }
 
@@ -301,6 +302,15 @@ async fn judge(
         let outcomes: Vec<Vec<Outcome>> =
             outcomes.iter().map(|o| o.lock().unwrap().clone()).collect();
         let records = client.records.lock().unwrap();
+        if stalled && std::env::var_os("FAULT_LOG").is_some() {
+            let tail: Vec<_> = records.iter().rev().take(3).collect();
+            eprintln!(
+                "stalled: instance {} topics {:?}, published {:?}, last read {tail:?}",
+                client.instance,
+                client.topics,
+                outcomes.iter().map(Vec::len).collect::<Vec<_>>()
+            );
+        }
         totals.add(check(&client.topics, &records, &outcomes, stalled, finals));
     }
     totals
