@@ -98,7 +98,7 @@ pub async fn restart_with_data_loses_nothing<E: Engine>(mut engine: E) {
 /// on a new instance, no id is given twice, and new ids resume exactly.
 pub async fn restart_without_data_gives_reset<E: Engine>(mut engine: E) {
     let hub = engine.hub(Settings::default()).await;
-    let (_server, mut events) = subscribed(&hub, "/", "room").await;
+    let (old_server, mut events) = subscribed(&hub, "/", "room").await;
     let before = publish_all(&hub, "room", texts("before ", 0..30)).await;
     assert_eq!(take(&mut events, 30).await, before);
 
@@ -127,6 +127,17 @@ pub async fn restart_without_data_gives_reset<E: Engine>(mut engine: E) {
     let mut exact = connect_events(server, "/", Some(&after[35].0)).await;
     let expected: Vec<_> = after[36..].iter().chain(&more).cloned().collect();
     assert_eq!(take(&mut exact, 5).await, expected);
+    if E::INSTANCES_OUTLIVE_THE_SERVER {
+        // The instance that lived through it: the same, reset then live events.
+        let mut resumed = connect_events(old_server, "/", Some(&before[29].0)).await;
+        next_is_reset(&mut resumed).await;
+        let live = publish_all(&fresh, "room", ["live".to_owned()]).await;
+        assert_eq!(
+            take(&mut resumed, 1).await,
+            live,
+            "the old instance delivers"
+        );
+    }
 }
 
 /// The server comes back from an older snapshot: its history goes back in time.

@@ -141,6 +141,8 @@ engine!(nats = crate::harness::nats::Nats:
     #[ignore = "defect: a publish with no reply at all says `Backend`, not `Uncertain`"]
     faults::uncertain_when_it_cannot_be_told,
     storm::reconnect_storm,
+    #[ignore = "defect: after server faults, NATS instances' streams can stall for good, \
+                with or without a reset (FAULT_SEED=3, 4, 6 with FAULT_LOG=1)"]
     fault_run::seeded_fault_run,
 );
 

@@ -20,6 +20,7 @@ fn build(settings: Settings) -> Hub {
 
 impl Engine for Memory {
     const NAME: &'static str = "memory";
+    const INSTANCES_OUTLIVE_THE_SERVER: bool = false;
 
     async fn start() -> Option<Self> {
         Some(Self::default())

@@ -136,6 +136,10 @@ pub trait Engine: Sized {
     /// topic), which another set of topics cannot use.
     const CURSORS: bool = false;
 
+    /// Whether an instance lives on through a restart of the server (not so for memory,
+    /// whose server is the process).
+    const INSTANCES_OUTLIVE_THE_SERVER: bool = true;
+
     /// The faults this harness can strike, for the seeded fault run.
     const FAULTS: &'static [Fault] = &[];
 

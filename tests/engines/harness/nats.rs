@@ -36,17 +36,7 @@ pub struct Nats {
 
 impl Engine for Nats {
     const NAME: &'static str = "nats";
-    // Not `Restore` yet: after a restore from an older store, live streams stall (the
-    // defect `nats::restore_from_an_older_snapshot_gives_reset` shows). Not `Freeze`
-    // yet either: after a freeze and a restart, every instance's live streams can stall
-    // for good, with no reset (`FAULT_SEED=4`, before this list lost it).
-    const FAULTS: &'static [Fault] = &[
-        Fault::Kill,
-        Fault::RestartEmpty,
-        Fault::Cut,
-        Fault::Silent,
-        Fault::Snapshot,
-    ];
+    const FAULTS: &'static [Fault] = Fault::ALL;
 
     async fn start() -> Option<Self> {
         if !available() {
