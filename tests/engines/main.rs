@@ -88,7 +88,6 @@ engine!(redis = crate::harness::redis::Redis:
     faults::a_frozen_server_goes_on_once_in_order,
     faults::a_lost_publish_reply_is_stored_once,
     faults::uncertain_when_it_cannot_be_told,
-    #[ignore = "defect (issue 20, item 5): under load, history reads time out into 503s"]
     storm::reconnect_storm,
     fault_run::seeded_fault_run,
 );
@@ -110,7 +109,6 @@ engine!(cluster = crate::harness::redis::Cluster:
     history::restart_without_data_gives_reset,
     history::restore_from_an_older_snapshot_gives_reset,
     faults::a_frozen_server_goes_on_once_in_order,
-    #[ignore = "defect (issue 20, item 5): under load, history reads time out into 503s"]
     storm::reconnect_storm,
     fault_run::seeded_fault_run,
 );

@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
+use http::StatusCode;
+
 use crate::{
+    common::{get as request, send},
     harness::{Engine, Settings},
-    support::{connect_events, instance, publish_all, take, texts, within},
+    support::{instance, publish_all, take, texts, within},
 };
 
 /// How many clients come back at once.
@@ -28,7 +31,17 @@ pub async fn reconnect_storm<E: Engine>(engine: E) {
             let from = 99 - n % 4;
             let (server, sent) = (servers[n % 2], sent.clone());
             tokio::spawn(async move {
-                let mut events = connect_events(server, "/", Some(&sent[from].0)).await;
+                let headers = [
+                    ("accept", "text/event-stream"),
+                    ("last-event-id", sent[from].0.as_str()),
+                ];
+                let response = send(server, request("/", &headers)).await;
+                assert_eq!(response.status(), StatusCode::OK);
+                assert!(
+                    !response.headers().contains_key("retry-after"),
+                    "client {n} refused"
+                );
+                let mut events = sse_stream::SseStream::new(response.into_body());
                 let owed = sent.len() - from - 1;
                 assert_eq!(
                     take(&mut events, owed).await,
