@@ -140,7 +140,7 @@ engine!(nats = crate::harness::nats::Nats:
     faults::uncertain_when_it_cannot_be_told,
     storm::reconnect_storm,
     #[ignore = "defect: after server faults, NATS instances' streams can stall for good, \
-                with or without a reset (FAULT_SEED=3, 4, 6 with FAULT_LOG=1)"]
+                with or without a reset (SEEDS=5: seeds 1 and 5; FAULT_LOG=1 shows it)"]
     fault_run::seeded_fault_run,
 );
 
