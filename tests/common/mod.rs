@@ -146,6 +146,14 @@ pub async fn connect_events(
     sse_stream::SseStream::new(response.into_body())
 }
 
+/// Sends `signal` (`STOP`, `CONT`, `KILL`...) to the process `pid`, as `kill -SIGNAL`.
+pub fn signal(pid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
 /// Whether `program` can be started here. A test that needs an
 /// outside program calls this first and returns when it is `false`, after one line
 /// saying that it did not run and how to get the program. Under `.ci/run`, which installs

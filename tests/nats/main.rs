@@ -13,7 +13,7 @@ mod sharing;
 
 use std::time::Duration;
 
-use common::engine::{instance, next_is_reset, publish_all, subscribed_to, take, until_the_end};
+use common::engine::{instance, next_is_reset, publish_all, subscribed_to, take};
 use common::{connect_events, within};
 use tower_sse::{
     Event,

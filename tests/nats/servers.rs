@@ -1,6 +1,6 @@
 //! `nats-server`s of the tests' own, on free loopback ports with JetStream in a
 //! temporary store directory.
-#![allow(unreachable_pub)]
+#![allow(unreachable_pub, dead_code)]
 
 use std::{
     path::PathBuf,
@@ -78,6 +78,31 @@ impl NatsServer {
         self.restart().await;
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the server, if it runs.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            crate::common::signal(child.id(), signal);
+        }
+    }
+
+    /// Copies the store as it is now (stopping the server gracefully meanwhile, so the
+    /// copy is whole), for [`restore`](Self::restore) later.
+    pub async fn snapshot(&mut self) {
+        self.stop_gracefully();
+        let copy = self.dir.with_extension("snapshot");
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_dir(&self.dir, &copy);
+        self.restart().await;
+    }
+
+    /// Kills the server and starts it again on the last [`snapshot`](Self::snapshot).
+    pub async fn restore(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        copy_dir(&self.dir.with_extension("snapshot"), &self.dir);
+        self.restart().await;
+    }
+
     /// Stops the server with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -101,7 +126,20 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(self.dir.with_extension("snapshot"));
     }
 }
 
-pub use crate::common::proxy::Proxy;
+/// Copies the directory `from` to `to`, recursively.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

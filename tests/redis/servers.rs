@@ -1,5 +1,5 @@
 //! Redis servers of the tests' own, on free loopback ports.
-#![allow(unreachable_pub)]
+#![allow(unreachable_pub, dead_code)]
 
 use std::{
     path::PathBuf,
@@ -83,6 +83,19 @@ impl RedisServer {
     /// Whether the server was started and not stopped.
     pub fn running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// Starts the server again with nothing of what it had: the last `SAVE` is deleted.
+    pub async fn restart_empty(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+        self.restart().await;
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the server, if it runs.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            crate::common::signal(child.id(), signal);
+        }
     }
 
     /// Kills the server (SIGKILL: nothing is saved).
@@ -242,5 +255,3 @@ impl RedisCluster {
             .unwrap()
     }
 }
-
-pub use crate::common::proxy::Proxy;
