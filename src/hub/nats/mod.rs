@@ -48,7 +48,10 @@
 //!   delivered: a server that came back without the stream (it lost its store) gets
 //!   the stream created anew, and every stream of the instance ends, so its clients
 //!   resume with the reset event. A connection that dies without closing is found by
-//!   the [heartbeat](NatsConfig::heartbeat).
+//!   the [heartbeat](NatsConfig::heartbeat), a round trip to the server that replaces
+//!   a connection which does not answer. While the connection is being recovered,
+//!   clients of followed topics stay connected, and a subscriber of a topic new to the
+//!   instance is refused (the hub answers it with `retry:`).
 //! - **Publishing while NATS is away** fails with
 //!   [`PublishError::Backend`](super::PublishError::Backend) when nothing was sent, or
 //!   [`PublishError::Uncertain`](super::PublishError::Uncertain) when a try may have
