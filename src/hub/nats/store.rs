@@ -18,10 +18,20 @@ use async_nats::{
         stream::{Config, DirectGetErrorKind, DiscardPolicy, StorageType},
     },
 };
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 
-use super::{NatsConfig, ids::epoch_of, subjects::Subjects};
-use crate::{BoxError, hub::History};
+use super::{
+    NatsConfig,
+    ids::{epoch_of, position},
+    subjects::{Subjects, previous_of},
+};
+use crate::{
+    BoxError,
+    hub::{
+        History, Position,
+        remote::{Entry, Notice, Page, Topics},
+    },
+};
 
 /// How long JetStream remembers a publish's `Nats-Msg-Id`, so that a retried publish is
 /// stored once: two minutes, or the age bound if shorter.
@@ -54,6 +64,55 @@ pub(super) struct Store {
     refreshing: Mutex<()>,
     stats: Arc<Statistics>,
     pub(super) url: String,
+    pub(super) link: Link,
+}
+
+/// Where the live feed's notices go: set by the driver's (re)connection, used by the
+/// consumers, the connection's events and an epoch found changed.
+#[derive(Clone, Default)]
+pub(super) struct Link(Arc<std::sync::Mutex<Option<Feed>>>);
+
+/// The generation of the live feed in use, and where its notices go.
+type Feed = (u64, mpsc::UnboundedSender<Notice>);
+
+impl Link {
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<Feed>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The live feed of `generation` sends to `notices`.
+    pub(super) fn connect(&self, generation: u64, notices: mpsc::UnboundedSender<Notice>) {
+        *self.current() = Some((generation, notices));
+    }
+
+    /// Where notices go now.
+    pub(super) fn notices(&self) -> Option<mpsc::UnboundedSender<Notice>> {
+        self.current().as_ref().map(|(_, notices)| notices.clone())
+    }
+
+    /// The connection dropped: the live feed in use is lost.
+    pub(super) fn lost(&self) {
+        if let Some((generation, notices)) = &*self.current() {
+            let _ = notices.send(Notice::Lost {
+                generation: *generation,
+            });
+        }
+    }
+
+    /// The client connected again: the driver need not wait out its backoff.
+    pub(super) fn ready(&self) {
+        if let Some(notices) = self.notices() {
+            let _ = notices.send(Notice::Ready);
+        }
+    }
+
+    fn ended(&self) {
+        if let Some(notices) = self.notices() {
+            let _ = notices.send(Notice::Ended(Topics::All));
+        }
+    }
 }
 
 impl Store {
@@ -63,6 +122,7 @@ impl Store {
         config: &NatsConfig,
         history: History,
         url: String,
+        link: Link,
     ) -> Result<Self, BoxError> {
         let mut context = jetstream::new(client.clone());
         context.set_timeout(config.request_timeout);
@@ -101,6 +161,7 @@ impl Store {
             refreshing: Mutex::new(()),
             stats,
             url,
+            link,
         })
     }
 
@@ -134,6 +195,7 @@ impl Store {
         let before = self.epoch.swap(epoch, Ordering::SeqCst);
         if before != epoch {
             tracing::warn!(stream = %self.config.name, "the NATS stream was created anew (the server lost it, or it was deleted): ids of the old one resume with the reset event");
+            self.link.ended();
         }
         self.verified.store(connects, Ordering::SeqCst);
         Ok(Snapshot {
@@ -169,10 +231,53 @@ impl Store {
         }
     }
 
-    /// Creates the stream again if the server lost it; the next [`epoch`](Store::epoch)
-    /// reads it.
-    pub(super) async fn recreate(&self) -> Result<(), BoxError> {
-        self.refresh().await.map(drop)
+    /// Up to `limit` messages of `topic` after `after`, as far as the topic's last one
+    /// (read first, so a message published meanwhile is not taken for its head).
+    ///
+    /// An `after` of another epoch (the stream was created anew) or ahead of the stream
+    /// (the server lost messages) is a break at it, and the page is read from the
+    /// stream's start. With an age or byte bound, a topic may have lost every message
+    /// after `after` without a trace: the page says it is unproven when the stream's
+    /// first message is past `after`.
+    pub(super) async fn read(
+        &self,
+        topic: &str,
+        after: Position,
+        limit: usize,
+    ) -> Result<Page, BoxError> {
+        let now = self.refresh().await?;
+        let subject = self.subjects.of(topic);
+        let head = self.last_of(&subject).await?;
+        let (mut from, epoch) = after.parts();
+        let mut broken_at = None;
+        if after != Position::START && epoch != now.epoch {
+            (broken_at, from) = (Some(after), 0);
+        } else if from > now.last {
+            broken_at = Some(after);
+        }
+        let mut page = Page {
+            head: position(head, now.epoch),
+            entries: Vec::new(),
+            broken_at,
+            unproven: self.bounded_by_time_or_size && from + 1 < now.first,
+        };
+        while page.entries.len() < limit && from < head {
+            let Some(message) = self.next_of(&subject, from + 1).await? else {
+                break;
+            };
+            if message.sequence > head {
+                break;
+            }
+            from = message.sequence;
+            // A message this crate did not write breaks the chain.
+            let previous = previous_of(Some(&message.headers)).unwrap_or(u64::MAX);
+            page.entries.push(Entry {
+                position: position(message.sequence, now.epoch),
+                previous: position(previous, now.epoch),
+                fields: message.payload,
+            });
+        }
+        Ok(page)
     }
 }
 

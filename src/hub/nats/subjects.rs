@@ -3,10 +3,6 @@
 
 use async_nats::HeaderMap;
 
-use crate::{Event, hub::Delivery};
-
-use super::ids::{id_of, position};
-
 /// The header that records the stream sequence of the topic's previous event (`0` for
 /// none): the chain that replay, catch-up and live delivery check.
 pub(super) const PREVIOUS: &str = "Tower-Sse-Previous";
@@ -31,6 +27,12 @@ impl Subjects {
         subject
     }
 
+    /// A subject of the stream that no topic has (`ping` is not hex): the heartbeat
+    /// reads it.
+    pub(super) fn probe(&self) -> String {
+        format!("{}.t.ping", self.prefix)
+    }
+
     /// What the stream captures: every topic's subject.
     pub(super) fn all(&self) -> String {
         format!("{}.t.>", self.prefix)
@@ -45,13 +47,6 @@ pub(super) fn previous_of(headers: Option<&HeaderMap>) -> Option<u64> {
     headers?.get(PREVIOUS)?.as_str().parse().ok()
 }
 
-/// The delivery of the message at `sequence` with `payload` (the event's fields).
-pub(super) fn delivery(sequence: u64, epoch: u64, payload: &[u8]) -> Option<Delivery> {
-    let at = position(sequence, epoch);
-    let event = Event::from_field_bytes(payload)?;
-    Delivery::new(at, &id_of(at), event).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,15 +58,10 @@ mod tests {
         };
         assert_eq!(subjects.of("a.b *>"), "p.q.t.612e62202a3e");
         assert_eq!(subjects.all(), "p.q.t.>");
+        assert_eq!(subjects.probe(), "p.q.t.ping");
         let mut headers = HeaderMap::new();
         headers.insert(PREVIOUS, "17");
         assert_eq!(previous_of(Some(&headers)), Some(17));
         assert_eq!(previous_of(None), None);
-        let delivery = delivery(18, 35, b"event: x\ndata: y\n").unwrap();
-        assert_eq!(
-            delivery.event().as_bytes(),
-            &b"event: x\ndata: y\nid: 18-z\n\n"[..]
-        );
-        assert!(super::delivery(1, 0, b"data: a\n\ndata: b\n").is_none());
     }
 }

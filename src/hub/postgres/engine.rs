@@ -78,6 +78,7 @@ fn page_of(rows: &[Row]) -> Result<Page, tokio_postgres::Error> {
         head: Position::START,
         entries: Vec::with_capacity(rows.len()),
         broken_at: None,
+        unproven: false,
     };
     for row in rows {
         page.head = position(row.try_get(0)?, row.try_get(1)?);

@@ -3,7 +3,7 @@
 
 use crate::{
     BoxError, Event,
-    hub::{Delivery, Position, Replayed},
+    hub::{Delivery, IdScope, Position, Replayed},
 };
 
 use super::engine::{Entry, Page, RemoteEngine};
@@ -20,12 +20,14 @@ pub(crate) enum After {
 /// Why the page read after `after` does not follow on from it, if it does not.
 ///
 /// - a break recorded at or after `after`: unknown;
-/// - no events after it: fine if the head is `after`; if the head is another event,
-///   the events after `after` left the history (expired) or `after` is not in it
-///   (unknown: ahead of the head, or the same place with another event);
-/// - events: the first must record `after` as its previous, and each next the one
-///   before it.
-pub(crate) fn gap(page: &Page, after: Position) -> Option<Replayed> {
+/// - no events after it: fine if the head is `after` (with ids ordered across topics,
+///   [`IdScope::Hub`], at or before it: `after` may be another topic's event), unless
+///   the page is [unproven](Page::unproven); if the head is another event, the events
+///   after `after` left the history (expired) or `after` is not in it (unknown: ahead
+///   of the head, or the same place with another event);
+/// - events: the first must record `after` as its previous (with [`IdScope::Hub`], a
+///   previous at or before it), and each next the one before it.
+pub(crate) fn gap(page: &Page, after: Position, scope: IdScope) -> Option<Replayed> {
     if page.broken_at.is_some_and(|broken| after <= broken) {
         return Some(Replayed::Unknown);
     }
@@ -36,10 +38,15 @@ pub(crate) fn gap(page: &Page, after: Position) -> Option<Replayed> {
             Replayed::Expired
         }
     };
+    let across = scope == IdScope::Hub;
+    let follows = |at: Position| at == after || (across && at.parts().0 <= after.parts().0);
     let Some(first) = page.entries.first() else {
-        return (page.head != after).then(|| beyond(page.head));
+        if page.unproven {
+            return Some(Replayed::Expired);
+        }
+        return (!follows(page.head)).then(|| beyond(page.head));
     };
-    if first.previous != after {
+    if !follows(first.previous) {
         return Some(beyond(first.previous));
     }
     let linked = page
@@ -63,7 +70,7 @@ pub(crate) async fn read_after<E: RemoteEngine + ?Sized>(
     loop {
         let page = engine.read(topic, from, limit).await?;
         if exact {
-            if let Some(why) = gap(&page, from) {
+            if let Some(why) = gap(&page, from, engine.ids()) {
                 return Ok(After::Broken(why, page.head));
             }
         }
@@ -113,7 +120,13 @@ mod tests {
                 })
                 .collect(),
             broken_at: None,
+            unproven: false,
         }
+    }
+
+    /// The gap of a topic-scoped engine's page (Postgres, Redis).
+    fn gap(page: &Page, after: Position) -> Option<Replayed> {
+        super::gap(page, after, IdScope::Topic)
     }
 
     #[test]
@@ -165,5 +178,33 @@ mod tests {
         broken.broken_at = Some(b);
         assert!(matches!(gap(&broken, b), Some(Replayed::Unknown)));
         assert!(gap(&page(c, &[]), c).is_none());
+    }
+
+    #[test]
+    fn ids_ordered_across_topics_follow_on_from_another_topics_event() {
+        let hub = |page: &Page, after| super::gap(page, after, IdScope::Hub);
+        let e = 7;
+        let (a, b, c) = (at(1, e), at(4, e), at(9, e));
+        // `after` is another topic's event (6): a previous at or before it follows on.
+        assert!(hub(&page(c, &[(a, b), (b, c)]), at(6, e)).is_none());
+        assert!(hub(&page(b, &[]), at(6, e)).is_none());
+        // A previous after it, or a head after it with nothing read: expired.
+        assert!(matches!(
+            hub(&page(c, &[(b, c)]), at(3, e)),
+            Some(Replayed::Expired)
+        ));
+        assert!(matches!(
+            hub(&page(c, &[]), at(6, e)),
+            Some(Replayed::Expired)
+        ));
+        // Nothing read from a store that may have emptied the topic: expired.
+        let mut unproven = page(a, &[]);
+        unproven.unproven = true;
+        assert!(matches!(hub(&unproven, at(6, e)), Some(Replayed::Expired)));
+        // The topic scope wants the exact previous.
+        assert!(matches!(
+            gap(&page(c, &[(a, b), (b, c)]), at(6, e)),
+            Some(Replayed::Unknown)
+        ));
     }
 }

@@ -32,6 +32,10 @@ pub(crate) struct Page {
     pub(crate) entries: Vec<Entry>,
     /// The topic's break record, if it has one: no position up to it can be resumed.
     pub(crate) broken_at: Option<Position>,
+    /// Whether events after the position asked for may have left the store without a
+    /// trace (a bound on the whole store, by age or size, that can empty a topic): an
+    /// empty page then proves nothing, and an exact read of it is expired.
+    pub(crate) unproven: bool,
 }
 
 /// What an engine's live feed tells the driver.
@@ -47,15 +51,53 @@ pub(crate) enum Notice {
     /// The live connection made by [`RemoteEngine::connect_live`] with this generation
     /// is gone: notices may have been missed.
     Lost { generation: u64 },
+    /// The engine's connection is back (a client that reconnects by itself, such as
+    /// NATS's): a lost live feed is connected again now, not after the backoff.
+    #[cfg_attr(
+        not(feature = "nats"),
+        allow(dead_code, reason = "sent by the NATS engine")
+    )]
+    Ready,
+    /// The history of these followed topics broke as a whole (NATS: the stream was
+    /// created anew, so every topic's positions name another store): their streams
+    /// end, their clients resume from their `Last-Event-ID`, and the topics are
+    /// followed afresh by the next subscriber.
+    #[cfg_attr(
+        not(feature = "nats"),
+        allow(dead_code, reason = "sent by the NATS engine")
+    )]
+    Ended(Topics),
+}
+
+/// Which followed topics a [`Notice`] concerns: every one (a store created anew), or
+/// some (an engine with one live connection per node, such as Redis Cluster, whose
+/// node's connection carries only that node's topics).
+#[derive(Debug)]
+pub(crate) enum Topics {
+    /// Every topic the instance follows.
+    #[cfg_attr(
+        not(feature = "nats"),
+        allow(dead_code, reason = "sent by the NATS engine")
+    )]
+    All,
+    /// These topics; those the instance does not follow are passed over.
+    #[allow(
+        dead_code,
+        reason = "for engines with a live connection per node (Redis Cluster)"
+    )]
+    Only(Vec<Arc<str>>),
 }
 
 /// Why one append did not store the event.
 #[derive(Debug)]
 pub(crate) enum AppendError {
     /// The topic's last event is not the `previous` given: read the head and try again.
-    #[allow(
-        dead_code,
-        reason = "for engines that do not order appends themselves (NATS)"
+    #[cfg_attr(
+        not(feature = "nats"),
+        allow(
+            dead_code,
+            reason = "for engines that do not order appends themselves (NATS)"
+        )
     )]
     Raced,
     /// The append failed; `sent` says whether it may have been stored all the same.

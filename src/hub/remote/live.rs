@@ -17,7 +17,7 @@ use crate::hub::{Feed, Position, SubscribeError};
 
 use super::{
     chain::{After, delivery, read_after},
-    engine::{Notice, RemoteEngine},
+    engine::{Notice, RemoteEngine, Topics},
 };
 
 /// What the backend asks of the task.
@@ -152,6 +152,12 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
         match notice {
             Notice::Lost { generation } if generation == self.generation => self.lose(),
             Notice::Lost { .. } => {}
+            Notice::Ended(topics) => self.end(topics).await,
+            Notice::Ready => {
+                if let Some(retry) = &mut self.lost {
+                    retry.at = Instant::now();
+                }
+            }
             Notice::Event { .. } if self.lost.is_some() => {}
             Notice::Event {
                 topic,
@@ -215,6 +221,39 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
         tracing::warn!(
             engine = self.engine.name(), %topic, subscribers = ended,
             "events after the last one this instance delivered are gone; ending the topic's streams so they resume from their Last-Event-ID"
+        );
+    }
+
+    /// The history of `topics` broke as a whole: stops following them, and ends their
+    /// streams (every stream, for [`Topics::All`]: a client of several topics too);
+    /// their clients resume from their `Last-Event-ID`, and the next subscriber follows
+    /// a topic afresh.
+    async fn end(&mut self, topics: Topics) {
+        let all = matches!(topics, Topics::All);
+        let ended: Vec<Arc<str>> = match topics {
+            Topics::All => self.topics.drain().map(|(topic, _)| topic).collect(),
+            Topics::Only(only) => only
+                .into_iter()
+                .filter(|topic| self.topics.remove(topic).is_some())
+                .collect(),
+        };
+        if self.lost.is_none() {
+            for topic in &ended {
+                if let Err(err) = self.engine.close(topic).await {
+                    tracing::debug!(%topic, error = %err, "cannot stop following a topic");
+                }
+            }
+        }
+        let subscribers = if all {
+            self.feed.end_all()
+        } else {
+            self.feed.end_topics(&ended)
+        };
+        tracing::warn!(
+            engine = self.engine.name(),
+            topics = ended.len(),
+            subscribers,
+            "the store's history broke as a whole; ending the streams so they resume from their Last-Event-ID"
         );
     }
 

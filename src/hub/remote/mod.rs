@@ -45,9 +45,24 @@
 //!   (`Notice::Event` with its entry), one live connection per node.
 //! - **NATS JetStream** (one stream): append is a publish with
 //!   `Nats-Expected-Last-Subject-Sequence` set from `previous` (a wrong one is
-//!   `Raced`) and the token as `Nats-Msg-Id` (the server's duplicate window is `find`);
-//!   read is a batch of Direct Gets; the live feed is an ordered consumer per topic;
-//!   an epoch changed under the instance is a break of every topic.
+//!   `Raced`) and the token as `Nats-Msg-Id` (the server's duplicate window answers a
+//!   retried append with the first one's sequence, so `find` finds nothing); read is
+//!   the topic's head, then a Direct Get per message up to it; the live feed is an
+//!   ordered consumer per topic. Its ids order every topic
+//!   ([`IdScope::Hub`](super::IdScope::Hub)), so the chain check lets a read start
+//!   after another topic's event. Its client reconnects by itself and says so
+//!   ([`Notice::Lost`], then [`Notice::Ready`]); a stream created anew (a new epoch)
+//!   ends every topic ([`Notice::Ended`] of [`Topics::All`](engine::Topics::All)).
+//! - **Redis Cluster** (later): a node's connection lost would end or recover only
+//!   that node's topics, through the same [`Topics`](engine::Topics) (`Topics::Only`).
+//!
+//! # Notices that concern several topics
+//!
+//! [`Notice::Ended`] names the topics it concerns ([`Topics`](engine::Topics)): every
+//! followed topic (their streams end, and every stream of the instance with them,
+//! since a client of several topics resumes from one id), or some of them (only their
+//! streams end). The driver stops following them; the next subscriber follows a topic
+//! afresh.
 
 mod chain;
 mod engine;
@@ -61,6 +76,8 @@ use std::sync::{
 
 use tokio::sync::{mpsc, oneshot};
 
+#[cfg(feature = "nats")]
+pub(crate) use self::engine::Topics;
 pub(crate) use self::engine::{AppendError, Entry, Notice, Page, RemoteEngine};
 use self::{
     chain::{After, read_after},
