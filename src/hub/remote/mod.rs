@@ -107,12 +107,20 @@ impl<E: RemoteEngine> Remote<E> {
     ) -> Result<Self, SetupError> {
         engine.setup(history).await?;
         let (notices, notice_receiver) = mpsc::unbounded_channel();
-        if let Err(source) = engine.connect_live(1, notices.clone()).await {
-            return Err(SetupError::Unreachable {
-                engine: engine.name(),
-                url: engine.url().to_owned(),
-                source,
-            });
+        // Replicas start together: a server busy setting up for another instance may
+        // answer the first probe late. Three tries, 100 then 200 ms apart.
+        let mut tries = 0;
+        while let Err(source) = engine.connect_live(1, notices.clone()).await {
+            tries += 1;
+            if tries == 3 {
+                return Err(SetupError::Unreachable {
+                    engine: engine.name(),
+                    url: engine.url().to_owned(),
+                    source,
+                });
+            }
+            tracing::debug!(error = %source, "the live feed did not connect yet; trying again");
+            tokio::time::sleep(std::time::Duration::from_millis(100) * tries).await;
         }
         let engine = Arc::new(engine);
         let (requests, receiver) = mpsc::unbounded_channel();
