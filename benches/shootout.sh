@@ -3,10 +3,12 @@
 # which 95% of broadcasts reach every subscriber within 500 ms, with 4 broadcasts in
 # flight. Three configurations, interleaved at each step, each against a fresh server:
 # the axum peer (`Sse` + `tokio::sync::broadcast`), tower-sse with the write window off,
-# and tower-sse with a 5 ms window. Prints one line per (configuration, subscribers),
-# then per configuration the largest step held (that step and every one below it).
+# and tower-sse with a 5 ms window. Prints one line per (configuration, subscribers)
+# and appends it to OUT, then a summary: per configuration the largest step held (that
+# step and every one below it), run by run, and its ratio to axum's in the same run.
 #
 #   bash benches/shootout.sh                          # the steps below, RUNS=1
+#   RUNS=3 STEPS="1000 2000 4000 8000 10000 12000 14000 16000 18000 19000" bash benches/shootout.sh
 #   STEPS="1000 4000 16000" N=50 bash benches/shootout.sh
 #
 # Read from the environment: STEPS, RUNS, N (broadcasts per step), INFLIGHT, SIZE,
@@ -75,34 +77,6 @@ for run in $(seq "$RUNS"); do
   done
 done
 echo "# done $(date -u +%FT%TZ) loadavg=\"$(cat /proc/loadavg)\"" | tee -a "$OUT"
-python3 - "$run_lines" <<'PY'
-# Per configuration and step: the share within the limit and time-to-all's p95 (medians
-# over the runs) and p95's ratio to axum's at the same step; then the largest step held
-# (that step and every one below it at 95% or more).
-import re, statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    f = dict(re.findall(r"(\w+)=(\S+)", line))
-    share = float(f.get("within_limit_pct", 0))
-    p95 = float(f.get("to_all_p95_ms", "inf"))
-    rows.setdefault(f["config"], {}).setdefault(int(f["subs"]), []).append((share, p95))
-axum = {subs: statistics.median(v[1] for v in values)
-        for subs, values in rows.get("axum", {}).items()}
-print(f"{'config':<13} {'subs':>6} {'within %':>9} {'p95 ms':>9} {'p95/axum':>9}")
-held = {}
-for config, steps in rows.items():
-    held[config] = 0
-    failed = False
-    for subs in sorted(steps):
-        share = statistics.median(v[0] for v in steps[subs])
-        p95 = statistics.median(v[1] for v in steps[subs])
-        failed = failed or share < 95
-        if not failed:
-            held[config] = subs
-        ratio = p95 / axum[subs] if axum.get(subs) else float("nan")
-        print(f"{config:<13} {subs:>6} {share:>9.1f} {p95:>9.1f} {ratio:>9.2f}")
-for config, subs in held.items():
-    ratio = subs / held["axum"] if held.get("axum") else float("nan")
-    print(f"held: {config:<13} {subs:>6} subscribers ({ratio:.2f}x axum)")
-PY
+# The summary of this run (benches/shootout_summary.py takes a whole results file too).
+python3 benches/shootout_summary.py "$run_lines"
 rm -f "$run_lines"
