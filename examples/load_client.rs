@@ -9,12 +9,21 @@
 //! load_client plain   --addr A --requests R --conns C --server-pid P
 //! load_client ceiling --conns C --n N --size S
 //! load_client scale   --addr A --subs K --sources S --n N --pace-us U --server-pid P
+//! load_client shootout --addr A --subs K --sources S --n N --size S --inflight F
+//!                      --limit-ms L --server-pid P
 //! ```
 //!
 //! `scale` opens K subscribers from S loopback source addresses (127.0.0.2 onwards, so
 //! that K can pass the ports one address has), measures the server's RSS per
 //! subscriber, then publishes N events U µs apart and reports, per event, how long it
 //! took to reach every subscriber (first to last delivery) and the delivery rate.
+//!
+//! `shootout` is the websocket-shootout method: K subscribers, then N broadcasts with F
+//! of them in flight (a broadcast is in flight from the write of its `POST` until every
+//! subscriber has it), and per broadcast the time from that write to the last
+//! subscriber's receipt (time-to-all). It reports the share of broadcasts whose
+//! time-to-all is within L ms (the configuration holds K when that share is at least
+//! 95%) and time-to-all's p50 and p95.
 //!
 //! Each prints one line of `key=value` figures.
 
@@ -31,6 +40,9 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
+
+#[path = "support/shootout.rs"]
+mod shootout;
 
 struct Args {
     mode: String,
@@ -53,6 +65,10 @@ struct Args {
     records: Option<String>,
     /// Starting source address (127.0.0.x).
     first_source: u8,
+    /// With `shootout`: broadcasts in flight.
+    inflight: usize,
+    /// With `shootout`: the time-to-all limit, in ms.
+    limit_ms: f64,
 }
 
 fn args() -> Args {
@@ -60,7 +76,7 @@ fn args() -> Args {
     let mut parsed = Args {
         mode: args
             .next()
-            .expect("a mode: stream, fanout, idle, plain or ceiling"),
+            .expect("a mode: stream, fanout, idle, plain, ceiling, scale or shootout"),
         addr: "127.0.0.1:4000".parse().unwrap(),
         conns: 1,
         n: 100_000,
@@ -74,6 +90,8 @@ fn args() -> Args {
         publish: true,
         records: None,
         first_source: 2,
+        inflight: 4,
+        limit_ms: 500.0,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -93,6 +111,8 @@ fn args() -> Args {
             "--publish" => parsed.publish = value == "1",
             "--records" => parsed.records = Some(value),
             "--first-source" => parsed.first_source = value.parse().unwrap(),
+            "--inflight" => parsed.inflight = value.parse().unwrap(),
+            "--limit-ms" => parsed.limit_ms = value.parse().unwrap(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -337,6 +357,7 @@ async fn main() {
         "plain" => plain(&args).await,
         "ceiling" => ceiling(&args).await,
         "scale" => scale(&args).await,
+        "shootout" => shootout::run(&args).await,
         other => panic!("unknown mode {other}"),
     }
 }
