@@ -284,6 +284,9 @@ impl Store {
 /// The stream, created if missing. Replicas start at the same moment: when another
 /// instance creates the stream between this one's look-up and its create (JetStream
 /// then refuses the create: the name is taken, or the subjects overlap), look again.
+/// A stream being created by another instance at that moment may be answered without
+/// its creation time (Go's zero time): read again (for up to about 1.6 s), since the
+/// epoch is made of it and every instance must agree on it.
 async fn get_or_create(
     context: &jetstream::Context,
     config: &Config,
@@ -291,15 +294,26 @@ async fn get_or_create(
     let mut tries = 0u32;
     loop {
         match context.get_or_create_stream(config.clone()).await {
-            Ok(stream) => return Ok(stream),
+            // A stream stored without one keeps it: every instance reads the same.
+            Ok(stream) if created_is_set(&stream) || tries >= 8 => return Ok(stream),
+            Ok(_) => {
+                tracing::debug!(stream = %config.name, "the NATS stream has no creation time yet (another instance is creating it); reading it again");
+            }
             Err(err) if tries < 5 && lost_a_race(&err) => {
-                tries += 1;
                 tracing::debug!(stream = %config.name, "another instance created the NATS stream meanwhile; reading it");
-                tokio::time::sleep(Duration::from_millis(20 << tries)).await;
             }
             Err(err) => return Err(err.into()),
         }
+        tries += 1;
+        tokio::time::sleep(Duration::from_millis(10 << tries.min(5))).await;
     }
+}
+
+/// Whether the stream's creation time is a real one: a stream still being created by
+/// another instance is answered with Go's zero time (year 1), which would give this
+/// instance an epoch of its own.
+fn created_is_set(stream: &jetstream::stream::Stream) -> bool {
+    stream.cached_info().created.unix_timestamp_nanos() > 0
 }
 
 /// Whether JetStream refused a create because the stream came to exist meanwhile:
