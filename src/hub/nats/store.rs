@@ -147,7 +147,7 @@ impl Store {
         };
         let stats = client.statistics();
         let connects = stats.connects.load(Ordering::SeqCst);
-        let stream = get_or_create(&context, &stream_config).await?;
+        let stream = get_or_create(&context, &stream_config, true).await?;
         let epoch = epoch_of(stream.cached_info().created.unix_timestamp_nanos());
         Ok(Self {
             client,
@@ -189,7 +189,7 @@ impl Store {
     pub(super) async fn refresh(&self) -> Result<Snapshot, BoxError> {
         let _one_at_a_time = self.refreshing.lock().await;
         let connects = self.connects();
-        let stream = get_or_create(&self.context, &self.config).await?;
+        let stream = get_or_create(&self.context, &self.config, false).await?;
         let info = stream.cached_info();
         let epoch = epoch_of(info.created.unix_timestamp_nanos());
         let before = self.epoch.swap(epoch, Ordering::SeqCst);
@@ -286,10 +286,12 @@ impl Store {
 /// then refuses the create: the name is taken, or the subjects overlap), look again.
 /// A stream being created by another instance at that moment may be answered without
 /// its creation time (Go's zero time): read again (for up to about 1.6 s), since the
-/// epoch is made of it and every instance must agree on it.
+/// epoch is made of it and every instance must agree on it. At `setup`, a request not
+/// answered in time (a server busy setting up for several instances) is tried again.
 async fn get_or_create(
     context: &jetstream::Context,
     config: &Config,
+    setup: bool,
 ) -> Result<jetstream::stream::Stream, BoxError> {
     let mut tries = 0u32;
     loop {
@@ -299,8 +301,8 @@ async fn get_or_create(
             Ok(_) => {
                 tracing::debug!(stream = %config.name, "the NATS stream has no creation time yet (another instance is creating it); reading it again");
             }
-            Err(err) if tries < 5 && lost_a_race(&err) => {
-                tracing::debug!(stream = %config.name, "another instance created the NATS stream meanwhile; reading it");
+            Err(err) if tries < 5 && (lost_a_race(&err) || (setup && timed_out(&err))) => {
+                tracing::debug!(stream = %config.name, error = %err, "the NATS stream was created meanwhile, or the server is busy; reading it again");
             }
             Err(err) => return Err(err.into()),
         }
@@ -314,6 +316,14 @@ async fn get_or_create(
 /// instance an epoch of its own.
 fn created_is_set(stream: &jetstream::stream::Stream) -> bool {
     stream.cached_info().created.unix_timestamp_nanos() > 0
+}
+
+/// Whether a stream look-up or create was not answered in time.
+fn timed_out(err: &jetstream::context::CreateStreamError) -> bool {
+    matches!(
+        err.kind(),
+        jetstream::context::CreateStreamErrorKind::TimedOut
+    )
 }
 
 /// Whether JetStream refused a create because the stream came to exist meanwhile:
