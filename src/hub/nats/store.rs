@@ -238,7 +238,9 @@ impl Store {
     /// (the server lost messages) is a break at it, and the page is read from the
     /// stream's start. With an age or byte bound, a topic may have lost every message
     /// after `after` without a trace: the page says it is unproven when the stream's
-    /// first message is past `after`.
+    /// first message is past the one after `after`, and a message recording no event
+    /// before it then breaks the chain (its topic's earlier events may have aged out
+    /// before it was appended): a resume across it gets the reset event.
     pub(super) async fn read(
         &self,
         topic: &str,
@@ -269,8 +271,13 @@ impl Store {
                 break;
             }
             from = message.sequence;
-            // A message this crate did not write breaks the chain.
-            let previous = previous_of(Some(&message.headers)).unwrap_or(u64::MAX);
+            // A message this crate did not write breaks the chain. So does "no event
+            // before" once events after `after` left the stream: the topic's last ones
+            // may have aged out before this one was appended after nothing.
+            let previous = match previous_of(Some(&message.headers)) {
+                Some(0) if page.unproven && after != Position::START => u64::MAX,
+                previous => previous.unwrap_or(u64::MAX),
+            };
             page.entries.push(Entry {
                 position: position(message.sequence, now.epoch),
                 previous: position(previous, now.epoch),
