@@ -51,7 +51,8 @@
 //!   the [heartbeat](NatsConfig::heartbeat), a round trip to the server that replaces
 //!   a connection which does not answer. While the connection is being recovered,
 //!   clients of followed topics stay connected, and a subscriber of a topic new to the
-//!   instance is refused (the hub answers it with `retry:`).
+//!   instance is served if the server answers, and refused otherwise (the hub answers
+//!   it with `retry:`).
 //! - **Publishing while NATS is away** fails with
 //!   [`PublishError::Backend`](super::PublishError::Backend) when nothing was sent, or
 //!   [`PublishError::Uncertain`](super::PublishError::Uncertain) when a try may have

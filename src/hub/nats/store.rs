@@ -147,7 +147,7 @@ impl Store {
         };
         let stats = client.statistics();
         let connects = stats.connects.load(Ordering::SeqCst);
-        let stream = get_or_create(&context, &stream_config).await?;
+        let stream = get_or_create(&context, &stream_config, true).await?;
         let epoch = epoch_of(stream.cached_info().created.unix_timestamp_nanos());
         Ok(Self {
             client,
@@ -189,7 +189,7 @@ impl Store {
     pub(super) async fn refresh(&self) -> Result<Snapshot, BoxError> {
         let _one_at_a_time = self.refreshing.lock().await;
         let connects = self.connects();
-        let stream = get_or_create(&self.context, &self.config).await?;
+        let stream = get_or_create(&self.context, &self.config, false).await?;
         let info = stream.cached_info();
         let epoch = epoch_of(info.created.unix_timestamp_nanos());
         let before = self.epoch.swap(epoch, Ordering::SeqCst);
@@ -238,7 +238,9 @@ impl Store {
     /// (the server lost messages) is a break at it, and the page is read from the
     /// stream's start. With an age or byte bound, a topic may have lost every message
     /// after `after` without a trace: the page says it is unproven when the stream's
-    /// first message is past `after`.
+    /// first message is past the one after `after`, and a message recording no event
+    /// before it then breaks the chain (its topic's earlier events may have aged out
+    /// before it was appended): a resume across it gets the reset event.
     pub(super) async fn read(
         &self,
         topic: &str,
@@ -269,8 +271,13 @@ impl Store {
                 break;
             }
             from = message.sequence;
-            // A message this crate did not write breaks the chain.
-            let previous = previous_of(Some(&message.headers)).unwrap_or(u64::MAX);
+            // A message this crate did not write breaks the chain. So does "no event
+            // before" once events after `after` left the stream: the topic's last ones
+            // may have aged out before this one was appended after nothing.
+            let previous = match previous_of(Some(&message.headers)) {
+                Some(0) if page.unproven && after != Position::START => u64::MAX,
+                previous => previous.unwrap_or(u64::MAX),
+            };
             page.entries.push(Entry {
                 position: position(message.sequence, now.epoch),
                 previous: position(previous, now.epoch),
@@ -284,22 +291,46 @@ impl Store {
 /// The stream, created if missing. Replicas start at the same moment: when another
 /// instance creates the stream between this one's look-up and its create (JetStream
 /// then refuses the create: the name is taken, or the subjects overlap), look again.
+/// A stream being created by another instance at that moment may be answered without
+/// its creation time (Go's zero time): read again (for up to about 1.6 s), since the
+/// epoch is made of it and every instance must agree on it. At `setup`, a request not
+/// answered in time (a server busy setting up for several instances) is tried again.
 async fn get_or_create(
     context: &jetstream::Context,
     config: &Config,
+    setup: bool,
 ) -> Result<jetstream::stream::Stream, BoxError> {
     let mut tries = 0u32;
     loop {
         match context.get_or_create_stream(config.clone()).await {
-            Ok(stream) => return Ok(stream),
-            Err(err) if tries < 5 && lost_a_race(&err) => {
-                tries += 1;
-                tracing::debug!(stream = %config.name, "another instance created the NATS stream meanwhile; reading it");
-                tokio::time::sleep(Duration::from_millis(20 << tries)).await;
+            // A stream stored without one keeps it: every instance reads the same.
+            Ok(stream) if created_is_set(&stream) || tries >= 8 => return Ok(stream),
+            Ok(_) => {
+                tracing::debug!(stream = %config.name, "the NATS stream has no creation time yet (another instance is creating it); reading it again");
+            }
+            Err(err) if tries < 5 && (lost_a_race(&err) || (setup && timed_out(&err))) => {
+                tracing::debug!(stream = %config.name, error = %err, "the NATS stream was created meanwhile, or the server is busy; reading it again");
             }
             Err(err) => return Err(err.into()),
         }
+        tries += 1;
+        tokio::time::sleep(Duration::from_millis(10 << tries.min(5))).await;
     }
+}
+
+/// Whether the stream's creation time is a real one: a stream still being created by
+/// another instance is answered with Go's zero time (year 1), which would give this
+/// instance an epoch of its own.
+fn created_is_set(stream: &jetstream::stream::Stream) -> bool {
+    stream.cached_info().created.unix_timestamp_nanos() > 0
+}
+
+/// Whether a stream look-up or create was not answered in time.
+fn timed_out(err: &jetstream::context::CreateStreamError) -> bool {
+    matches!(
+        err.kind(),
+        jetstream::context::CreateStreamErrorKind::TimedOut
+    )
 }
 
 /// Whether JetStream refused a create because the stream came to exist meanwhile:

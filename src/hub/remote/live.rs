@@ -44,6 +44,8 @@ struct Topic {
 struct Retry {
     at: Instant,
     backoff: Duration,
+    /// Whether a head read for a new subscriber went unanswered since the last try.
+    unanswered: bool,
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -113,7 +115,7 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             return Ok(state.last);
         }
         if self.lost.is_some() {
-            return Err(self.error("reconnecting", &"the live connection is down"));
+            return self.watch_while_lost(topic, watcher).await;
         }
         let opened = async {
             self.engine.open(&topic).await?;
@@ -128,6 +130,39 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             Err(err) => {
                 let _ = self.engine.close(&topic).await;
                 Err(self.error("following a topic", &err))
+            }
+        }
+    }
+
+    /// A topic new to the instance while the live feed is being recovered: followed
+    /// from its head if the store answers within the heartbeat (the reconnection opens
+    /// it and catches it up, as every followed topic), refused otherwise. One head
+    /// that was not answered refuses the next ones at once until the next try to
+    /// reconnect, so a storm of subscribers does not hold the task.
+    async fn watch_while_lost(
+        &mut self,
+        topic: Arc<str>,
+        watcher: u64,
+    ) -> Result<Position, SubscribeError> {
+        if self.lost.as_ref().is_some_and(|retry| retry.unanswered) {
+            return Err(self.error("reconnecting", &"the live connection is down"));
+        }
+        let head = tokio::time::timeout(self.engine.heartbeat(), self.engine.head(&topic)).await;
+        match head {
+            Ok(Ok(last)) => {
+                let watchers = HashSet::from([watcher]);
+                self.topics.insert(topic, Topic { watchers, last });
+                Ok(last)
+            }
+            failed => {
+                if let Some(retry) = &mut self.lost {
+                    retry.unanswered = true;
+                }
+                let err = match failed {
+                    Ok(Err(err)) => err.to_string(),
+                    _ => "the store did not answer in time".to_owned(),
+                };
+                Err(self.error("reconnecting", &err))
             }
         }
     }
@@ -277,6 +312,7 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             self.lost = Some(Retry {
                 at: Instant::now(),
                 backoff: FIRST_BACKOFF,
+                unanswered: false,
             });
         }
     }
@@ -303,6 +339,7 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             self.lost = Some(Retry {
                 at: Instant::now() + backoff,
                 backoff: (backoff * 2).min(MAX_BACKOFF),
+                unanswered: false,
             });
             return;
         }
@@ -326,5 +363,162 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             )
             .into(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    };
+
+    use super::*;
+    use crate::{
+        BoxError,
+        hub::{
+            BoxFuture, History, IdScope, SetupError,
+            fanout::Fanout,
+            remote::{AppendError, Page},
+        },
+    };
+
+    /// An engine whose live feed never connects, and whose head reads answer while
+    /// `answers` is set.
+    #[derive(Default)]
+    struct Down {
+        answers: AtomicBool,
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl Down {
+        fn called(&self, what: &'static str) {
+            self.calls.lock().unwrap().push(what);
+        }
+    }
+
+    impl RemoteEngine for Down {
+        fn name(&self) -> &'static str {
+            "down"
+        }
+        fn ids(&self) -> IdScope {
+            IdScope::Topic
+        }
+        fn url(&self) -> &str {
+            "nowhere"
+        }
+        fn setup(&mut self, _: History) -> BoxFuture<'_, Result<(), SetupError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn id_of(&self, position: Position) -> String {
+            format!("{}", position.parts().0)
+        }
+        fn locate(&self, _: &str) -> Option<Position> {
+            None
+        }
+        fn append<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<Position>,
+            _: &'a str,
+            _: &'a [u8],
+        ) -> BoxFuture<'a, Result<Position, AppendError>> {
+            unreachable!("no publishing here")
+        }
+        fn find<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Position>, BoxError>> {
+            Box::pin(async { Ok(None) })
+        }
+        fn head<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Position, BoxError>> {
+            self.called("head");
+            let answers = self.answers.load(Ordering::SeqCst);
+            Box::pin(async move {
+                if answers {
+                    Ok(Position::new(7, 0))
+                } else {
+                    std::future::pending().await
+                }
+            })
+        }
+        fn read<'a>(
+            &'a self,
+            _: &'a str,
+            _: Position,
+            _: usize,
+        ) -> BoxFuture<'a, Result<Page, BoxError>> {
+            Box::pin(async { Err("no reads here".into()) })
+        }
+        fn connect_live(
+            &self,
+            _: u64,
+            _: mpsc::UnboundedSender<Notice>,
+        ) -> BoxFuture<'_, Result<(), BoxError>> {
+            self.called("connect");
+            Box::pin(async { Err("down".into()) })
+        }
+        fn open<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), BoxError>> {
+            self.called("open");
+            Box::pin(async { Ok(()) })
+        }
+        fn close<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn ping(&self) -> BoxFuture<'_, Result<(), BoxError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn lost_task(engine: &Arc<Down>) -> Live<Down> {
+        let (notices, _) = mpsc::unbounded_channel();
+        let feed = Feed::new(Arc::new(Fanout::new(16, 0)));
+        let mut live = Live::new(engine.clone(), feed, 1, notices);
+        live.lose();
+        live
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_topic_is_followed_while_reconnecting_if_the_store_answers() {
+        let engine = Arc::new(Down::default());
+        engine.answers.store(true, Ordering::SeqCst);
+        let mut live = lost_task(&engine);
+        assert_eq!(
+            live.watch("t".into(), 1).await.unwrap(),
+            Position::new(7, 0)
+        );
+        assert_eq!(
+            live.watch("t".into(), 2).await.unwrap(),
+            Position::new(7, 0)
+        );
+        assert_eq!(
+            *engine.calls.lock().unwrap(),
+            ["head"],
+            "opened at reconnection"
+        );
+        live.reconnect().await;
+        assert!(live.lost.is_some(), "still down");
+        assert_eq!(live.topics["t"].watchers.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_topic_is_refused_while_reconnecting_if_the_store_is_silent() {
+        let engine = Arc::new(Down::default());
+        let mut live = lost_task(&engine);
+        assert!(live.watch("t".into(), 1).await.is_err());
+        assert!(live.watch("u".into(), 2).await.is_err());
+        assert_eq!(
+            *engine.calls.lock().unwrap(),
+            ["head"],
+            "one unanswered head refuses the next at once"
+        );
+        live.reconnect().await;
+        engine.answers.store(true, Ordering::SeqCst);
+        assert!(
+            live.watch("u".into(), 3).await.is_ok(),
+            "tried again after a try to reconnect"
+        );
+        assert!(!live.topics.contains_key("t"));
     }
 }

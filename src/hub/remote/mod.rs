@@ -22,7 +22,9 @@
 //! - **Recovery**: a lost live connection (reported by the engine, or a heartbeat not
 //!   answered in time) is reconnected with backoff (50 ms doubling to 2 s); every
 //!   followed topic is opened again and caught up. Meanwhile clients of followed topics
-//!   stay connected; a subscriber of a topic new to the instance is refused with a `503`.
+//!   stay connected; a subscriber of a topic new to the instance is followed from the
+//!   topic's head if the store answers it within the heartbeat (the reconnection opens
+//!   the topic with the others), and refused otherwise (the hub answers with `retry:`).
 //! - **Publishing** (`publish.rs`): one token per publish; a failed append is tried
 //!   again up to three times, looking the token up first when a try may have been
 //!   stored, so the event is stored once, and the error is
