@@ -75,16 +75,18 @@ async fn main() {
         )
         .init();
 
+    // The one shutdown signal, for the hub and the layer: on Ctrl-C every client gets
+    // `retry: 2000` once (so they come back spread out) and its stream ends.
+    let shutdown = Shutdown::with_last_event(Event::new().retry(Duration::from_secs(2)));
     let builder = Hub::builder()
         .history(History::new().events(500))
-        .shutdown_event(Event::new().retry(Duration::from_secs(2)));
+        .graceful_shutdown(shutdown.clone());
     let hub = match (postgres_arg(), nats_arg(), redis_arg()) {
         (Some(url), _, _) => build_postgres(builder, url).await,
         (None, Some(url), _) => build_nats(builder, url).await,
         (None, None, None) => builder.build(),
         (None, None, Some((cluster, urls))) => build_redis(builder, cluster, urls).await,
     };
-    let shutdown = Shutdown::new();
 
     let subscribe = {
         let hub = hub.clone();
@@ -113,9 +115,6 @@ async fn main() {
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop_signal().await;
-            // The hub's shutdown event goes out first, then the layer's signal ends
-            // every stream.
-            hub.shutdown();
             shutdown.trigger();
         })
         .await

@@ -18,7 +18,7 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower_sse::{
-    Event, EventId, SseLayer,
+    Event, EventId, Shutdown, SseLayer,
     hub::{History, Hub, LagPolicy, PublishError, Replay, SubscriberChange, Subscription},
 };
 
@@ -121,7 +121,9 @@ async fn replay_across_the_history_boundary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_event_is_missed_or_repeated_while_clients_join() {
     // Subscriptions are read only at the end, so the lag bound must hold all 3000.
+    let shutdown = Shutdown::new();
     let hub = Hub::builder()
+        .graceful_shutdown(shutdown.clone())
         .history(History::new().events(10_000).bytes(Some(64 << 20)))
         .lag_bound(4096)
         .build();
@@ -156,7 +158,7 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
         tokio::task::yield_now().await;
     }
     publisher.await.unwrap();
-    hub.shutdown();
+    shutdown.trigger();
     for (last, subscription) in subscribers {
         let replay = subscription.replay();
         let mut got: Vec<Option<u64>> = subscription
@@ -350,9 +352,9 @@ async fn limits_answer_a_retry_that_browsers_follow() {
 
 #[tokio::test]
 async fn shutdown_ends_every_stream_and_the_server() {
-    let hub = Hub::builder()
-        .shutdown_event(Event::new().event_static("bye").data("server restarting"))
-        .build();
+    let shutdown =
+        Shutdown::with_last_event(Event::new().event_static("bye").data("server restarting"));
+    let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -362,7 +364,7 @@ async fn shutdown_ends_every_stream_and_the_server() {
             axum::serve(listener, hub_app(&hub))
                 .with_graceful_shutdown(async move {
                     stop_rx.await.ok();
-                    hub.shutdown();
+                    shutdown.trigger();
                 })
                 .into_future(),
         )

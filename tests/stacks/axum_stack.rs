@@ -196,10 +196,9 @@ async fn a_page_and_its_events_as_handlers_on_one_url() {
         let first = Event::new().data(format!("doc {doc} after {:?}", last.as_deref()));
         let stream =
             tokio_stream::StreamExt::chain(tokio_stream::once(first), tokio_stream::pending());
-        EventStream::new(stream)
-            .graceful_shutdown(shutdown, Some(Event::new().event_static("bye").data("")))
+        EventStream::new(stream).graceful_shutdown(shutdown)
     }
-    let shutdown = Shutdown::new();
+    let shutdown = Shutdown::with_last_event(Event::new().event_static("bye").data(""));
     let app = Router::new()
         .route("/docs/{doc}", page_or_events(page, events))
         .with_state(shutdown.clone());
