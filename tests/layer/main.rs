@@ -9,6 +9,7 @@ mod compression;
 mod hostile;
 mod keep_alive;
 mod lifecycle;
+mod lifetime;
 mod logging;
 mod negotiation;
 mod pass_through;
