@@ -158,6 +158,9 @@ pub use event_id::{EventId, EventIdError, MAX_LAST_EVENT_ID_LEN};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use event_stream::EventStream;
 pub use factory::{EventItem, MakeEventStream};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use factory::{WithExtractors, with_extractors};
 pub use future::ResponseFuture;
 pub use keep_alive::KeepAlive;
 pub use layer::SseLayer;

@@ -6,6 +6,7 @@ mod common;
 
 mod axum_comparison;
 mod compression;
+mod handlers;
 mod hostile;
 mod keep_alive;
 mod lifecycle;
