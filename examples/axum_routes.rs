@@ -37,7 +37,7 @@ use axum::{
 use serde::Deserialize;
 use tower_sse::{
     Event, EventId, EventStream, Lifetime, Limited, Shutdown,
-    hub::{Hub, Subscription},
+    hub::{Hub, SubscribeError, Subscription},
     routing::page_or_events,
 };
 
@@ -130,19 +130,20 @@ fn app(state: AppState) -> Router {
 }
 
 /// The events of `/notifications`: the user's topic, with what it holds first, resumed
-/// after the client's last event, for as long as the user's access lasts.
+/// after the client's last event, for as long as the user's access lasts. Refusals:
+/// the `User` extractor's `401` closes the `EventSource` for good; the hub's
+/// `SubscribeError`, returned as it is, tells it to come back later (`200` with
+/// `retry:`).
 async fn follow(
     State(state): State<AppState>,
     User(user): User,
     last_event_id: Option<EventId>,
-) -> Result<EventStream<Limited<Subscription>>, Response> {
-    let unavailable = |_| (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response();
-    let revoked = state.hub.revocation(&user).await.map_err(unavailable)?;
+) -> Result<EventStream<Limited<Subscription>>, SubscribeError> {
+    let revoked = state.hub.revocation(&user).await?;
     let subscription = state
         .hub
         .subscribe_with_history([format!("user:{user}")], last_event_id.as_ref())
-        .await
-        .map_err(unavailable)?;
+        .await?;
     let lifetime = Lifetime::new()
         .expires_in(state.token_lifetime)
         .revoked_by(revoked);

@@ -247,15 +247,12 @@ async fn build_redis(_: tower_sse::hub::HubBuilder, _: bool, _: String) -> Hub {
     std::process::exit(2);
 }
 
-async fn join(
-    hub: Hub,
-    last_event_id: Option<EventId>,
-) -> Result<Subscription, axum::response::Response> {
+async fn join(hub: Hub, last_event_id: Option<EventId>) -> Result<Subscription, SubscribeError> {
     // A new page gets the recent messages; a reconnecting one, exactly what it missed.
-    // A refused browser is told to come back later (`retry:`), never given a 503.
+    // A refusal is returned as it is: the browser is told to come back later (`200`
+    // with `retry:`), never given a 503, after which it would not reconnect.
     hub.subscribe_with_history([ROOM], last_event_id.as_ref())
         .await
-        .map_err(SubscribeError::into_response)
 }
 
 #[derive(Deserialize)]

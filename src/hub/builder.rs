@@ -153,7 +153,7 @@ impl HubBuilder {
     /// Shuts the hub down when `shutdown` is triggered: every subscription gets the
     /// signal's last event (see [`Shutdown::with_last_event`]) and ends, and new
     /// subscribers and events are refused from then on. Give the same signal to the
-    /// [`SseLayer`](crate::SseLayer) or [`EventStream`](crate::EventStream) serving the
+    /// [`SseLayer`](crate::SseLayer) or `EventStream` (feature `axum`) serving the
     /// hub's subscriptions: each client still gets the last event once.
     ///
     /// Default: none; the hub runs until it is dropped.
