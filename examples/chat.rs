@@ -286,8 +286,11 @@ async fn send(State(hub): State<Hub>, Form(message): Form<Message>) -> impl Into
 }
 
 async fn page() -> Html<&'static str> {
-    Html(
-        r#"<!doctype html>
+    Html(PAGE)
+}
+
+/// The chat page: a form that posts messages and an `EventSource` that shows them.
+const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
 <title>tower-sse chat</title>
@@ -363,6 +366,4 @@ async fn page() -> Html<&'static str> {
   };
 </script>
 </html>
-"#,
-    )
-}
+"#;

@@ -170,7 +170,7 @@ impl HubBuilder {
     /// let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
     /// let mut subscription = hub.subscribe("t", None).await.unwrap();
     /// shutdown.trigger();
-    /// assert_eq!(subscription.next().await.unwrap().as_bytes(), b"event: bye\ndata: \n\n");
+    /// assert_eq!(subscription.next().await.unwrap().as_bytes(), &b"event: bye\ndata: \n\n"[..]);
     /// assert!(subscription.next().await.is_none());
     /// # }
     /// ```

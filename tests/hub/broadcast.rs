@@ -118,6 +118,18 @@ async fn replay_across_the_history_boundary() {
     assert_eq!(ids(&take(&mut events, 1).await), [11]);
 }
 
+/// Publishes 3000 events to `t`, yielding now and then to let subscribers join.
+async fn publish_3000(hub: Hub) {
+    for n in 1..=3000u64 {
+        hub.publish("t", Event::new().data(n.to_string()))
+            .await
+            .unwrap();
+        if n % 10 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_event_is_missed_or_repeated_while_clients_join() {
     // Subscriptions are read only at the end, so the lag bound must hold all 3000.
@@ -131,19 +143,7 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
     // numbered 2 to 3001.
     let marker = hub.publish("marker", Event::new()).await.unwrap();
     let epoch = marker.as_str().split_once('-').unwrap().1.to_owned();
-    let publisher = {
-        let hub = hub.clone();
-        tokio::spawn(async move {
-            for n in 1..=3000u64 {
-                hub.publish("t", Event::new().data(n.to_string()))
-                    .await
-                    .unwrap();
-                if n % 10 == 0 {
-                    tokio::task::yield_now().await;
-                }
-            }
-        })
-    };
+    let publisher = tokio::spawn(publish_3000(hub.clone()));
     // Subscribers join while events are published, each resuming from some id.
     let mut subscribers = Vec::new();
     for round in 0..200u64 {
