@@ -25,7 +25,8 @@ use tower_sse::{
 async fn main() {
     // Ctrl-C or SIGTERM ends the clock streams, so the server stops at once instead of
     // waiting for clients that never leave.
-    let shutdown = Shutdown::new();
+    // The one shutdown signal: each clock stream holds it, and gets `retry: 1000` last.
+    let shutdown = Shutdown::with_last_event(Event::new().retry(Duration::from_secs(1)));
     let app = Router::new()
         .route("/", page_or_events(page, clock)) // the one line
         .route("/api/time", get(time_json))
@@ -67,7 +68,7 @@ async fn clock(
     });
     EventStream::new(stream)
         .reconnection_time(Duration::from_secs(1))
-        .graceful_shutdown(shutdown, None)
+        .graceful_shutdown(shutdown)
 }
 
 async fn time_json() -> Json<serde_json::Value> {

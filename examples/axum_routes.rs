@@ -36,8 +36,8 @@ use axum::{
 };
 use serde::Deserialize;
 use tower_sse::{
-    Event, EventId, EventStream, Lifetime, Limited,
-    hub::{Hub, Subscription},
+    Event, EventId, EventStream, Lifetime, Limited, Shutdown,
+    hub::{Hub, SubscribeError, Subscription},
     routing::page_or_events,
 };
 
@@ -49,10 +49,13 @@ struct AppState {
     token_lifetime: Duration,
     notifications: Arc<Mutex<HashMap<String, Vec<String>>>>,
     hub: Hub,
+    shutdown: Shutdown,
 }
 
 impl AppState {
     fn new() -> Self {
+        // The one shutdown signal, for the hub and each stream.
+        let shutdown = Shutdown::with_last_event(Event::new().retry(Duration::from_secs(2)));
         let tokens = [("ann-token", "ann"), ("bob-token", "bob")]
             .into_iter()
             .map(|(token, user)| (token.to_owned(), user.to_owned()))
@@ -64,7 +67,8 @@ impl AppState {
             tokens: Arc::new(tokens),
             token_lifetime: Duration::from_secs(seconds.unwrap_or(3600)),
             notifications: Arc::default(),
-            hub: Hub::new(),
+            hub: Hub::builder().graceful_shutdown(shutdown.clone()).build(),
+            shutdown,
         }
     }
 }
@@ -103,13 +107,13 @@ async fn main() {
         .expect("bind the port (set PORT to use another)");
     println!("listening on http://{}/", listener.local_addr().unwrap());
     let state = AppState::new();
-    let hub = state.hub.clone();
-    // Ctrl-C or SIGTERM: the hub ends every stream (its clients reconnect, to another
+    let shutdown = state.shutdown.clone();
+    // Ctrl-C or SIGTERM: the signal ends every stream (its clients reconnect, to another
     // instance if there is one), so the server can stop.
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             stop_signal().await;
-            hub.shutdown();
+            shutdown.trigger();
         })
         .await
         .unwrap();
@@ -126,23 +130,24 @@ fn app(state: AppState) -> Router {
 }
 
 /// The events of `/notifications`: the user's topic, with what it holds first, resumed
-/// after the client's last event, for as long as the user's access lasts.
+/// after the client's last event, for as long as the user's access lasts. Refusals:
+/// the `User` extractor's `401` closes the `EventSource` for good; the hub's
+/// `SubscribeError`, returned as it is, tells it to come back later (`200` with
+/// `retry:`).
 async fn follow(
     State(state): State<AppState>,
     User(user): User,
     last_event_id: Option<EventId>,
-) -> Result<EventStream<Limited<Subscription>>, Response> {
-    let unavailable = |_| (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response();
-    let revoked = state.hub.revocation(&user).await.map_err(unavailable)?;
+) -> Result<EventStream<Limited<Subscription>>, SubscribeError> {
+    let revoked = state.hub.revocation(&user).await?;
     let subscription = state
         .hub
         .subscribe_with_history([format!("user:{user}")], last_event_id.as_ref())
-        .await
-        .map_err(unavailable)?;
+        .await?;
     let lifetime = Lifetime::new()
         .expires_in(state.token_lifetime)
         .revoked_by(revoked);
-    Ok(EventStream::new(lifetime.wrap(subscription)))
+    Ok(EventStream::new(lifetime.wrap(subscription)).graceful_shutdown(state.shutdown))
 }
 
 /// The plain GET of `/notifications`: the user's notifications as JSON, with the hub's

@@ -75,16 +75,18 @@ async fn main() {
         )
         .init();
 
+    // The one shutdown signal, for the hub and the layer: on Ctrl-C every client gets
+    // `retry: 2000` once (so they come back spread out) and its stream ends.
+    let shutdown = Shutdown::with_last_event(Event::new().retry(Duration::from_secs(2)));
     let builder = Hub::builder()
         .history(History::new().events(500))
-        .shutdown_event(Event::new().retry(Duration::from_secs(2)));
+        .graceful_shutdown(shutdown.clone());
     let hub = match (postgres_arg(), nats_arg(), redis_arg()) {
         (Some(url), _, _) => build_postgres(builder, url).await,
         (None, Some(url), _) => build_nats(builder, url).await,
         (None, None, None) => builder.build(),
         (None, None, Some((cluster, urls))) => build_redis(builder, cluster, urls).await,
     };
-    let shutdown = Shutdown::new();
 
     let subscribe = {
         let hub = hub.clone();
@@ -113,9 +115,6 @@ async fn main() {
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop_signal().await;
-            // The hub's shutdown event goes out first, then the layer's signal ends
-            // every stream.
-            hub.shutdown();
             shutdown.trigger();
         })
         .await
@@ -248,15 +247,12 @@ async fn build_redis(_: tower_sse::hub::HubBuilder, _: bool, _: String) -> Hub {
     std::process::exit(2);
 }
 
-async fn join(
-    hub: Hub,
-    last_event_id: Option<EventId>,
-) -> Result<Subscription, axum::response::Response> {
+async fn join(hub: Hub, last_event_id: Option<EventId>) -> Result<Subscription, SubscribeError> {
     // A new page gets the recent messages; a reconnecting one, exactly what it missed.
-    // A refused browser is told to come back later (`retry:`), never given a 503.
+    // A refusal is returned as it is: the browser is told to come back later (`200`
+    // with `retry:`), never given a 503, after which it would not reconnect.
     hub.subscribe_with_history([ROOM], last_event_id.as_ref())
         .await
-        .map_err(SubscribeError::into_response)
 }
 
 #[derive(Deserialize)]
@@ -290,8 +286,11 @@ async fn send(State(hub): State<Hub>, Form(message): Form<Message>) -> impl Into
 }
 
 async fn page() -> Html<&'static str> {
-    Html(
-        r#"<!doctype html>
+    Html(PAGE)
+}
+
+/// The chat page: a form that posts messages and an `EventSource` that shows them.
+const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
 <title>tower-sse chat</title>
@@ -367,6 +366,4 @@ async fn page() -> Html<&'static str> {
   };
 </script>
 </html>
-"#,
-    )
-}
+"#;

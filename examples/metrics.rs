@@ -40,12 +40,14 @@ async fn main() {
         .expect("no other recorder is installed");
     tower_sse::metrics::describe();
 
+    // The one shutdown signal, for the hub and the layer.
+    let shutdown = Shutdown::with_last_event(Event::new().retry(Duration::from_secs(2)));
     let hub = Hub::builder()
         .history(History::new().events(100).bytes(Some(1 << 20)))
         // At most 20 topics get their own label; `?topic=` is the client's choice.
         .metrics_topics(20)
+        .graceful_shutdown(shutdown.clone())
         .build();
-    let shutdown = Shutdown::new();
     tokio::spawn(tick(hub.clone()));
 
     let subscribe = {
@@ -77,7 +79,6 @@ async fn main() {
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop_signal().await;
-            hub.shutdown();
             shutdown.trigger();
         })
         .await

@@ -19,7 +19,7 @@ use http::Request;
 use tokio::net::TcpListener;
 use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic_health::ServingStatus;
-use tower_sse::{Event, EventId, SseLayer, hub::Hub};
+use tower_sse::{Event, EventId, Shutdown, SseLayer, hub::Hub};
 
 #[tokio::main]
 async fn main() {
@@ -28,8 +28,10 @@ async fn main() {
         .await
         .expect("bind the port (set PORT to use another)");
     println!("gRPC and SSE on http://{}/", listener.local_addr().unwrap());
-    let hub = Hub::new();
-    let server = tokio::spawn(serve(listener, hub.clone()));
+    // The one shutdown signal, for the hub and the layer.
+    let shutdown = Shutdown::with_last_event(Event::new().retry(Duration::from_secs(2)));
+    let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
+    let server = tokio::spawn(serve(listener, hub.clone(), shutdown.clone()));
     // Flip the status now and then, so the events have something to say.
     let every = std::env::var("STATUS_EVERY_MS")
         .ok()
@@ -43,7 +45,7 @@ async fn main() {
             () = tokio::time::sleep(every) => {}
             // Ctrl-C or SIGTERM: the hub ends every event stream, and the process exits.
             () = &mut stop => {
-                hub.shutdown();
+                shutdown.trigger();
                 return;
             }
         }
@@ -58,7 +60,7 @@ async fn main() {
 
 /// Serves gRPC health checks and status events on `listener`; the status follows what is
 /// published to `hub`'s `status` topic.
-async fn serve(listener: TcpListener, hub: Hub) {
+async fn serve(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", ServingStatus::Serving)
@@ -84,7 +86,7 @@ async fn serve(listener: TcpListener, hub: Hub) {
     };
     let result = tonic::transport::Server::builder()
         .accept_http1(true) // EventSource speaks HTTP/1.1
-        .layer(SseLayer::new(events))
+        .layer(SseLayer::new(events).graceful_shutdown(shutdown))
         .add_service(health)
         .serve_with_incoming(TcpListenerStream::new(listener))
         .await;

@@ -550,8 +550,8 @@ where
 
     /// The shutdown signal came: the last frame holds what a running stream had ready
     /// (up to one frame: what the write window held, an event it yielded but did not
-    /// send, and events already waiting, such as a hub's own shutdown event), then the
-    /// shutdown event; the stream ends. A stream opened after the signal sends only the
+    /// send, and events already waiting, such as the last event of a hub with another
+    /// signal), then the signal's last event; the stream ends. A stream opened after the signal sends only the
     /// shutdown event.
     /// What it had not made ready yet is left for the client to resume from its
     /// `Last-Event-ID`.
@@ -569,7 +569,12 @@ where
         let held = self.as_mut().project().held.take();
         // A stream that ended by itself in this last read is counted for its own reason.
         self.as_mut().end_stream(end.unwrap_or(EndReason::Shutdown));
-        let last = self.config.shutdown_event.clone();
+        let last = self.config.shutdown_event().cloned().filter(|last| {
+            // A hub holding the same signal ended its subscription with the same last
+            // event: it is sent once.
+            let tail = held.as_ref().or(data.as_ref());
+            !(end.is_some() && tail.is_some_and(|tail| tail.ends_with(last)))
+        });
         let events = events + usize::from(held.is_some()) + usize::from(last.is_some());
         let parts: Vec<Bytes> = [data, held, last].into_iter().flatten().collect();
         let frame = match parts.len() {

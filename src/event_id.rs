@@ -268,6 +268,10 @@ impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for EventId
         parts: &mut http::request::Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
+        // In a layer's factory, the id the layer read, by its settings.
+        if let Some(read) = parts.extensions.get::<crate::factory::LayerEventId>() {
+            return Ok(read.0.clone());
+        }
         Self::from_parts(&parts.headers, &parts.uri, true)
     }
 }

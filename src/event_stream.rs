@@ -1,9 +1,6 @@
 //! [`EventStream`], an event stream as a response a handler returns.
 
-use std::{
-    sync::{Arc, LazyLock},
-    time::Duration,
-};
+use std::sync::{Arc, LazyLock};
 
 use axum_core::{
     body::Body,
@@ -11,14 +8,16 @@ use axum_core::{
 };
 use futures_core::Stream;
 
-use crate::{Event, EventItem, KeepAlive, Shutdown, body::EventBody, config::Config};
+use crate::{EventItem, body::EventBody, config::Config};
 
 /// The settings of a response with none set, shared rather than made for each.
 static DEFAULTS: LazyLock<Arc<Config>> = LazyLock::new(Arc::default);
 
 /// A stream of events as a response: what a handler returns to answer with Server-Sent
 /// Events, with the same body as [`SseLayer`](crate::SseLayer)'s streams (batching,
-/// keep-alives, shutdown) and the same headers.
+/// keep-alives, shutdown) and the same headers. Its settings are the layer's, by the
+/// same methods: keep-alive, `retry:`, write window, frame size, shutdown, compression
+/// (with [`accept_encoding`](EventStream::accept_encoding)) and `X-Accel-Buffering`.
 ///
 /// The layer chooses by `Accept` for a whole service; with an `EventStream` the handler
 /// does, and axum's extractors (`State`, `Path`, `Query`, authentication) and the
@@ -44,6 +43,9 @@ static DEFAULTS: LazyLock<Arc<Config>> = LazyLock::new(Arc::default);
 pub struct EventStream<St> {
     stream: St,
     config: Arc<Config>,
+    /// The request's `Accept-Encoding`, for compression.
+    #[cfg(feature = "compression")]
+    accept_encoding: http::HeaderMap,
 }
 
 impl<St> EventStream<St>
@@ -57,41 +59,43 @@ where
         Self {
             stream,
             config: DEFAULTS.clone(),
+            #[cfg(feature = "compression")]
+            accept_encoding: http::HeaderMap::new(),
         }
     }
 
-    /// Sets the keep-alive sent when the stream is idle (default: a comment after 15
-    /// seconds), or none.
-    pub fn keep_alive(mut self, keep_alive: Option<KeepAlive>) -> Self {
-        Arc::make_mut(&mut self.config).keep_alive = keep_alive;
-        self
-    }
+    crate::config::stream_settings!();
 
-    /// Starts the stream with a `retry:` field: the reconnection time, how long the
-    /// client waits before it reconnects.
-    pub fn reconnection_time(mut self, retry: Duration) -> Self {
-        Arc::make_mut(&mut self.config).set_retry(retry);
-        self
-    }
-
-    /// Holds a frame smaller than `bytes` for up to `window`, so that the events that
-    /// follow go out in the same write: see
-    /// [`SseLayer::write_window`](crate::SseLayer::write_window), which this works like
-    /// (with `bytes` as its [`write_window_bytes`](crate::SseLayer::write_window_bytes)).
-    /// `Duration::ZERO` turns it off (the default).
-    pub fn write_window(mut self, window: Duration, bytes: usize) -> Self {
-        let config = Arc::make_mut(&mut self.config);
-        config.write_window = window;
-        config.write_window_bytes = bytes;
-        self
-    }
-
-    /// Ends the stream when `shutdown` is triggered, after `last` if given, so the
-    /// server's graceful shutdown can finish. See [`Shutdown`].
-    pub fn graceful_shutdown(mut self, shutdown: Shutdown, last: Option<Event>) -> Self {
-        let config = Arc::make_mut(&mut self.config);
-        config.shutdown = Some(shutdown);
-        config.set_shutdown_event(last);
+    /// Reads the request's `Accept-Encoding`, which chooses the coding when the stream
+    /// is [compressed](Self::compression): a handler's response does not see the
+    /// request, so pass its headers (axum's `HeaderMap` extractor). Without it, a
+    /// compressed stream is sent uncompressed (with `Vary: accept, accept-encoding`).
+    /// Nothing without [`compression`](Self::compression).
+    ///
+    /// # Example
+    ///
+    #[cfg_attr(feature = "compression-gzip", doc = "```")]
+    #[cfg_attr(not(feature = "compression-gzip"), doc = "```ignore")]
+    /// use axum::{Router, http::HeaderMap, routing::get};
+    /// use tower_sse::{Compression, Event, EventStream};
+    ///
+    /// async fn events(headers: HeaderMap) -> EventStream<impl tokio_stream::Stream<Item = Event>> {
+    ///     EventStream::new(tokio_stream::iter([Event::new().data("compressed")]))
+    ///         .compression(Compression::default())
+    ///         .accept_encoding(&headers)
+    /// }
+    ///
+    /// let app: Router = Router::new().route("/events", get(events));
+    /// # drop(app);
+    /// ```
+    #[cfg(feature = "compression")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
+    pub fn accept_encoding(mut self, headers: &http::HeaderMap) -> Self {
+        self.accept_encoding = headers
+            .get_all(http::header::ACCEPT_ENCODING)
+            .iter()
+            .map(|value| (http::header::ACCEPT_ENCODING, value.clone()))
+            .collect();
         self
     }
 }
@@ -102,9 +106,17 @@ where
     St::Item: EventItem,
 {
     fn into_response(self) -> Response {
-        let x_accel_buffering = self.config.x_accel_buffering;
-        let body = Body::new(EventBody::new(self.stream, self.config));
-        crate::future::with_event_stream_headers(Response::new(body), x_accel_buffering)
+        let head = crate::future::with_event_stream_headers(
+            Response::new(()),
+            self.config.x_accel_buffering,
+        );
+        #[cfg(feature = "compression")]
+        if let Some(settings) = self.config.compression {
+            let encoding = settings.negotiate(&self.accept_encoding);
+            let events = EventBody::new(self.stream, self.config);
+            return crate::compression::respond(head, Some(events), encoding, &settings);
+        }
+        head.map(|()| Body::new(EventBody::new(self.stream, self.config)))
     }
 }
 

@@ -24,7 +24,8 @@
 //!   keep-alive comments ([`KeepAlive`]) are one setter away.
 //! - **Clean lifecycle**: the stream is dropped as soon as the client goes away, even when
 //!   it is idle; a failing stream is logged and ends the response after the last whole
-//!   event; a [`Shutdown`] signal ends every stream so graceful shutdown can finish.
+//!   event; one [`Shutdown`] signal (the layer's, a handler's and the hub's) sends each
+//!   stream its last event once and ends it, so graceful shutdown can finish.
 //! - **Access ends streams**: [`Lifetime`] ends a stream at its token's expiry or on a
 //!   revocation (across instances with the hub's `revoke`), with a typed last event.
 //! - **Encode once**: an [`EncodedEvent`] is immutable bytes, so one encoding can be sent
@@ -93,9 +94,13 @@
 //!
 //! # Composing with other stacks
 //!
-//! - **axum**: `Router::layer` for the whole app, `Router::route_layer` for some routes.
-//!   The factory's request carries axum's extensions, so state and authentication
-//!   middleware placed outside the layer are seen.
+//! - **axum**: `Router::layer` for the whole app; `MethodRouter::layer`
+//!   (`get(page).layer(SseLayer::new(...))`) for one route and `Router::route_layer` for
+//!   the routes added before it, where the route's path parameters are known. The
+//!   factory's request carries axum's extensions, so state and authentication
+//!   middleware placed outside the layer are seen, and `with_extractors` (feature
+//!   `axum`) makes a factory of an `async fn` taking `State`, `Path` and your
+//!   authentication extractor.
 //! - **hyper**: wrap the service with `hyper_util::service::TowerToHyperService`; HTTP/1.1
 //!   and HTTP/2 both work (no `Connection` header is ever set).
 //! - **tonic**: wrap the server's routes; gRPC requests never ask for
@@ -158,6 +163,9 @@ pub use event_id::{EventId, EventIdError, MAX_LAST_EVENT_ID_LEN};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use event_stream::EventStream;
 pub use factory::{EventItem, MakeEventStream};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use factory::{WithExtractors, with_extractors};
 pub use future::ResponseFuture;
 pub use keep_alive::KeepAlive;
 pub use layer::SseLayer;

@@ -5,7 +5,7 @@ use std::{
     future::Future,
     pin::Pin,
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::Bytes;
@@ -89,10 +89,45 @@ impl Lifetime {
         }
     }
 
-    /// The stream ends at `deadline` (Tokio's clock), with the expired event.
-    pub fn expires_at(mut self, deadline: Instant) -> Self {
-        self.expires_at = Some(deadline);
-        self
+    /// The stream ends at `deadline`, a wall-clock time such as a token's expiry,
+    /// with the expired event: at once if it has passed. The time left is measured when
+    /// this is called and then counted on Tokio's clock (so a test with the clock
+    /// paused sees it come as [`expires_in`](Lifetime::expires_in) would).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::{Duration, SystemTime};
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::{Event, Lifetime};
+    ///
+    /// let token_expiry = SystemTime::now() + Duration::from_secs(60);
+    /// let lifetime = Lifetime::new().expires_at(token_expiry);
+    /// let mut stream = lifetime.wrap(tokio_stream::pending::<Event>());
+    /// let start = tokio::time::Instant::now();
+    /// let expired = stream.next().await.unwrap(); // `event: expired`, a minute later
+    /// assert!(start.elapsed() <= Duration::from_secs(60));
+    /// assert!(start.elapsed() > Duration::from_secs(59));
+    /// # drop(expired);
+    /// # }
+    /// ```
+    pub fn expires_at(self, deadline: SystemTime) -> Self {
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        self.expires_in(left)
+    }
+
+    /// The stream ends at `seconds` after the Unix epoch (a JWT's `exp`), with the
+    /// expired event: see [`expires_at`](Lifetime::expires_at).
+    pub fn expires_at_unix(self, seconds: u64) -> Self {
+        match UNIX_EPOCH.checked_add(Duration::from_secs(seconds)) {
+            Some(deadline) => self.expires_at(deadline),
+            // Past what the clock can tell: it never comes.
+            None => self.expires_in(Duration::MAX),
+        }
     }
 
     /// The stream ends `after` from now, with the expired event (never, for a duration

@@ -33,7 +33,7 @@
 //! | `lag` | a hub subscriber fell more than the lag bound behind ([`LagPolicy::Disconnect`](crate::hub::LagPolicy::Disconnect)) |
 //! | `lifetime` | the stream's lifetime ran out ([`HubBuilder::max_lifetime`](crate::hub::HubBuilder::max_lifetime)) |
 //! | `revoked` | the stream was revoked (reserved for per-stream revocation) |
-//! | `shutdown` | graceful shutdown: the layer's [`Shutdown`](crate::Shutdown), or [`Hub::shutdown`](crate::hub::Hub::shutdown) |
+//! | `shutdown` | graceful shutdown: a triggered [`Shutdown`](crate::Shutdown), the layer's or the hub's |
 //! | `backend` | the hub's backend ended the topic's streams (over Redis: entries this instance had not read were trimmed, or a cluster slot moved); the clients resume from their `Last-Event-ID` |
 //! | `error` | the stream yielded an error |
 //!

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{EncodedEvent, Event};
+use crate::{EncodedEvent, Event, Shutdown};
 
 use super::{
     History, Hub, SetupError,
@@ -25,7 +25,7 @@ pub(crate) struct Config {
     pub(crate) limits: Limits,
     pub(crate) max_lifetime: Option<(Duration, Duration)>,
     pub(crate) reset_event: EncodedEvent,
-    pub(crate) shutdown_event: Option<EncodedEvent>,
+    pub(crate) shutdown: Option<Shutdown>,
     pub(crate) on_subscriber: Option<Hook>,
     pub(crate) metrics_topics: usize,
 }
@@ -36,8 +36,9 @@ pub(crate) struct Config {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_sse::{Event, hub::{History, Hub, LagPolicy}};
+/// use tower_sse::{Event, Shutdown, hub::{History, Hub, LagPolicy}};
 ///
+/// let shutdown = Shutdown::with_last_event(Event::new().retry(Duration::from_secs(10)));
 /// let hub = Hub::builder()
 ///     .history(History::new().events(10_000).bytes(Some(16 << 20)))
 ///     .lag_bound(1024)
@@ -45,7 +46,7 @@ pub(crate) struct Config {
 ///     .max_subscribers(50_000)
 ///     .max_subscribers_per_topic(10_000)
 ///     .max_lifetime(Duration::from_secs(3600), Duration::from_secs(300))
-///     .shutdown_event(Event::new().retry(Duration::from_secs(10)))
+///     .graceful_shutdown(shutdown.clone())
 ///     .on_subscriber(|change| println!("{change:?}"))
 ///     .build();
 /// # drop(hub);
@@ -69,7 +70,7 @@ impl Default for HubBuilder {
                 },
                 max_lifetime: None,
                 reset_event: Event::new().event_static("reset").data("").encode(),
-                shutdown_event: None,
+                shutdown: None,
                 on_subscriber: None,
                 metrics_topics: 100,
             },
@@ -149,11 +150,32 @@ impl HubBuilder {
         self
     }
 
-    /// The last event every subscription gets when the hub shuts down.
+    /// Shuts the hub down when `shutdown` is triggered: every subscription gets the
+    /// signal's last event (see [`Shutdown::with_last_event`]) and ends, and new
+    /// subscribers and events are refused from then on. Give the same signal to the
+    /// [`SseLayer`](crate::SseLayer) or `EventStream` (feature `axum`) serving the
+    /// hub's subscriptions: each client still gets the last event once.
     ///
-    /// Default: none.
-    pub fn shutdown_event(mut self, event: Event) -> Self {
-        self.config.shutdown_event = Some(event.encode());
+    /// Default: none; the hub runs until it is dropped.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use tokio_stream::StreamExt;
+    /// use tower_sse::{Event, Shutdown, hub::Hub};
+    ///
+    /// let shutdown = Shutdown::with_last_event(Event::new().event_static("bye").data(""));
+    /// let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
+    /// let mut subscription = hub.subscribe("t", None).await.unwrap();
+    /// shutdown.trigger();
+    /// assert_eq!(subscription.next().await.unwrap().as_bytes(), &b"event: bye\ndata: \n\n"[..]);
+    /// assert!(subscription.next().await.is_none());
+    /// # }
+    /// ```
+    pub fn graceful_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.config.shutdown = Some(shutdown);
         self
     }
 
@@ -234,7 +256,9 @@ impl HubBuilder {
             lag_skips: AtomicU64::new(0),
             next_watcher: AtomicU64::new(0),
         });
-        Hub::new_with(backend, context, self.config)
+        let hub = Hub::new_with(backend, context, self.config);
+        hub.watch_shutdown();
+        hub
     }
 }
 

@@ -110,8 +110,8 @@ impl Hub {
     /// # Errors
     ///
     /// [`PublishError::InvalidTopic`] for an empty or over-long topic,
-    /// [`PublishError::ShuttingDown`] after [`shutdown`](Hub::shutdown). Nothing is stored
-    /// or sent then.
+    /// [`PublishError::ShuttingDown`] after the
+    /// [shutdown signal](HubBuilder::graceful_shutdown). Nothing is stored or sent then.
     ///
     /// # Example
     ///
@@ -350,7 +350,7 @@ impl Hub {
         self.join(&topics).await
     }
 
-    /// Whether [`shutdown`](Hub::shutdown) was called.
+    /// Whether the [shutdown signal](HubBuilder::graceful_shutdown) was triggered.
     pub(super) fn is_shut_down(&self) -> bool {
         self.shared.context.fanout.is_closed()
     }
@@ -464,30 +464,33 @@ impl Hub {
         metrics::replayed(false);
     }
 
-    /// Ends every subscription, after the [shutdown event](HubBuilder::shutdown_event) if
-    /// one is set, and refuses new subscribers and events from now on.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use tokio_stream::StreamExt;
-    /// use tower_sse::hub::Hub;
-    ///
-    /// let hub = Hub::new();
-    /// let mut subscription = hub.subscribe("t", None).await.unwrap();
-    /// hub.shutdown();
-    /// assert!(subscription.next().await.is_none());
-    /// # }
-    /// ```
-    pub fn shutdown(&self) {
+    /// Shuts the hub down when its [shutdown signal](HubBuilder::graceful_shutdown) is
+    /// triggered; holds the hub weakly, so a dropped hub is not kept.
+    pub(super) fn watch_shutdown(&self) {
+        let Some(shutdown) = &self.shared.config.shutdown else {
+            return;
+        };
+        let hub = Arc::downgrade(&self.shared);
+        shutdown.on_trigger(move || {
+            if let Some(shared) = hub.upgrade() {
+                Hub { shared }.shut_down();
+            }
+        });
+    }
+
+    /// Ends every subscription, after the shutdown signal's last event if it has one,
+    /// and refuses new subscribers and events from now on.
+    fn shut_down(&self) {
         let last = self
             .shared
             .config
-            .shutdown_event
-            .clone()
-            .map(|event| Delivery::without_id(Position::END, event));
+            .shutdown
+            .as_ref()
+            .and_then(crate::Shutdown::last_event)
+            .map(|event| {
+                let event = crate::EncodedEvent::from_bytes(event.clone());
+                Delivery::without_id(Position::END, event)
+            });
         self.shared.backend.shutdown();
         self.shared.context.fanout.close(last);
     }
@@ -589,7 +592,8 @@ mod tests {
     /// the history is in both: it must be sent once.
     #[tokio::test]
     async fn an_event_published_while_subscribing_is_sent_once() {
-        let hub = Hub::new();
+        let shutdown = crate::Shutdown::new();
+        let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
         let first = hub.publish("t", Event::new().data("before")).await.unwrap();
         for _ in 0..2 {
             hub.publish("t", Event::new().data("before")).await.unwrap();
@@ -597,7 +601,7 @@ mod tests {
         let subscription = resumed_after_one_while_publishing(&hub, first).await;
         assert_eq!(subscription.replay(), Replay::Exact(3));
         hub.publish("t", Event::new().data("after")).await.unwrap();
-        hub.shutdown();
+        shutdown.trigger();
         let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
         assert_eq!(ids, ["2", "3", "4", "5"]);
     }
@@ -605,10 +609,11 @@ mod tests {
     /// The same when nothing was replayed before the race.
     #[tokio::test]
     async fn an_event_published_while_subscribing_at_the_head_is_sent_once() {
-        let hub = Hub::new();
+        let shutdown = crate::Shutdown::new();
+        let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
         let first = hub.publish("t", Event::new().data("seen")).await.unwrap();
         let subscription = resumed_after_one_while_publishing(&hub, first).await;
-        hub.shutdown();
+        shutdown.trigger();
         let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
         assert_eq!(ids, ["2"]);
     }

@@ -76,8 +76,9 @@
 //! subscribers past a limit with a [`SubscribeError`] that answers `200` with only
 //! `retry:` (and `Retry-After`), so that browsers come back later. [`HubBuilder::max_lifetime`] ends each subscription after a time with
 //! random jitter, so that clients reconnect (and, after a deploy, reconnect elsewhere) a
-//! few at a time. [`Hub::shutdown`] sends the optional [`HubBuilder::shutdown_event`] and
-//! ends every subscription, so the server's graceful shutdown can finish.
+//! few at a time. [`HubBuilder::graceful_shutdown`] takes the server's
+//! [`Shutdown`](crate::Shutdown) signal: when it is triggered, every subscription gets
+//! its last event and ends, so the server's graceful shutdown can finish.
 //!
 //! # Backends
 //!

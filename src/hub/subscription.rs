@@ -104,7 +104,8 @@ struct Cursor {
 /// event published to its topics, merged in publish order. Dropping it (the client left)
 /// removes the subscriber from the hub's counts at once.
 ///
-/// It ends when the hub shuts down (after the hub's shutdown event), when its maximum
+/// It ends when the hub shuts down (after its [shutdown signal](super::HubBuilder::graceful_shutdown)'s
+/// last event), when its maximum
 /// lifetime is reached, or, under the default [`LagPolicy`], when the client falls too
 /// far behind; over Redis, also when this instance finds that entries it had not read
 /// were trimmed away (the `redis` engine).

@@ -10,8 +10,9 @@ use tower_service::Service;
 use super::{Item, Parser, ReceivedEvent};
 use crate::BoxError;
 
-/// Sends requests to any Tower service in process, as an `EventSource` would, and
-/// reads the answers as a client does.
+/// Sends requests to any Tower service in process, as an `EventSource` would (and any
+/// other request, with [`request`](TestClient::request)), and reads the answers as a
+/// client does.
 ///
 /// The service is cloned for every request (as a server does for each connection), so
 /// a test can keep several streams open at once.
@@ -52,8 +53,9 @@ use crate::BoxError;
 /// # }
 /// ```
 ///
-/// Requests carry an empty body of type `B`: `String` unless you pick another type
-/// with [`with_body`](TestClient::with_body). An axum `Router` takes any.
+/// The requests it makes itself carry an empty body of type `B`: `String` unless you
+/// pick another type with [`with_body`](TestClient::with_body). An axum `Router` takes
+/// any.
 pub struct TestClient<S, B = String> {
     inner: S,
     _body: PhantomData<fn() -> B>,
@@ -151,7 +153,62 @@ where
         for (name, value) in headers {
             sent.insert(HeaderName::try_from(*name)?, HeaderValue::try_from(*value)?);
         }
-        self.send(uri, sent, Parser::new()).await
+        self.send(new_request(uri, sent), Parser::new()).await
+    }
+
+    /// Sends `request` as it is: any method, headers and body (a `POST` that publishes,
+    /// say). The answer is read as the others are: its [`status`](TestStream::status),
+    /// [`headers`](TestStream::headers) and [`text`](TestStream::text), or its events
+    /// if it is a stream; [`reconnect`](Self::reconnect) sends it again as a `GET`.
+    ///
+    /// # Errors
+    ///
+    /// The service's error.
+    ///
+    /// # Example
+    ///
+    /// Post, then read the event on a stream opened before:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_sse::BoxError> {
+    /// use std::convert::Infallible;
+    /// use axum::{Router, body::Body, extract::State, routing::post};
+    /// use http::Request;
+    /// use tokio::sync::broadcast;
+    /// use tokio_stream::{StreamExt, wrappers::BroadcastStream};
+    /// use tower_sse::{Event, EventId, SseLayer, testing::TestClient};
+    ///
+    /// let (tx, _) = broadcast::channel::<String>(16);
+    /// let events = {
+    ///     let tx = tx.clone();
+    ///     move |_: Request<Body>, _: Option<EventId>| {
+    ///         let messages = BroadcastStream::new(tx.subscribe());
+    ///         async move {
+    ///             Ok::<_, Infallible>(messages.filter_map(|m| m.ok()).map(|m| Event::new().data(m)))
+    ///         }
+    ///     }
+    /// };
+    /// let app = Router::new()
+    ///     .route("/", post(|State(tx): State<broadcast::Sender<String>>, text: String| async move {
+    ///         tx.send(text).map(drop).map_err(|_| "nobody listens")
+    ///     }))
+    ///     .with_state(tx)
+    ///     .layer(SseLayer::new(events));
+    ///
+    /// let mut client = TestClient::new(app);
+    /// let mut stream = client.events("/").await?;
+    /// let posted = client.request(Request::post("/").body(String::from("hello"))?).await?;
+    /// assert_eq!(posted.status(), 200);
+    /// assert_eq!(stream.next_event().await?.unwrap().data, "hello");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn request(
+        &mut self,
+        request: Request<ReqBody>,
+    ) -> Result<TestStream<ResBody>, BoxError> {
+        self.send(request, Parser::new()).await
     }
 
     /// Opens `previous`'s URL again, as a client does after losing a stream: with its
@@ -171,19 +228,16 @@ where
         if !last.is_empty() {
             sent.insert("last-event-id", HeaderValue::try_from(last.as_str())?);
         }
-        self.send(uri, sent, Parser::with_last_event_id(&last))
+        self.send(new_request(uri, sent), Parser::with_last_event_id(&last))
             .await
     }
 
     async fn send(
         &mut self,
-        uri: Uri,
-        sent: HeaderMap,
+        request: Request<ReqBody>,
         parser: Parser,
     ) -> Result<TestStream<ResBody>, BoxError> {
-        let mut request = Request::new(ReqBody::default());
-        *request.uri_mut() = uri.clone();
-        *request.headers_mut() = sent.clone();
+        let (uri, sent) = (request.uri().clone(), request.headers().clone());
         // Clone, then call the instance that was made ready.
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
@@ -205,6 +259,14 @@ where
             raw: Vec::new(),
         })
     }
+}
+
+/// A `GET` of `uri` with `headers` and an empty body.
+fn new_request<B: Default>(uri: Uri, headers: HeaderMap) -> Request<B> {
+    let mut request = Request::new(B::default());
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    request
 }
 
 /// One response, read as an event stream, from [`TestClient`].

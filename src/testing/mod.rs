@@ -13,6 +13,8 @@
 //!   [`TestStream::ready_items`] tells what is there *now*, before
 //!   `tokio::time::advance`;
 //! - leave mid-stream: drop the [`TestStream`], and the server's stream is dropped.
+//! - send any other request, a `POST` that publishes say, and read the event it makes
+//!   on a stream opened before ([`TestClient::request`]).
 //!
 //! # Example
 //!

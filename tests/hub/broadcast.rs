@@ -18,7 +18,7 @@ use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower_sse::{
-    Event, EventId, SseLayer,
+    Event, EventId, Shutdown, SseLayer,
     hub::{History, Hub, LagPolicy, PublishError, Replay, SubscriberChange, Subscription},
 };
 
@@ -118,10 +118,24 @@ async fn replay_across_the_history_boundary() {
     assert_eq!(ids(&take(&mut events, 1).await), [11]);
 }
 
+/// Publishes 3000 events to `t`, yielding now and then to let subscribers join.
+async fn publish_3000(hub: Hub) {
+    for n in 1..=3000u64 {
+        hub.publish("t", Event::new().data(n.to_string()))
+            .await
+            .unwrap();
+        if n % 10 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_event_is_missed_or_repeated_while_clients_join() {
     // Subscriptions are read only at the end, so the lag bound must hold all 3000.
+    let shutdown = Shutdown::new();
     let hub = Hub::builder()
+        .graceful_shutdown(shutdown.clone())
         .history(History::new().events(10_000).bytes(Some(64 << 20)))
         .lag_bound(4096)
         .build();
@@ -129,19 +143,7 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
     // numbered 2 to 3001.
     let marker = hub.publish("marker", Event::new()).await.unwrap();
     let epoch = marker.as_str().split_once('-').unwrap().1.to_owned();
-    let publisher = {
-        let hub = hub.clone();
-        tokio::spawn(async move {
-            for n in 1..=3000u64 {
-                hub.publish("t", Event::new().data(n.to_string()))
-                    .await
-                    .unwrap();
-                if n % 10 == 0 {
-                    tokio::task::yield_now().await;
-                }
-            }
-        })
-    };
+    let publisher = tokio::spawn(publish_3000(hub.clone()));
     // Subscribers join while events are published, each resuming from some id.
     let mut subscribers = Vec::new();
     for round in 0..200u64 {
@@ -156,7 +158,7 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
         tokio::task::yield_now().await;
     }
     publisher.await.unwrap();
-    hub.shutdown();
+    shutdown.trigger();
     for (last, subscription) in subscribers {
         let replay = subscription.replay();
         let mut got: Vec<Option<u64>> = subscription
@@ -350,9 +352,9 @@ async fn limits_answer_a_retry_that_browsers_follow() {
 
 #[tokio::test]
 async fn shutdown_ends_every_stream_and_the_server() {
-    let hub = Hub::builder()
-        .shutdown_event(Event::new().event_static("bye").data("server restarting"))
-        .build();
+    let shutdown =
+        Shutdown::with_last_event(Event::new().event_static("bye").data("server restarting"));
+    let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -362,7 +364,7 @@ async fn shutdown_ends_every_stream_and_the_server() {
             axum::serve(listener, hub_app(&hub))
                 .with_graceful_shutdown(async move {
                     stop_rx.await.ok();
-                    hub.shutdown();
+                    shutdown.trigger();
                 })
                 .into_future(),
         )

@@ -321,13 +321,12 @@ async fn uncompressed_when_not_configured() {
 async fn retry_keep_alive_and_shutdown_work_compressed() {
     for coding in ["gzip", "br", "zstd"] {
         let feeds = Feeds::default();
-        let shutdown = Shutdown::new();
+        let shutdown = Shutdown::with_last_event(Event::new().event_static("bye").data(""));
         let addr = serve(app(&feeds, |layer| {
             layer
                 .reconnection_time(Duration::from_millis(1500))
                 .keep_alive(KeepAlive::new().interval(Duration::from_millis(50)))
                 .graceful_shutdown(shutdown.clone())
-                .shutdown_event(Event::new().event_static("bye").data(""))
         }))
         .await;
         let tx = feeds.feed();

@@ -256,13 +256,8 @@ async fn frames_never_exceed_the_bound_and_lose_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn an_event_read_but_not_sent_goes_out_before_the_shutdown_event() {
-    let shutdown = tower_sse::Shutdown::new();
-    let (mut body, tx) = open(|layer| {
-        layer
-            .graceful_shutdown(shutdown.clone())
-            .shutdown_event(Event::new().event_static("bye").data(""))
-    })
-    .await;
+    let shutdown = tower_sse::Shutdown::with_last_event(Event::new().event_static("bye").data(""));
+    let (mut body, tx) = open(|layer| layer.graceful_shutdown(shutdown.clone())).await;
     // The small event goes out; the large one after it is read and held back for a
     // frame of its own.
     let large = event(&"L".repeat(600));

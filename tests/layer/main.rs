@@ -6,9 +6,11 @@ mod common;
 
 mod axum_comparison;
 mod compression;
+mod handlers;
 mod hostile;
 mod keep_alive;
 mod lifecycle;
+mod lifetime;
 mod logging;
 mod negotiation;
 mod pass_through;

@@ -169,13 +169,8 @@ async fn events_ready_together_past_the_bound_share_one_frame() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_sends_the_held_frame_before_the_end() {
-    let shutdown = Shutdown::new();
-    let (mut body, tx) = open(|layer| {
-        windowed(layer)
-            .graceful_shutdown(shutdown.clone())
-            .shutdown_event(Event::new().event_static("bye").data(""))
-    })
-    .await;
+    let shutdown = Shutdown::with_last_event(Event::new().event_static("bye").data(""));
+    let (mut body, tx) = open(|layer| windowed(layer).graceful_shutdown(shutdown.clone())).await;
     let start = Instant::now();
     tx.send(event("1")).unwrap();
     assert_eq!(poll_now(&mut body), None);
@@ -336,8 +331,9 @@ async fn hub_stream_in_an_event_stream_is_held_the_window() {
     let hub = Hub::builder().build();
     let subscription = hub.subscribe("prices", None).await.unwrap();
     let mut body = EventStream::new(subscription)
-        .keep_alive(None)
-        .write_window(WINDOW, 1024)
+        .without_keep_alive()
+        .write_window(WINDOW)
+        .write_window_bytes(1024)
         .into_response()
         .into_body();
     let start = Instant::now();

@@ -12,7 +12,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
 use tower_sse::{
-    Event, EventId, SseLayer,
+    Event, EventId, Shutdown, SseLayer,
     hub::{
         Backend, BoxFuture, Engine, Feed, History, Hub, IdScope, Position, PublishError, Replayed,
         SetupError, SubscribeError,
@@ -141,7 +141,8 @@ fn replays_count_exact_and_reset() {
 #[test]
 fn publishes_are_timed_and_refusals_counted_per_backend() {
     run(false, |m| async move {
-        let hub = Hub::new();
+        let shutdown = Shutdown::new();
+        let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
         for _ in 0..3 {
             hub.publish("t", Event::new().data("x")).await.unwrap();
         }
@@ -154,7 +155,7 @@ fn publishes_are_timed_and_refusals_counted_per_backend() {
         // Refused by the backend: counted and timed.
         hub.publish_with_id("t", "a", Event::new()).await.unwrap();
         assert!(hub.publish_with_id("t", "a", Event::new()).await.is_err());
-        hub.shutdown();
+        shutdown.trigger();
         assert!(hub.publish("t", Event::new()).await.is_err());
 
         let error = |error: &str| m.counter(ERRORS, &[("backend", "memory"), ("error", error)]);
@@ -279,12 +280,11 @@ fn a_subscription_past_its_lifetime_counts_lifetime() {
 #[test]
 fn a_hub_shutdown_counts_shutdown() {
     run(false, |m| async move {
-        let hub = Hub::builder()
-            .shutdown_event(Event::new().event_static("bye").data(""))
-            .build();
+        let shutdown = Shutdown::with_last_event(Event::new().event_static("bye").data(""));
+        let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
         let addr = serve(hub_app(&hub)).await;
         let mut events = connect_events(addr, "/", None).await;
-        hub.shutdown();
+        shutdown.trigger();
         let bye = next_events(&mut events, 1).await;
         assert_eq!(bye[0].event.as_deref(), Some("bye"));
         eventually(Duration::from_secs(5), "the stream closed", || {

@@ -152,12 +152,11 @@ fn the_shutdown_signal_counts_shutdown() {
     run(false, |m| async move {
         let (tx, rx) = mpsc::unbounded_channel();
         tx.send(Event::new().data("hi")).unwrap();
-        let shutdown = Shutdown::new();
+        let shutdown = Shutdown::with_last_event(Event::new().event_static("bye").data(""));
         let addr = serve_one(rx, |layer| {
             layer
                 .without_keep_alive()
                 .graceful_shutdown(shutdown.clone())
-                .shutdown_event(Event::new().event_static("bye").data(""))
         })
         .await;
         let mut response = open(addr).await;

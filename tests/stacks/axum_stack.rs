@@ -174,34 +174,32 @@ async fn a_router_wrapped_from_outside_serves_both_branches() {
     assert_eq!(body_bytes(stream).await, "data: /users/7\n\ndata: bye\n\n");
 }
 
+async fn doc_page(axum::extract::Path(doc): axum::extract::Path<u32>) -> String {
+    format!("page of document {doc}")
+}
+
+/// A document's events: one, then idle until the shutdown signal.
+async fn doc_events(
+    axum::extract::State(shutdown): axum::extract::State<tower_sse::Shutdown>,
+    axum::extract::Path(doc): axum::extract::Path<u32>,
+    last: Option<tower_sse::EventId>,
+) -> tower_sse::EventStream<impl tokio_stream::Stream<Item = tower_sse::Event>> {
+    let first = tower_sse::Event::new().data(format!("doc {doc} after {:?}", last.as_deref()));
+    let stream = tokio_stream::StreamExt::chain(tokio_stream::once(first), tokio_stream::pending());
+    tower_sse::EventStream::new(stream).graceful_shutdown(shutdown)
+}
+
 /// `page_or_events`: a page and its events on one URL, each an axum handler with
 /// extractors, negotiated like the layer, `Vary: Accept` on both, the `Last-Event-ID`
 /// extractor (a bad one is a `400`), and the shutdown signal ending the stream.
 #[tokio::test]
 async fn a_page_and_its_events_as_handlers_on_one_url() {
-    use axum::{
-        Router,
-        extract::{Path, State},
-    };
-    use tower_sse::{Event, EventId, EventStream, Shutdown, routing::page_or_events};
+    use axum::Router;
+    use tower_sse::{Event, Shutdown, routing::page_or_events};
 
-    async fn page(Path(doc): Path<u32>) -> String {
-        format!("page of document {doc}")
-    }
-    async fn events(
-        State(shutdown): State<Shutdown>,
-        Path(doc): Path<u32>,
-        last: Option<EventId>,
-    ) -> EventStream<impl tokio_stream::Stream<Item = Event>> {
-        let first = Event::new().data(format!("doc {doc} after {:?}", last.as_deref()));
-        let stream =
-            tokio_stream::StreamExt::chain(tokio_stream::once(first), tokio_stream::pending());
-        EventStream::new(stream)
-            .graceful_shutdown(shutdown, Some(Event::new().event_static("bye").data("")))
-    }
-    let shutdown = Shutdown::new();
+    let shutdown = Shutdown::with_last_event(Event::new().event_static("bye").data(""));
     let app = Router::new()
-        .route("/docs/{doc}", page_or_events(page, events))
+        .route("/docs/{doc}", page_or_events(doc_page, doc_events))
         .with_state(shutdown.clone());
     let addr = serve(app).await;
 

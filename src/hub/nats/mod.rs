@@ -58,7 +58,7 @@
 //!   [`PublishError::Uncertain`](super::PublishError::Uncertain) when a try may have
 //!   been stored (its acknowledgement was lost). Tries carry one `Nats-Msg-Id`, so JetStream's
 //!   duplicate window (two minutes) stores the event once however often it is retried.
-//! - **Shutdown.** [`Hub::shutdown`](super::Hub::shutdown) stops the live task at once.
+//! - **Shutdown.** The [shutdown signal](super::HubBuilder::graceful_shutdown) stops the live task at once.
 //! - **Ids** are the backend's: [`Hub::publish_with_id`](super::Hub::publish_with_id)
 //!   is refused.
 //!

@@ -49,7 +49,7 @@
 //!   it never stores the event twice (the client itself never resends a publish). If
 //!   every try fails and one may have reached Redis, the error is
 //!   [`PublishError::Uncertain`], never a false "not stored".
-//! - **Shutdown.** [`Hub::shutdown`](super::Hub::shutdown) stops the live task at once:
+//! - **Shutdown.** The [shutdown signal](super::HubBuilder::graceful_shutdown) stops the live task at once:
 //!   an event published elsewhere at that moment reaches this instance's clients when
 //!   they reconnect (to any instance).
 //! - **Secrets.** Errors and logs name Redis by its address without user name and

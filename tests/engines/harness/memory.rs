@@ -3,19 +3,24 @@
 
 use std::sync::Mutex;
 
-use tower_sse::hub::Hub;
+use tower_sse::{Shutdown, hub::Hub};
 
 use super::{Data, Engine, Settings, history};
 
 /// The process's hub, made by the first [`Engine::hub`] and replaced by a restart.
 #[derive(Default)]
 pub struct Memory {
-    hub: Mutex<Option<Hub>>,
+    hub: Mutex<Option<(Hub, Shutdown)>>,
 }
 
-/// The one place that builds an in-process hub.
-fn build(settings: Settings) -> Hub {
-    Hub::builder().history(history(settings)).build()
+/// The one place that builds an in-process hub, with the signal a restart triggers.
+fn build(settings: Settings) -> (Hub, Shutdown) {
+    let shutdown = Shutdown::new();
+    let hub = Hub::builder()
+        .history(history(settings))
+        .graceful_shutdown(shutdown.clone())
+        .build();
+    (hub, shutdown)
 }
 
 impl Engine for Memory {
@@ -31,6 +36,7 @@ impl Engine for Memory {
             .lock()
             .unwrap()
             .get_or_insert_with(|| build(settings))
+            .0
             .clone()
     }
 
@@ -38,8 +44,8 @@ impl Engine for Memory {
     /// be, memory keeps nothing.
     async fn restart(&mut self, data: Data) {
         assert_eq!(data, Data::Lost, "memory keeps nothing across a restart");
-        if let Some(hub) = self.hub.lock().unwrap().take() {
-            hub.shutdown();
+        if let Some((_, shutdown)) = self.hub.lock().unwrap().take() {
+            shutdown.trigger();
         }
     }
 }
