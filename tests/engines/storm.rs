@@ -3,8 +3,9 @@
 //! size it affords; the ignored `storm_full_size` runs 10,000 clients (`STORM_CLIENTS`)
 //! on each engine of `ENGINES` after the in-process hub, and prints each time against
 //! the in-process one:
-//! `ulimit -n 65536; cargo test --release --all-features --test engines -- --ignored
-//! --nocapture storm_full_size`.
+//! `ulimit -n 30000; cargo test --release --all-features --test engines -- --ignored
+//! --nocapture storm_full_size`. Clients and instances share the process: two open
+//! files a client, so 10,000 clients need more than 20,000.
 
 use std::time::Duration;
 
