@@ -103,10 +103,12 @@ async fn main() {
             "burst"
         };
         for (name, a, b) in &engines {
-            report(
-                &format!("{name}, A -> B, {mode}"),
-                measure(a, b, paced).await,
-            );
+            // One engine's failure is reported, and the others still measured.
+            let (a, b) = (a.clone(), b.clone());
+            match tokio::spawn(async move { measure(&a, &b, paced).await }).await {
+                Ok(latencies) => report(&format!("{name}, A -> B, {mode}"), latencies),
+                Err(_) => println!("{name}, A -> B, {mode}: failed (the panic is on stderr)"),
+            }
         }
     }
     let mut rates = vec![Vec::new(); engines.len()];
