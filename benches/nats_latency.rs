@@ -1,13 +1,15 @@
 //! Cross-instance delivery latency of the NATS hub: two hubs on one `nats-server -js`, a
 //! subscriber on B, events published on A; against the in-process hub and, with the
-//! `redis` feature and `redis-server` installed, the Redis hub, measured in the same run.
+//! `redis` feature and `redis-server` installed, the Redis hub, measured in the same run;
+//! with the `postgres` feature and `POSTGRES_URL`, the Postgres hub too.
 //!
 //! `cargo bench --features nats,redis --bench nats_latency` starts its own `nats-server`
 //! (and `redis-server`) on free loopback ports (set `NATS_URL` to use another NATS).
 //! With `REDIS_CLUSTER_NODES=redis://HOST:PORT,...` it also measures a Redis Cluster
 //! (`bash benches/engine_latency.sh` starts a three-master cluster and sets it).
 //! Prints p50, p99 and max of publish-to-receive time, for paced publishing (one event
-//! every 200 µs) and a burst.
+//! every 200 µs) and a burst, each engine in turn for each mode; then publishes/s per
+//! engine (one publisher waiting for each publish), in three interleaved rounds.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -80,9 +82,18 @@ async fn main() {
         .build_with(Nats::new(config()))
         .await
         .unwrap();
-    let redis = redis_pair(&mut servers).await;
-    let cluster = cluster_pair().await;
+    let mut engines = vec![("nats", a, b)];
+    if let Some((ra, rb)) = redis_pair(&mut servers).await {
+        engines.push(("redis", ra, rb));
+    }
+    if let Some((ca, cb)) = cluster_pair().await {
+        engines.push(("redis cluster", ca, cb));
+    }
+    if let Some((pa, pb)) = postgres_pair().await {
+        engines.push(("postgres", pa, pb));
+    }
     let local = Hub::builder().lag_bound(EVENTS).build();
+    engines.push(("in-process", local.clone(), local));
 
     latency::header();
     for paced in [true, false] {
@@ -91,26 +102,25 @@ async fn main() {
         } else {
             "burst"
         };
-        report(
-            &format!("nats, A -> B, {mode}"),
-            measure(&a, &b, paced).await,
-        );
-        if let Some((ra, rb)) = &redis {
-            report(
-                &format!("redis, A -> B, {mode}"),
-                measure(ra, rb, paced).await,
-            );
+        for (name, a, b) in &engines {
+            // One engine's failure is reported, and the others still measured.
+            let (a, b) = (a.clone(), b.clone());
+            match tokio::spawn(async move { measure(&a, &b, paced).await }).await {
+                Ok(latencies) => report(&format!("{name}, A -> B, {mode}"), latencies),
+                Err(_) => println!("{name}, A -> B, {mode}: failed (the panic is on stderr)"),
+            }
         }
-        if let Some((ca, cb)) = &cluster {
-            report(
-                &format!("redis cluster, A -> B, {mode}"),
-                measure(ca, cb, paced).await,
-            );
+    }
+    let mut rates = vec![Vec::new(); engines.len()];
+    for _round in 0..3 {
+        for ((_, a, _), rates) in engines.iter().zip(&mut rates) {
+            rates.push(latency::publishes_per_second(a, 2_000).await);
         }
-        report(
-            &format!("in-process, {mode}"),
-            measure(&local, &local, paced).await,
-        );
+    }
+    println!("publishes/s, one publisher waiting for each (3 rounds of 2,000, interleaved)");
+    for ((name, ..), rates) in engines.iter().zip(&rates) {
+        let shown: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+        println!("{name:<44} {}", shown.join(" / "));
     }
     drop(servers);
 }
@@ -184,5 +194,25 @@ async fn cluster_pair() -> Option<(Hub, Hub)> {
 
 #[cfg(not(feature = "redis"))]
 async fn redis_pair(_: &mut Vec<Server>) -> Option<(Hub, Hub)> {
+    None
+}
+
+/// Two hubs on the database named by `POSTGRES_URL`, if set.
+#[cfg(feature = "postgres")]
+async fn postgres_pair() -> Option<(Hub, Hub)> {
+    use tower_sse::hub::postgres::{Postgres, PostgresConfig};
+    let url = std::env::var("POSTGRES_URL").ok()?;
+    let build = || async {
+        Hub::builder()
+            .history(History::new().events(100_000))
+            .build_with(Postgres::new(PostgresConfig::new(&url).prefix("latency_")))
+            .await
+            .unwrap()
+    };
+    Some((build().await, build().await))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_pair() -> Option<(Hub, Hub)> {
     None
 }

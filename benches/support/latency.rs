@@ -64,3 +64,17 @@ pub(crate) fn report(name: &str, mut latencies: Vec<Duration>) {
         latencies[latencies.len() - 1]
     );
 }
+
+/// Publishes per second on `hub`: `n` publishes of 64 bytes to one topic, one publisher
+/// waiting for each. (`postgres_latency` measures its own rates.)
+#[allow(dead_code)]
+pub(crate) async fn publishes_per_second(hub: &Hub, n: usize) -> f64 {
+    let topic = format!("rate{}", Instant::now().elapsed().as_nanos());
+    let start = Instant::now();
+    for i in 0..n {
+        hub.publish(&topic, Event::new().data(format!("{i:064}")))
+            .await
+            .unwrap();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}

@@ -152,7 +152,7 @@ pub async fn seeded_fault_run<E: Engine>(engine: E) {
 }
 
 /// Many seeds on every engine named in `ENGINES`, with the totals printed.
-#[cfg(any(feature = "redis", feature = "nats"))]
+#[cfg(any(feature = "redis", feature = "nats", feature = "postgres"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: SEEDS=N runs N seeds per engine"]
 async fn fault_run_many_seeds() {
@@ -164,7 +164,8 @@ async fn fault_run_many_seeds() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let wanted = std::env::var("ENGINES").unwrap_or_else(|_| "redis,cluster,nats".to_owned());
+    let wanted =
+        std::env::var("ENGINES").unwrap_or_else(|_| "redis,cluster,nats,postgres".to_owned());
     let mut clean = true;
     for name in wanted.split(',') {
         let totals = match name {
@@ -174,6 +175,8 @@ async fn fault_run_many_seeds() {
             "cluster" => many::<crate::harness::redis::Cluster>(first, seeds).await,
             #[cfg(feature = "nats")]
             "nats" => many::<crate::harness::nats::Nats>(first, seeds).await,
+            #[cfg(feature = "postgres")]
+            "postgres" => many::<crate::harness::postgres::Postgres>(first, seeds).await,
             other => panic!("no engine `{other}` here"),
         };
         println!("{name} total: {totals}");
@@ -182,7 +185,7 @@ async fn fault_run_many_seeds() {
     assert!(clean, "some run lost, duplicated or reordered events");
 }
 
-#[cfg(any(feature = "redis", feature = "nats"))]
+#[cfg(any(feature = "redis", feature = "nats", feature = "postgres"))]
 async fn many<E: Engine>(first: u64, seeds: u64) -> Totals {
     let mut totals = Totals::default();
     for seed in first..first + seeds {

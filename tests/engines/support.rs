@@ -38,10 +38,14 @@ pub fn data(events: &[(String, String)]) -> Vec<String> {
     events.iter().map(|(_, data)| data.clone()).collect()
 }
 
-/// Waits until `hub` can publish again (to a topic of its own, which no test reads).
+/// Waits until `hub` is back in touch with its server: it can publish again (to a topic
+/// of its own, which no test reads) and subscribe (its live feed is back).
 pub async fn until_published(hub: &Hub) {
     within(Duration::from_secs(30), async {
         while hub.publish("probe", Event::new().data("p")).await.is_err() {}
+        while hub.subscribe("probe", None).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     })
     .await;
 }

@@ -2,16 +2,14 @@
 
 use crate::common::connect_events;
 use crate::common::engine::take;
-use crate::servers::{PgServer, available};
 
 /// `examples/chat.rs --postgres`: a message sent on one instance shows on another, and
 /// one posted from SQL inside a transaction shows on both.
 #[tokio::test]
 async fn the_chat_example_shares_its_room_through_postgres() {
-    if !available() {
+    let Some(pg) = crate::started().await else {
         return;
-    }
-    let pg = PgServer::start().await;
+    };
     let url = pg.url();
     let one = crate::common::Example::start("chat", &[("POSTGRES_URL", &url)]);
     let two = crate::common::Example::start("chat", &[("POSTGRES_URL", &url)]);

@@ -1,4 +1,5 @@
-//! The hub over PostgreSQL, against real servers that each test starts (`initdb` in a
+//! What only the hub over PostgreSQL does (the scenarios every engine shares run in
+//! `tests/engines`), against real servers that each test starts (`initdb` in a
 //! temporary directory, a free loopback port) and stops when it ends. Needs Debian's
 //! `postgresql`; without it each test prints a line saying so and passes, except under
 //! `.ci/run`, which installs it and makes a missing program fail.
@@ -18,7 +19,7 @@ use common::within;
 use tower_sse::{
     Event,
     hub::{
-        History, Hub,
+        Hub,
         postgres::{Postgres, PostgresConfig},
     },
 };
@@ -34,20 +35,20 @@ fn config_at(url: String) -> PostgresConfig {
         .heartbeat(Duration::from_millis(500))
 }
 
-async fn hub_with(config: PostgresConfig) -> Hub {
-    bounded(config, History::new()).await
-}
-
-async fn bounded(config: PostgresConfig, history: History) -> Hub {
-    Hub::builder()
-        .history(history)
-        .build_with(Postgres::new(config))
-        .await
-        .unwrap()
+/// A server of the test's own, or `None` (after one line saying so) when PostgreSQL is
+/// not installed.
+async fn started() -> Option<PgServer> {
+    if !servers::available() {
+        return None;
+    }
+    Some(PgServer::start().await)
 }
 
 async fn hub(pg: &PgServer) -> Hub {
-    hub_with(config_at(pg.url())).await
+    Hub::builder()
+        .build_with(Postgres::new(config_at(pg.url())))
+        .await
+        .unwrap()
 }
 
 /// Waits until `hub` can publish again (to a topic of its own, whose events no test
@@ -64,9 +65,4 @@ async fn until_published(hub: &Hub) {
 /// `n` texts `<prefix>0`, `<prefix>1`, ...
 fn texts(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
-}
-
-/// The URL of the database `app` through `proxy`.
-fn via(proxy: &servers::Proxy) -> String {
-    proxy.url().replace("postgres://", "postgres://postgres@") + "/app"
 }

@@ -2,6 +2,8 @@
 //! when the tests run as root, since PostgreSQL refuses to run as root), `postgres` on a
 //! free loopback port, stopped when dropped.
 #![allow(unreachable_pub)]
+// Each test binary that includes this file uses some of it.
+#![allow(dead_code)]
 
 use std::{
     path::{Path, PathBuf},
@@ -76,7 +78,9 @@ fn as_server_user(name: &str) -> Command {
     }
 }
 
-/// A PostgreSQL server of the test's own, with the database `app`.
+/// A PostgreSQL server of the test's own, with the database `app`. It logs every
+/// statement, with its process id, to `server.log` in its directory (see
+/// [`listening`](Self::listening)).
 pub struct PgServer {
     child: Option<Child>,
     pub port: u16,
@@ -97,30 +101,13 @@ impl PgServer {
                 .unwrap();
             assert!(status.success());
         }
-        let status = as_server_user("initdb")
-            .args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "-D",
-            ])
-            .arg(dir.join("data"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("initdb runs");
-        assert!(status.success(), "initdb failed");
+        initdb(&dir.join("data"));
         let mut server = Self {
             child: None,
             port,
             dir,
         };
         server.restart().await;
-        server.psql("postgres", "CREATE DATABASE app");
         server
     }
 
@@ -128,9 +115,15 @@ impl PgServer {
         format!("postgres://postgres@127.0.0.1:{}/app", self.port)
     }
 
-    /// Starts the server again on the same port and data directory.
+    /// Starts the server again on the same port and data directory (and creates the
+    /// database `app` if it is missing).
     pub async fn restart(&mut self) {
         use std::os::unix::process::CommandExt as _;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .unwrap();
         let child = as_server_user("postgres")
             .arg("-D")
             .arg(self.dir.join("data"))
@@ -138,19 +131,18 @@ impl PgServer {
             .arg(&self.dir)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", "max_connections=200", "-c", "full_page_writes=off"])
+            .args(["-c", "log_statement=all", "-c", "log_line_prefix=%p "])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .process_group(0)
             .spawn()
             .expect("postgres starts");
         self.child = Some(child);
-        let port = self.port;
         eventually(
             Duration::from_secs(20),
             "postgres accepts connections",
             || {
-                Command::new("psql")
-                    .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+                self.client("psql")
                     .args(["-d", "postgres", "-Atc", "SELECT 1"])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -159,19 +151,37 @@ impl PgServer {
             },
         )
         .await;
+        let exists = self.psql(
+            "postgres",
+            "SELECT 1 FROM pg_database WHERE datname = 'app'",
+        );
+        if exists.trim().is_empty() {
+            self.psql("postgres", "CREATE DATABASE app");
+        }
+    }
+
+    /// Kills the server and starts it again on a data directory made anew: everything
+    /// stored is gone.
+    pub async fn restart_empty(&mut self) {
+        self.kill();
+        let data = self.dir.join("data");
+        std::fs::remove_dir_all(&data).unwrap();
+        initdb(&data);
+        self.restart().await;
+    }
+
+    /// A command of PostgreSQL's clients (`psql`, `pg_dump`) reaching this server.
+    fn client(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        command.args(["-U", "postgres"]);
+        command
     }
 
     /// Runs `sql` with `psql` on `database`; returns what it printed (unaligned).
     pub fn psql(&self, database: &str, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
+        let out = self
+            .client("psql")
             .args(["-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
             .output()
             .expect("psql runs");
@@ -183,18 +193,23 @@ impl PgServer {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs the SQL file `file` with `psql` on `database`.
+    fn psql_file(&self, database: &str, file: &Path) {
+        let status = self
+            .client("psql")
+            .args(["-d", database, "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(file)
+            .stdout(Stdio::null())
+            .status()
+            .expect("psql runs");
+        assert!(status.success(), "the restore failed");
+    }
+
     /// Dumps the database `app` to a file of the test's directory.
     pub fn dump(&self) -> PathBuf {
         let file = self.dir.join("app.sql");
-        let status = Command::new("pg_dump")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
+        let status = self
+            .client("pg_dump")
             .args(["-d", "app", "-f"])
             .arg(&file)
             .status()
@@ -209,21 +224,7 @@ impl PgServer {
     pub fn restore(&self, file: &Path) {
         self.psql("postgres", "DROP DATABASE IF EXISTS restoring");
         self.psql("postgres", "CREATE DATABASE restoring");
-        let status = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .args(["-d", "restoring", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
-            .arg(file)
-            .stdout(Stdio::null())
-            .status()
-            .expect("psql runs");
-        assert!(status.success(), "the restore failed");
+        self.psql_file("restoring", file);
         self.psql("postgres", "DROP DATABASE app WITH (FORCE)");
         self.psql("postgres", "ALTER DATABASE restoring RENAME TO app");
     }
@@ -232,29 +233,66 @@ impl PgServer {
     /// and loaded again while every connection stays open.
     pub fn restore_in_place(&self, file: &Path) {
         self.psql("app", "DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
-        let status = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .args(["-d", "app", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
-            .arg(file)
-            .stdout(Stdio::null())
-            .status()
-            .expect("psql runs");
-        assert!(status.success(), "the restore failed");
+        self.psql_file("app", file);
+    }
+
+    /// How many live connections listen on `topic`'s channel (`LISTEN` through the
+    /// hub's `<prefix>listen`): read from the statements the server logged, as
+    /// PostgreSQL shows no session's channels to another.
+    pub fn listening(&self, prefix: &str, topic: &str) -> usize {
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let mut last: std::collections::HashMap<&str, bool> = Default::default();
+        let mut pending: Option<(&str, bool)> = None;
+        for line in log.lines() {
+            let Some((pid, rest)) = line.split_once(' ') else {
+                continue;
+            };
+            if rest.contains(&format!("SELECT {prefix}listen($1)")) {
+                pending = Some((pid, true));
+            } else if rest.contains(&format!("SELECT {prefix}unlisten($1)")) {
+                pending = Some((pid, false));
+            } else if let Some((at, on)) = pending.filter(|(at, _)| *at == pid) {
+                if rest.contains("DETAIL:") && rest.ends_with(&format!("$1 = '{topic}'")) {
+                    last.insert(at, on);
+                }
+                pending = None;
+            }
+        }
+        let alive = self.psql("postgres", "SELECT pid FROM pg_stat_activity");
+        let alive: Vec<&str> = alive.lines().collect();
+        last.iter()
+            .filter(|(pid, on)| **on && alive.contains(pid))
+            .count()
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, `KILL`) to the server and all its processes
+    /// (each of which PostgreSQL puts in a process group of its own). Except for
+    /// `CONT`, the postmaster is stopped first, so that it starts no other meanwhile.
+    pub fn signal(&self, signal: &str) {
+        let Some(child) = &self.child else {
+            return;
+        };
+        let postmaster = child.id();
+        let send = |pid: u32, signal: &str| {
+            // Quietly: a child may have ended meanwhile.
+            let _ = Command::new("kill")
+                .args([&format!("-{signal}"), &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        };
+        if signal != "CONT" {
+            send(postmaster, "STOP");
+        }
+        for pid in children_of(postmaster) {
+            send(pid, signal);
+        }
+        send(postmaster, signal);
     }
 
     /// Stops the server and all its processes with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
+        self.signal("KILL");
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
             let _ = child.wait();
         }
     }
@@ -270,11 +308,56 @@ impl PgServer {
     }
 }
 
+/// The processes whose parent is `parent`, from `/proc`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (name) state ppid ...`: the name may hold spaces, not `)`.
+            let ppid: u32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect()
+}
+
+/// A data directory made by `initdb` at `data`.
+fn initdb(data: &Path) {
+    let status = as_server_user("initdb")
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "-D",
+        ])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("initdb runs");
+    assert!(status.success(), "initdb failed");
+}
+
 impl Drop for PgServer {
     fn drop(&mut self) {
+        self.signal("CONT");
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
+#[allow(unused_imports)]
 pub use crate::common::proxy::Proxy;

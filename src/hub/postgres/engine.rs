@@ -17,7 +17,7 @@ use crate::{
 
 use super::{
     config::PostgresConfig,
-    ids::{id_of, parse_id, position},
+    ids::{id_of, parse_id, position, stored_topic},
     schema::Sql,
     session::{Commands, Failure, Listener, Session},
 };
@@ -154,6 +154,8 @@ impl RemoteEngine for Engine {
         fields: &'a [u8],
     ) -> BoxFuture<'a, Result<Position, AppendError>> {
         Box::pin(async move {
+            let stored = stored_topic(topic);
+            let topic: &str = &stored;
             let run = |s: Arc<Session>| async move {
                 let rows = s
                     .client
@@ -178,6 +180,8 @@ impl RemoteEngine for Engine {
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<Position>, BoxError>> {
         Box::pin(async move {
+            let stored = stored_topic(topic);
+            let topic: &str = &stored;
             let run = |s: Arc<Session>| async move {
                 first_position(&s.client.query(&s.find, &[&topic, &token]).await?)
             };
@@ -187,6 +191,8 @@ impl RemoteEngine for Engine {
 
     fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, BoxError>> {
         Box::pin(async move {
+            let stored = stored_topic(topic);
+            let topic: &str = &stored;
             let run = |s: Arc<Session>| async move {
                 first_position(&s.client.query(&s.head, &[&topic]).await?)
             };
@@ -203,6 +209,8 @@ impl RemoteEngine for Engine {
     ) -> BoxFuture<'a, Result<Page, BoxError>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         Box::pin(async move {
+            let stored = stored_topic(topic);
+            let topic: &str = &stored;
             let run = |s: Arc<Session>| async move {
                 page_of(
                     &s.client
@@ -227,11 +235,11 @@ impl RemoteEngine for Engine {
     }
 
     fn open<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(self.listener.listen(topic, true))
+        Box::pin(async move { self.listener.listen(&stored_topic(topic), true).await })
     }
 
     fn close<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(self.listener.listen(topic, false))
+        Box::pin(async move { self.listener.listen(&stored_topic(topic), false).await })
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), BoxError>> {

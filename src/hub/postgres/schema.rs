@@ -81,7 +81,8 @@ LANGUAGE plpgsql AS $fn$ BEGIN EXECUTE format('UNLISTEN %I', {p}channel(topic));
     /// `<prefix>append(topic, fields, token)`: the one way events are stored. Locks the
     /// topic's row (publishers of a topic commit in their order), finds a token stored
     /// already, appends after the topic's last event, notifies, and trims a bounded
-    /// number of events past the count and age bounds.
+    /// number of events past the count and age bounds. A topic is at most 1,024 bytes
+    /// as stored: the hub's 256, escaped (see `ids::stored_topic`).
     fn append_function(&self) -> String {
         let p = &self.prefix;
         format!(
@@ -91,8 +92,8 @@ LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
   v_seq bigint; v_mark bigint; v_max bigint; v_age interval;
 BEGIN
-  IF p_topic IS NULL OR octet_length(p_topic) NOT BETWEEN 1 AND 256 THEN
-    RAISE EXCEPTION 'tower-sse: a topic is 1 to 256 bytes' USING ERRCODE = '22023';
+  IF p_topic IS NULL OR octet_length(p_topic) NOT BETWEEN 1 AND 1024 THEN
+    RAISE EXCEPTION 'tower-sse: a topic is 1 to 1024 bytes' USING ERRCODE = '22023';
   END IF;
   SELECT t.last_seq, t.last_mark INTO v_seq, v_mark FROM {p}topics t
     WHERE t.topic = p_topic FOR UPDATE;

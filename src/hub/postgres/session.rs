@@ -16,7 +16,10 @@ use crate::{
     hub::remote::{AppendError, Notice},
 };
 
-use super::{ids::position, schema::Sql};
+use super::{
+    ids::{position, topic_of_stored},
+    schema::Sql,
+};
 
 /// A connection for statements, with the engine's statements prepared on it.
 pub(super) struct Session {
@@ -59,6 +62,9 @@ pub(super) struct Commands {
     sql: Sql,
     timeout: Duration,
     session: tokio::sync::Mutex<Option<Arc<Session>>>,
+    /// The schema's SQL, once [`create_schema`](Self::create_schema) ran it: run again
+    /// by a new connection that finds the tables gone (the database came back empty).
+    setup: Mutex<Option<String>>,
 }
 
 impl Commands {
@@ -68,6 +74,7 @@ impl Commands {
             sql,
             timeout,
             session: tokio::sync::Mutex::new(None),
+            setup: Mutex::new(None),
         }
     }
 
@@ -115,8 +122,22 @@ impl Commands {
         }
     }
 
+    /// A new session; when the hub's tables or functions are missing, the schema is
+    /// created again first.
     async fn connect(&self) -> Result<Session, BoxError> {
         let client = connect(&self.config).await?;
+        if let Err(err) = client.prepare(&self.sql.append()).await {
+            let setup = self.setup.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match setup {
+                Some(setup) if missing(&err) => {
+                    tracing::warn!(
+                        "the hub's tables are gone from the database: creating them again"
+                    );
+                    client.batch_execute(&setup).await?;
+                }
+                _ => return Err(err.into()),
+            }
+        }
         Ok(Session {
             append: client.prepare(&self.sql.append()).await?,
             read: client.prepare(&self.sql.read()).await?,
@@ -137,7 +158,10 @@ impl Commands {
                 .and_then(|connected| connected)
                 .map_err(Failure::Connect)?;
             match tokio::time::timeout(self.timeout * 4, client.batch_execute(setup)).await {
-                Ok(Ok(())) => return Ok(()),
+                Ok(Ok(())) => {
+                    *self.setup.lock().unwrap_or_else(|e| e.into_inner()) = Some(setup.into());
+                    return Ok(());
+                }
                 Ok(Err(err)) if tries < 5 && raced(&err) => {
                     tries += 1;
                     tracing::debug!(error = %err, "creating the hub's tables raced another instance; again");
@@ -151,6 +175,14 @@ impl Commands {
             }
         }
     }
+}
+
+/// Whether an error is a table or function of the hub's missing.
+fn missing(err: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    err.code().is_some_and(|code| {
+        [SqlState::UNDEFINED_TABLE, SqlState::UNDEFINED_FUNCTION].contains(code)
+    })
 }
 
 /// Whether an error is two creations of one object at once.
@@ -260,12 +292,12 @@ impl Listener {
     }
 }
 
-/// The notice of a notification's payload: `<sequence>:<mark>:<topic>`.
+/// The notice of a notification's payload: `<sequence>:<mark>:<topic as stored>`.
 fn notice_of(payload: &str) -> Option<Notice> {
     let (sequence, rest) = payload.split_once(':')?;
     let (mark, topic) = rest.split_once(':')?;
     Some(Notice::Event {
-        topic: topic.into(),
+        topic: topic_of_stored(topic)?.into(),
         position: position(sequence.parse().ok()?, mark.parse().ok()?),
         entry: None,
     })

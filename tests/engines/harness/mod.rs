@@ -12,10 +12,6 @@
 //! 3. List it in `main.rs` with the scenarios it can run: each pair becomes a test
 //!    named `<engine>::<scenario>`. A scenario an engine cannot run is left out of its
 //!    list (and the reason said there), never run to pass without checking anything.
-//!
-//! A Postgres harness (`harness/postgres.rs`, feature `postgres`) goes here the same
-//! way: `initdb` in a temporary directory as a non-root user, `pg_ctl` for kill and
-//! restart, `pg_dump`/restore for the snapshot, the proxy in front of its port.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -27,6 +23,8 @@ use crate::common::proxy::Proxy;
 pub mod memory;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 
@@ -140,6 +138,12 @@ pub trait Engine: Sized {
     /// whose server is the process).
     const INSTANCES_OUTLIVE_THE_SERVER: bool = true;
 
+    /// Whether, after a restore from a snapshot, an id the snapshot holds still names
+    /// its event (Postgres: ids carry a random mark the restore brings back), so a
+    /// resume from it is exact; otherwise the instance records the break and answers
+    /// every id up to it with the reset event.
+    const RESTORED_IDS_RESUME: bool = false;
+
     /// The faults this harness can strike, for the seeded fault run.
     const FAULTS: &'static [Fault] = &[];
 
@@ -192,6 +196,16 @@ pub trait Engine: Sized {
 
 fn unsupported(engine: &str, what: &str) -> ! {
     panic!("the {engine} harness has no {what}: leave this scenario out of its list")
+}
+
+/// A hub over `engine`, with the history bound of `settings`: what every harness's one
+/// building function ends with.
+pub async fn build(engine: impl tower_sse::hub::Engine, settings: Settings) -> Hub {
+    Hub::builder()
+        .history(history(settings))
+        .build_with(engine)
+        .await
+        .unwrap()
 }
 
 /// The history bound of `settings`: the crate's default where they say nothing.

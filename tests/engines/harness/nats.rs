@@ -8,7 +8,7 @@ use tower_sse::hub::{
     nats::{Nats as NatsEngine, NatsConfig},
 };
 
-use super::{Data, Engine, Fault, Settings, history, timeout, url};
+use super::{Data, Engine, Fault, Settings, timeout, url};
 use crate::{
     common::proxy::Proxy,
     nats_servers::{NatsServer, available},
@@ -21,11 +21,7 @@ async fn build(url: String, settings: Settings) -> Hub {
         .connect_timeout(Duration::from_millis(500))
         .request_timeout(2 * timeout(settings))
         .heartbeat(Duration::from_millis(500));
-    Hub::builder()
-        .history(history(settings))
-        .build_with(NatsEngine::new(config))
-        .await
-        .unwrap()
+    super::build(NatsEngine::new(config), settings).await
 }
 
 /// A `nats-server -js` and a proxy in front of it.

@@ -7,7 +7,7 @@ use tower_sse::hub::{
     redis::{Redis as RedisEngine, RedisConfig},
 };
 
-use super::{Data, Engine, Fault, Settings, history, timeout, url};
+use super::{Data, Engine, Fault, Settings, timeout, url};
 use crate::{
     common::proxy::Proxy,
     redis_servers::{RedisCluster, RedisServer, available, by_hand},
@@ -20,11 +20,7 @@ async fn build(config: RedisConfig, settings: Settings) -> Hub {
         .connect_timeout(Duration::from_millis(500))
         .command_timeout(timeout(settings))
         .heartbeat(Duration::from_millis(300));
-    Hub::builder()
-        .history(history(settings))
-        .build_with(RedisEngine::new(config))
-        .await
-        .unwrap()
+    super::build(RedisEngine::new(config), settings).await
 }
 
 /// The channel an instance listens to while a client follows `topic`.
