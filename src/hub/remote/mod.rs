@@ -66,6 +66,7 @@
 
 mod chain;
 mod engine;
+mod ids;
 mod live;
 mod publish;
 
@@ -76,9 +77,11 @@ use std::sync::{
 
 use tokio::sync::{mpsc, oneshot};
 
-#[cfg(feature = "nats")]
+#[cfg(any(feature = "redis", feature = "nats"))]
 pub(crate) use self::engine::Topics;
 pub(crate) use self::engine::{AppendError, Entry, Notice, Page, RemoteEngine};
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(crate) use self::ids::{marked_id, parse_marked};
 use self::{
     chain::{After, read_after},
     live::{Live, Request},
