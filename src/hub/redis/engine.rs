@@ -60,17 +60,8 @@ impl Engine {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let window =
             (config.command_timeout.saturating_mul(2)).saturating_add(Duration::from_secs(1));
-        let keys = Keys {
-            prefix: config.prefix.into(),
-        };
-        let timeouts = (config.connect_timeout, config.command_timeout);
-        let feeds = Feeds::new(
-            keys.clone(),
-            seeds[0].clone(),
-            config.cluster,
-            timeouts,
-            topology,
-        );
+        let keys = Keys::new(&config.prefix);
+        let feeds = Feeds::new(&config, seeds[0].clone(), topology);
         Ok(Self {
             commands,
             publishing,
@@ -132,10 +123,14 @@ async fn load_scripts(commands: &Commands) -> Result<(), RedisError> {
     for script in [&PUBLISH, &FIND, &READ, &BREAK] {
         script.prepare_invoke().load_async(&mut probe).await?;
     }
-    let keys = Keys {
-        prefix: "tower-sse:probe:".into(),
-    };
-    read(&mut probe, &keys, "probe", Position::START, 0).await?;
+    read(
+        &mut probe,
+        &Keys::new("tower-sse:probe:"),
+        "probe",
+        Position::START,
+        0,
+    )
+    .await?;
     Ok(())
 }
 
@@ -167,17 +162,24 @@ impl RemoteEngine for Engine {
         "redis"
     }
 
-    fn ids(&self) -> IdScope {
-        IdScope::Topic
-    }
-
     fn url(&self) -> &str {
         &self.url
     }
 
-    /// Done by [`Engine::connect`], which the hub's history is given to.
-    fn setup(&mut self, _history: History) -> BoxFuture<'_, Result<(), SetupError>> {
-        Box::pin(async { Ok(()) })
+    fn heartbeat(&self) -> Duration {
+        self.heartbeat
+    }
+
+    fn page_size(&self) -> usize {
+        self.read_batch
+    }
+
+    fn orders_appends(&self) -> bool {
+        true
+    }
+
+    fn ids(&self) -> IdScope {
+        IdScope::Topic
     }
 
     fn id_of(&self, position: Position) -> String {
@@ -187,10 +189,6 @@ impl RemoteEngine for Engine {
     fn locate(&self, id: &str) -> Option<Position> {
         // Redis never gives the greatest id, and cannot read after it.
         parse_id(id).filter(|&position| position != Position::END)
-    }
-
-    fn orders_appends(&self) -> bool {
-        true
     }
 
     fn append<'a>(
@@ -261,10 +259,6 @@ impl RemoteEngine for Engine {
         })
     }
 
-    fn page_size(&self) -> usize {
-        self.read_batch
-    }
-
     fn connect_live(
         &self,
         generation: u64,
@@ -302,9 +296,5 @@ impl RemoteEngine for Engine {
                 .await?;
             Ok(())
         })
-    }
-
-    fn heartbeat(&self) -> Duration {
-        self.heartbeat
     }
 }

@@ -16,7 +16,7 @@ use redis::{
 use tokio::sync::mpsc;
 
 use super::{
-    Keys,
+    Keys, RedisConfig,
     commands::Commands,
     scripts::message_entry,
     topology::{self, Addr, Topology, addr_of, info_for},
@@ -60,13 +60,7 @@ struct State {
 type Tag = (u64, Addr, u64);
 
 impl Feeds {
-    pub(super) fn new(
-        keys: Keys,
-        seed: ConnectionInfo,
-        cluster: bool,
-        timeouts: (Duration, Duration),
-        topology: Topology,
-    ) -> Self {
+    pub(super) fn new(config: &RedisConfig, seed: ConnectionInfo, topology: Topology) -> Self {
         let state = State {
             generation: 0,
             notices: None,
@@ -76,15 +70,13 @@ impl Feeds {
             topics: HashMap::new(),
             unsubscribing: HashMap::new(),
         };
+        let (keys, state) = (Keys::new(&config.prefix), Mutex::new(state));
         Self {
-            shared: Arc::new(Shared {
-                keys,
-                state: Mutex::new(state),
-            }),
+            shared: Arc::new(Shared { keys, state }),
             seed,
-            cluster,
-            connect_timeout: timeouts.0,
-            command_timeout: timeouts.1,
+            cluster: config.cluster,
+            connect_timeout: config.connect_timeout,
+            command_timeout: config.command_timeout,
         }
     }
 
@@ -213,7 +205,7 @@ impl Feeds {
             state.serial += 1;
             (state.generation, state.serial, state.notices.clone())
         };
-        let info = info_for(&self.seed, node, true).ok_or_else(|| {
+        let info = info_for(&self.seed, node).ok_or_else(|| {
             RedisError::from((ErrorKind::InvalidClientConfig, "not a host:port address"))
         })?;
         let notices = notices.ok_or_else(|| {

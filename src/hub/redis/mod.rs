@@ -5,56 +5,42 @@
 //! # How it works
 //!
 //! - **History: one Redis stream per topic**, `<prefix>{<topic>}:h`, bounded by the
-//!   hub's [`History`](super::History): its event count as an approximate `MAXLEN`
-//!   (Redis may keep up to a hundred more) and its age bound as a `MINID` trim when the
-//!   topic is published to (a byte bound is refused). The braces are a Redis Cluster
-//!   hash tag: each topic's stream
-//!   and channel sit on one node, and topics spread over every master.
-//! - **Publishing is one round trip**: a script appends the event to the topic's stream,
-//!   trims it, and announces it on the topic's shard channel (`SPUBLISH`), all at once.
+//!   hub's [`History`](super::History): its count as an approximate `MAXLEN` (Redis
+//!   may keep up to a hundred more), its age as a `MINID` trim on publish (a byte bound
+//!   is refused). The braces are a cluster hash tag: a topic's stream and channel sit
+//!   on one node, and topics spread over every master.
+//! - **Publishing is one round trip**: a script appends the event, trims the stream and
+//!   announces the event on the topic's shard channel (`SPUBLISH`), all at once.
 //! - **Live delivery by interest**: an instance subscribes (`SSUBSCRIBE`) to a topic's
-//!   channel while it has at least one client of that topic, and unsubscribes when the
-//!   last one leaves. It receives nothing of the other topics. Each event is decoded and
-//!   encoded once per instance and shared by its clients.
-//! - **Ids** are the stream ids Redis gives (`1733390000123-0`). A client of one topic
-//!   resumes from its id on any instance. A client of several topics gets a cursor of
-//!   one position per topic as its ids (see [`Hub::subscribe`](super::Hub::subscribe)).
+//!   channel only while a client of its own follows the topic; each event is decoded
+//!   once per instance and shared by its clients.
+//! - **Ids** are Redis's stream ids (`1733390000123-0`); a client of several topics
+//!   gets a cursor (see [`Hub::subscribe`](super::Hub::subscribe)).
 //!
 //! # Guarantees
 //!
-//! - **Subscribing.** The instance subscribes to the topic's channel, then reads the
-//!   topic's position, then the client's history: an event published meanwhile is sent
-//!   once, whether it came through the channel, the history, or both.
-//! - **Replay.** A client that resumes from a position gets exactly the entries after it,
-//!   none missing and none twice, if no entry after it has been trimmed (Redis records the
-//!   greatest id it ever deleted from a stream, and the read checks it in the same step).
-//!   Otherwise, or if the position is ahead of the stream (Redis lost data), it gets the
-//!   hub's reset event first.
-//! - **A connection to a node lost** (the node restarted, failed over, or was cut off).
-//!   The instance reconnects with backoff (to the node that serves the topic's slot now,
-//!   in a cluster), subscribes again, and reads each affected topic's history after the
-//!   last event it delivered: clients get the events they missed, once, in order, and
-//!   stay connected. If entries after that event were trimmed meanwhile, or the stream now
-//!   ends below it (the node came back from an older snapshot, or a replica that had not
-//!   received it took over), that topic's streams end with a warning instead, and their
-//!   clients resume from their `Last-Event-ID`: exactly, or with the reset event. Topics
-//!   on other nodes are not touched. A connection that dies without closing (behind a
-//!   NAT, in a partition) is found by the [heartbeat](RedisConfig::heartbeat) and
-//!   recovered the same way. New subscribers of a topic whose node is being
-//!   reconnected to wait until it is back (those of a topic new to this instance are
-//!   told to retry: `200` with only `retry:`).
-//! - **Publishing while Redis is away** fails with [`PublishError::Backend`] (nothing
-//!   stored). A publish whose connection broke is retried up to three times, after
-//!   reconnecting; each retry first looks for the event by a token stored with it, so
-//!   it never stores the event twice (the client itself never resends a publish). If
-//!   every try fails and one may have reached Redis, the error is
-//!   [`PublishError::Uncertain`], never a false "not stored".
-//! - **Shutdown.** [`Hub::shutdown`](super::Hub::shutdown) stops the live task at once:
-//!   an event published elsewhere at that moment reaches this instance's clients when
-//!   they reconnect (to any instance).
-//! - **Secrets.** Errors and logs name Redis by its address without user name and
-//!   password, and a failed history read answers clients `retry:` without Redis's details.
-//! - **Ids** are Redis's: [`Hub::publish_with_id`](super::Hub::publish_with_id) is refused.
+//! Redis runs on the hub's driver for engines outside the process, which gives it the
+//! guarantees every such engine has:
+//!
+//! - **Subscribing and replay.** Each entry records the id its stream generated before
+//!   it, and every read checks that chain: a client that resumes gets exactly the
+//!   entries after its id, none missing and none twice, or the hub's reset event first
+//!   (entries trimmed, the position ahead of the stream, or a recorded break).
+//! - **A connection to a node lost** (restarted, failed over, cut off, or silent on the
+//!   [heartbeat](RedisConfig::heartbeat)): that node's topics are subscribed again with
+//!   backoff (on the node that serves their slot now) and each reads what it missed:
+//!   clients get it once, in order, and stay connected; topics on other nodes are not
+//!   touched. If what they missed is gone (trimmed, or the node came back from an older
+//!   snapshot), the break is recorded (`<prefix>{<topic>}:b`) and the topic's streams
+//!   end: their clients resume from their `Last-Event-ID`, with the reset event. A topic
+//!   new to the instance whose node is away is refused (`retry:`).
+//! - **Publishing while Redis is away** fails with
+//!   [`PublishError::Backend`](super::PublishError::Backend) (nothing stored). A failed
+//!   publish is retried up to three times, each retry first looking for the event by a
+//!   token stored with it, so it is never stored twice; if a try may have reached Redis
+//!   the error is [`PublishError::Uncertain`](super::PublishError::Uncertain).
+//! - **Shutdown** stops the live task at once. Errors and logs name Redis without user
+//!   name and password. The ids are Redis's: `Hub::publish_with_id` is refused.
 //!
 //! Needs Redis 7.0 or newer (sharded pub/sub and `XINFO STREAM`'s `max-deleted-entry-id`).
 //!
@@ -87,8 +73,8 @@ use redis::{ConnectionInfo, IntoConnectionInfo};
 
 use super::{
     History, SetupError,
-    backend::{Backend, BoxFuture, Engine, Feed, redacted},
-    remote::Remote,
+    backend::{Engine, Feed, redacted},
+    remote::{self, Starting},
 };
 
 /// Where and how the hub keeps its topics in Redis; every setting but the nodes has a
@@ -192,10 +178,8 @@ impl RedisConfig {
 }
 
 fn invalid(reason: String) -> SetupError {
-    SetupError::Invalid {
-        engine: "redis",
-        reason,
-    }
+    let engine = "redis";
+    SetupError::Invalid { engine, reason }
 }
 
 /// The Redis engine (one server or a cluster), as a value to build a hub over with
@@ -229,16 +213,8 @@ impl Redis {
 }
 
 impl Engine for Redis {
-    fn start(
-        self,
-        feed: Feed,
-        history: History,
-    ) -> BoxFuture<'static, Result<Box<dyn Backend>, SetupError>> {
-        Box::pin(async move {
-            let engine = engine::Engine::connect(self.config, history).await?;
-            let remote = Remote::start(engine, feed, history).await?;
-            Ok(Box::new(remote) as Box<dyn Backend>)
-        })
+    fn start(self, feed: Feed, history: History) -> Starting {
+        remote::start(engine::Engine::connect(self.config, history), feed, history)
     }
 }
 
@@ -249,6 +225,11 @@ struct Keys {
 }
 
 impl Keys {
+    fn new(prefix: &str) -> Self {
+        let prefix = prefix.into();
+        Self { prefix }
+    }
+
     /// The topic's stream: its history.
     fn stream(&self, topic: &str) -> String {
         format!("{}{{{topic}}}:h", self.prefix)
@@ -298,9 +279,7 @@ mod tests {
 
     #[test]
     fn key_names() {
-        let keys = Keys {
-            prefix: "p:".into(),
-        };
+        let keys = Keys::new("p:");
         assert_eq!(keys.stream("user:42"), "p:{user:42}:h");
         assert_eq!(keys.channel("user:42"), "p:{user:42}:live");
         assert_eq!(keys.topic_of(b"p:{user:42}:live"), Some("user:42"));

@@ -147,8 +147,12 @@ pub(crate) trait RemoteEngine: Send + Sync + 'static {
 
     /// Connects and creates the storage if it is missing, for a history bounded by
     /// `history` (or says which bound it cannot honour); idempotent, and safe when
-    /// several instances do it at the same moment.
-    fn setup(&mut self, history: History) -> BoxFuture<'_, Result<(), SetupError>>;
+    /// several instances do it at the same moment. The default does nothing: for an
+    /// engine set up when it is made, with the history.
+    fn setup(&mut self, history: History) -> BoxFuture<'_, Result<(), SetupError>> {
+        let _ = history;
+        Box::pin(async { Ok(()) })
+    }
 
     /// The id sent to clients for `position`.
     fn id_of(&self, position: Position) -> String;

@@ -149,6 +149,24 @@ impl<E: RemoteEngine> Remote<E> {
     }
 }
 
+/// What an engine value's [`Engine::start`](super::backend::Engine::start) returns.
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(crate) type Starting = BoxFuture<'static, Result<Box<dyn Backend>, SetupError>>;
+
+/// Starts the driver over the engine `connecting` makes: an engine value's
+/// [`Engine::start`](super::backend::Engine::start).
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(crate) fn start<E: RemoteEngine>(
+    connecting: impl std::future::Future<Output = Result<E, SetupError>> + Send + 'static,
+    feed: Feed,
+    history: History,
+) -> Starting {
+    Box::pin(async move {
+        let remote = Remote::start(connecting.await?, feed, history).await?;
+        Ok(Box::new(remote) as Box<dyn Backend>)
+    })
+}
+
 impl<E: RemoteEngine> Backend for Remote<E> {
     fn ids(&self) -> IdScope {
         self.engine.ids()
