@@ -115,7 +115,7 @@ pub mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
-#[cfg(any(feature = "postgres", feature = "nats"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "nats"))]
 mod remote;
 mod revocation;
 mod stats;

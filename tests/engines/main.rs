@@ -126,8 +126,6 @@ engine!(cluster = crate::harness::redis::Cluster:
     history::restore_from_an_older_snapshot_gives_reset,
     faults::a_frozen_server_goes_on_once_in_order,
     storm::reconnect_storm,
-    #[ignore = "flaky: failed once in six full runs, cause not yet captured \
-                (FAULT_LOG=1 cargo test --all-features --test engines -- --ignored cluster::)"]
     fault_run::seeded_fault_run,
 );
 

@@ -230,5 +230,5 @@ async fn ids_of_your_own_are_refused() {
         .publish_with_id("room", "mine", Event::new())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("Redis stream ids"), "{err}");
+    assert!(err.to_string().contains("assigns the ids"), "{err}");
 }

@@ -212,11 +212,6 @@ impl RemoteEngine for Engine {
         &self.store.url
     }
 
-    /// Done by [`Engine::connect`], which the hub's history is given to.
-    fn setup(&mut self, _history: History) -> BoxFuture<'_, Result<(), SetupError>> {
-        Box::pin(async { Ok(()) })
-    }
-
     fn id_of(&self, position: Position) -> String {
         id_of(position)
     }

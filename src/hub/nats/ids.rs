@@ -2,7 +2,10 @@
 //! incarnation, so that an id from a stream since recreated is never read as one of
 //! the new stream's.
 
-use crate::hub::Position;
+use crate::hub::{
+    Position,
+    remote::{marked_id, parse_marked},
+};
 
 /// The stream's incarnation, from the time it was created: 40 bits of its nanoseconds,
 /// so that a stream deleted and created again (or a server restarted without its store)
@@ -22,41 +25,12 @@ pub(super) fn position(sequence: u64, epoch: u64) -> Position {
 
 /// The id of `position`: `<sequence>-<epoch in base 36>`.
 pub(super) fn id_of(position: Position) -> String {
-    let (sequence, epoch) = position.parts();
-    format!("{sequence}-{}", base36(epoch))
+    marked_id(position, 36)
 }
 
 /// The position of an id made by [`id_of`].
 pub(super) fn parse_id(id: &str) -> Option<Position> {
-    let (sequence, epoch) = id.split_once('-')?;
-    let digits = |s: &str, radix| {
-        !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| (b as char).is_digit(radix))
-    };
-    if !digits(sequence, 10) || !digits(epoch, 36) || epoch.bytes().any(|b| b.is_ascii_uppercase())
-    {
-        return None;
-    }
-    let epoch = u64::from_str_radix(epoch, 36).ok()?;
-    (epoch <= EPOCH_MASK).then_some(())?;
-    Some(Position::new(sequence.parse().ok()?, epoch))
-}
-
-fn base36(mut n: u64) -> String {
-    let mut digits = Vec::new();
-    loop {
-        let digit = (n % 36) as u8;
-        digits.push(if digit < 10 {
-            b'0' + digit
-        } else {
-            b'a' + digit - 10
-        });
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    String::from_utf8(digits).unwrap_or_default()
+    parse_marked(id, 36, EPOCH_MASK)
 }
 
 #[cfg(test)]

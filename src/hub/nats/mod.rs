@@ -90,9 +90,9 @@ mod subjects;
 
 pub use self::config::NatsConfig;
 use super::{
-    History, SetupError,
-    backend::{Backend, BoxFuture, Engine, Feed},
-    remote::Remote,
+    History,
+    backend::{Engine, Feed},
+    remote::{self, Starting},
 };
 
 /// The NATS JetStream engine, as a value to build a hub over with
@@ -126,15 +126,7 @@ impl Nats {
 }
 
 impl Engine for Nats {
-    fn start(
-        self,
-        feed: Feed,
-        history: History,
-    ) -> BoxFuture<'static, Result<Box<dyn Backend>, SetupError>> {
-        Box::pin(async move {
-            let engine = engine::Engine::connect(self.config, history).await?;
-            let remote = Remote::start(engine, feed, history).await?;
-            Ok(Box::new(remote) as Box<dyn Backend>)
-        })
+    fn start(self, feed: Feed, history: History) -> Starting {
+        remote::start(engine::Engine::connect(self.config, history), feed, history)
     }
 }

@@ -1,44 +1,32 @@
-//! The two Lua scripts the backend runs: publish (append and announce in one step) and
-//! read (a topic's history with what it takes to know that it is whole).
+//! The Lua scripts the engine runs: publish (append and announce in one step), the
+//! token look-up, read (a page of a topic's history with its head and break) and the
+//! break record; and the decoding of their replies and of live messages.
 
 use std::sync::LazyLock;
 
+use bytes::Bytes;
 use redis::{Script, Value};
 
-use crate::Event;
-
-use super::super::{Delivery, Position};
+use crate::hub::{
+    Position,
+    remote::{Entry, Page, marked_id, parse_marked},
+};
 
 /// Appends an event to a topic's stream, trims the stream, and announces the event on
-/// the topic's shard channel, all in one step (a script runs alone).
+/// the topic's shard channel, all in one step (a script runs alone, so it orders
+/// appends itself).
 ///
 /// Each entry records the id the stream had generated before it (`p`, `0-0` for a new
-/// stream), so a reader can tell that no entry between two it has is missing: after a
-/// trim, a restore from an older snapshot, a failover that lost writes, or a deletion.
-///
-/// `KEYS[1]`: the stream. `ARGV`: the channel, the event's fields, a token unique to
-/// this publish, the count bound, the age bound in ms (`0`: none; the stream is trimmed,
-/// never deleted: a stream that disappears reads as lost data), and, when the call
-/// retries one that may have been stored, how far back (ms) to look for its token.
-/// Returns the entry's id. The message is `<id> <previous id> <fields>`.
+/// stream): the chain. `KEYS[1]`: the stream. `ARGV`: the channel, the event's fields, a
+/// token unique to this publish (`k`, for [`FIND`]), the count bound, the age bound in
+/// ms (`0`: none; the stream is trimmed, never deleted: a stream that disappears reads
+/// as lost data). Returns the entry's id. The message is `<id> <previous id> <fields>`.
 ///
 /// The channel is not a key, but it shares the stream's hash tag, so Redis Cluster
 /// serves both on one node.
 pub(super) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if ARGV[6] ~= '0' then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local from = string.format('%d', now - tonumber(ARGV[6]))
-  local recent = redis.call('XRANGE', KEYS[1], from, '+')
-  for i = #recent, 1, -1 do
-    local fields = recent[i][2]
-    for j = 1, #fields, 2 do
-      if fields[j] == 'k' and fields[j + 1] == ARGV[3] then return recent[i][1] end
-    end
-  end
-end
 local previous = '0-0'
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -55,6 +43,26 @@ if ARGV[5] ~= '0' then
 end
 redis.call('SPUBLISH', ARGV[1], id .. ' ' .. previous .. ' ' .. ARGV[2])
 return id
+",
+    )
+});
+
+/// Looks for the entry a publish stored with a token. `KEYS[1]`: the stream. `ARGV`:
+/// the token, and how far back (ms) to look. Returns the entry's id, or nil.
+pub(super) static FIND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local from = string.format('%d', math.max(0, now - tonumber(ARGV[2])))
+local recent = redis.call('XRANGE', KEYS[1], from, '+')
+for i = #recent, 1, -1 do
+  local fields = recent[i][2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 'k' and fields[j + 1] == ARGV[1] then return recent[i][1] end
+  end
+end
+return false
 ",
     )
 });
@@ -115,108 +123,46 @@ return 1
 
 /// A Redis stream id, `<ms>-<seq>`, as a position.
 pub(super) fn parse_id(id: &str) -> Option<Position> {
-    let (ms, seq) = id.split_once('-')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(ms) || !digits(seq) {
-        return None;
-    }
-    Some(Position::new(ms.parse().ok()?, seq.parse().ok()?))
+    parse_marked(id, 10, u64::MAX)
 }
 
 /// A position as a Redis stream id.
 pub(super) fn id_of(position: Position) -> String {
-    let (ms, seq) = position.parts();
-    format!("{ms}-{seq}")
+    marked_id(position, 10)
 }
 
-/// An event read back from Redis, with the id the stream had generated before it.
-#[derive(Debug)]
-pub(super) struct Entry {
-    pub(super) previous: Position,
-    pub(super) delivery: Delivery,
-}
-
-/// What [`READ`] found.
-#[derive(Debug)]
-pub(super) struct History {
-    /// The last id the stream generated; `None` if the stream does not exist.
-    pub(super) last: Option<Position>,
-    /// The entries read, in order.
-    pub(super) entries: Vec<Entry>,
-    /// How many entries were read.
-    pub(super) count: usize,
-    /// The topic's break: no position up to it can be resumed exactly.
-    pub(super) broken_at: Option<Position>,
-}
-
-/// Whether `entries` follow on from `after` with none missing, each recording the one
-/// before it. `false` if an entry is not one of this crate's.
-pub(super) fn continuous(after: Position, entries: &[Entry]) -> bool {
-    let mut expected = after;
-    entries.iter().all(|entry| {
-        let follows = entry.previous == expected;
-        expected = entry.delivery.position();
-        follows
+/// Decodes [`READ`]'s reply; `None` if it is not one. An entry this crate did not
+/// write is kept with a previous id no chain has and fields no event has, so an exact
+/// read breaks there and another skips it.
+pub(super) fn page_of(reply: Value) -> Option<Page> {
+    let Value::Array(mut parts) = reply else {
+        return None;
+    };
+    if parts.len() != 3 {
+        return None;
+    }
+    let broken_at = text(&parts.pop()?).and_then(|id| parse_id(&id));
+    let Value::Array(entries) = parts.pop()? else {
+        return None;
+    };
+    let head = text(&parts[0])?;
+    let head = if head.is_empty() {
+        Position::START
+    } else {
+        parse_id(&head)?
+    };
+    let entries = entries.into_iter().map(entry_of).collect::<Option<_>>()?;
+    Some(Page {
+        head,
+        entries,
+        broken_at,
+        unproven: false,
     })
 }
 
-impl History {
-    /// Decodes [`READ`]'s reply; `None` if it is not one. An entry this crate did not
-    /// write is kept with a previous id no chain has, so the history reads as broken.
-    pub(super) fn from_reply(reply: Value) -> Option<Self> {
-        let Value::Array(mut parts) = reply else {
-            return None;
-        };
-        if parts.len() != 3 {
-            return None;
-        }
-        let broken_at = text(&parts.pop()?).and_then(|id| parse_id(&id));
-        let entries = parts.pop()?;
-        let last = text(&parts[0])?;
-        let last = if last.is_empty() {
-            None
-        } else {
-            Some(parse_id(&last)?)
-        };
-        let Value::Array(entries) = entries else {
-            return None;
-        };
-        let count = entries.len();
-        let mut decoded = Vec::with_capacity(count);
-        for entry in entries {
-            let (id, fields) = entry_parts(entry)?;
-            let position = parse_id(&id)?;
-            let entry = fields.and_then(|(previous, fields)| {
-                Some(Entry {
-                    previous: parse_id(&previous)?,
-                    delivery: delivery(position, &id, &fields)?,
-                })
-            });
-            match entry {
-                Some(entry) => decoded.push(entry),
-                None => {
-                    tracing::error!(%id, "a Redis stream entry that is not a tower-sse event");
-                    decoded.push(Entry {
-                        previous: Position::END,
-                        delivery: Delivery::without_id(position, crate::Event::new().encode()),
-                    });
-                }
-            }
-        }
-        Some(Self {
-            last,
-            entries: decoded,
-            count,
-            broken_at,
-        })
-    }
-}
-
-/// An entry's `p` (previous id) and `e` (the event's fields) fields.
-type Fields = (String, Vec<u8>);
-
-/// An entry's id, and its fields if it has both.
-fn entry_parts(entry: Value) -> Option<(String, Option<Fields>)> {
+/// A stream entry, `[id, [field, value, ...]]`, with its `p` (previous id) and `e`
+/// (the event's fields).
+fn entry_of(entry: Value) -> Option<Entry> {
     let Value::Array(mut pair) = entry else {
         return None;
     };
@@ -225,8 +171,10 @@ fn entry_parts(entry: Value) -> Option<(String, Option<Fields>)> {
     }
     let fields = pair.pop()?;
     let id = text(&pair[0])?;
-    let Value::Array(fields) = fields else {
-        return Some((id, None));
+    let position = parse_id(&id)?;
+    let fields = match fields {
+        Value::Array(fields) => fields,
+        _ => Vec::new(),
     };
     let field = |wanted: &[u8]| {
         fields.chunks(2).find_map(|field| match field {
@@ -236,17 +184,41 @@ fn entry_parts(entry: Value) -> Option<(String, Option<Fields>)> {
             _ => None,
         })
     };
-    let previous = field(b"p").and_then(|p| String::from_utf8(p).ok());
-    Some((id, previous.zip(field(b"e"))))
+    let previous = field(b"p").and_then(|p| parse_id(std::str::from_utf8(&p).ok()?));
+    let (Some(previous), Some(fields)) = (previous, field(b"e")) else {
+        tracing::error!(%id, "a Redis stream entry that is not a tower-sse event");
+        return Some(foreign(position));
+    };
+    Some(Entry {
+        position,
+        previous,
+        fields: fields.into(),
+    })
 }
 
-/// The delivery of an event stored with `fields`, as every instance encodes it.
-pub(super) fn delivery(position: Position, id: &str, fields: &[u8]) -> Option<Delivery> {
-    let event = Event::from_field_bytes(fields)?;
-    Delivery::new(position, id, event).ok()
+/// An entry this crate did not write: it follows nothing, and is no event.
+fn foreign(position: Position) -> Entry {
+    Entry {
+        position,
+        previous: Position::END,
+        fields: Bytes::from_static(b"\n"),
+    }
 }
 
-fn text(value: &Value) -> Option<String> {
+/// A live message, `<id> <previous id> <fields>`, as an entry.
+pub(super) fn message_entry(payload: &[u8]) -> Option<Entry> {
+    let mut parts = payload.splitn(3, |&b| b == b' ');
+    let mut id = || parse_id(std::str::from_utf8(parts.next()?).ok()?);
+    let (position, previous) = (id()?, id()?);
+    Some(Entry {
+        position,
+        previous,
+        fields: Bytes::copy_from_slice(parts.next()?),
+    })
+}
+
+/// An id in a reply, if it is text.
+pub(super) fn text(value: &Value) -> Option<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
         Value::SimpleString(text) => Some(text.clone()),
@@ -258,28 +230,6 @@ fn text(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stream_ids() {
-        assert_eq!(
-            parse_id("1700000000000-3"),
-            Some(Position::new(1_700_000_000_000, 3))
-        );
-        assert_eq!(id_of(Position::new(5, 0)), "5-0");
-        for bad in [
-            "",
-            "1",
-            "1-",
-            "-1",
-            "a-1",
-            "1-1-1",
-            "+1-0",
-            "1 -0",
-            "99999999999999999999-0",
-        ] {
-            assert_eq!(parse_id(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn a_read_reply() {
@@ -298,22 +248,30 @@ mod tests {
             ]),
             bulk(b"1-5"),
         ]);
-        let history = History::from_reply(reply).unwrap();
-        assert_eq!(history.last, Some(Position::new(9, 0)));
-        assert_eq!(history.count, 2);
-        assert_eq!(history.broken_at, Some(Position::new(1, 5)));
-        assert_eq!(history.entries[0].previous, Position::new(2, 0));
-        assert_eq!(
-            history.entries[0].delivery.event().as_bytes(),
-            &b"data: a\nid: 3-0\n\n"[..]
-        );
-        // Not one of this crate's: it breaks the chain.
-        assert_eq!(history.entries[1].previous, Position::END);
-        assert!(continuous(Position::new(2, 0), &history.entries[..1]));
-        assert!(!continuous(Position::new(2, 0), &history.entries));
-        assert!(!continuous(Position::new(1, 0), &history.entries[..1]));
+        let page = page_of(reply).unwrap();
+        assert_eq!(page.head, Position::new(9, 0));
+        assert_eq!(page.broken_at, Some(Position::new(1, 5)));
+        assert_eq!(page.entries.len(), 2);
+        assert_eq!(page.entries[0].previous, Position::new(2, 0));
+        assert_eq!(&page.entries[0].fields[..], b"data: a\n");
+        // Not one of this crate's: it breaks the chain, and is no event.
+        assert_eq!(page.entries[1].previous, Position::END);
+        assert!(crate::Event::from_field_bytes(&page.entries[1].fields).is_none());
         let missing = Value::Array(vec![bulk(b""), Value::Array(vec![]), bulk(b"")]);
-        let missing = History::from_reply(missing).unwrap();
-        assert!(missing.last.is_none() && missing.broken_at.is_none());
+        let missing = page_of(missing).unwrap();
+        assert!(missing.head == Position::START && missing.broken_at.is_none());
+        assert!(page_of(Value::Nil).is_none());
+    }
+
+    #[test]
+    fn live_messages() {
+        let entry = message_entry(b"12-3 12-2 event: x\ndata: y\n").unwrap();
+        assert_eq!(entry.previous, Position::new(12, 2));
+        assert_eq!(entry.position, Position::new(12, 3));
+        assert_eq!(&entry.fields[..], b"event: x\ndata: y\n");
+        assert!(message_entry(b"12-3 0-0 ").is_some());
+        assert!(message_entry(b"12-3 0-0").is_none());
+        assert!(message_entry(b"12-3 data: y\n").is_none());
+        assert!(message_entry(b"x 0-0 data: y\n").is_none());
     }
 }

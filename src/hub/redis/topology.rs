@@ -121,15 +121,13 @@ fn int(value: Option<&Value>) -> Option<i64> {
     }
 }
 
-/// `info` with its address replaced by `addr` (`host:port`), speaking RESP3 (push
-/// messages) when `resp3`.
-pub(super) fn info_for(seed: &ConnectionInfo, addr: &str, resp3: bool) -> Option<ConnectionInfo> {
+/// `seed` with its address replaced by `addr` (`host:port`), speaking RESP3 (push
+/// messages).
+pub(super) fn info_for(seed: &ConnectionInfo, addr: &str) -> Option<ConnectionInfo> {
     let (host, port) = addr.rsplit_once(':')?;
     let mut info = seed.clone();
     info.addr = ConnectionAddr::Tcp(host.to_owned(), port.parse().ok()?);
-    if resp3 {
-        info.redis.protocol = redis::ProtocolVersion::RESP3;
-    }
+    info.redis.protocol = redis::ProtocolVersion::RESP3;
     Some(info)
 }
 

@@ -50,7 +50,19 @@ pub(crate) enum Notice {
     },
     /// The live connection made by [`RemoteEngine::connect_live`] with this generation
     /// is gone: notices may have been missed.
+    #[cfg_attr(
+        not(any(feature = "nats", feature = "postgres")),
+        allow(dead_code, reason = "sent by the NATS and Postgres engines")
+    )]
     Lost { generation: u64 },
+    /// The live feed of these topics is gone while the rest of it goes on (an engine
+    /// with a live connection per node: that node's was lost): the driver follows them
+    /// again with backoff and catches each up. [`Topics::All`] is [`Notice::Lost`].
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "sent by the Redis engine")
+    )]
+    Dropped(Topics),
     /// The engine's connection is back (a client that reconnects by itself, such as
     /// NATS's): a lost live feed is connected again now, not after the backoff.
     #[cfg_attr(
@@ -63,8 +75,8 @@ pub(crate) enum Notice {
     /// end, their clients resume from their `Last-Event-ID`, and the topics are
     /// followed afresh by the next subscriber.
     #[cfg_attr(
-        not(feature = "nats"),
-        allow(dead_code, reason = "sent by the NATS engine")
+        not(any(feature = "nats", feature = "redis")),
+        allow(dead_code, reason = "sent by the NATS and Redis engines")
     )]
     Ended(Topics),
 }
@@ -81,9 +93,9 @@ pub(crate) enum Topics {
     )]
     All,
     /// These topics; those the instance does not follow are passed over.
-    #[allow(
-        dead_code,
-        reason = "for engines with a live connection per node (Redis Cluster)"
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "sent by the Redis engine")
     )]
     Only(Vec<Arc<str>>),
 }
@@ -135,8 +147,12 @@ pub(crate) trait RemoteEngine: Send + Sync + 'static {
 
     /// Connects and creates the storage if it is missing, for a history bounded by
     /// `history` (or says which bound it cannot honour); idempotent, and safe when
-    /// several instances do it at the same moment.
-    fn setup(&mut self, history: History) -> BoxFuture<'_, Result<(), SetupError>>;
+    /// several instances do it at the same moment. The default does nothing: for an
+    /// engine set up when it is made, with the history.
+    fn setup(&mut self, history: History) -> BoxFuture<'_, Result<(), SetupError>> {
+        let _ = history;
+        Box::pin(async { Ok(()) })
+    }
 
     /// The id sent to clients for `position`.
     fn id_of(&self, position: Position) -> String;

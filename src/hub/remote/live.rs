@@ -38,14 +38,37 @@ struct Topic {
     watchers: HashSet<u64>,
     /// The position of the last event delivered (or the topic's head when watched).
     last: Position,
+    /// Its live feed was dropped ([`Notice::Dropped`]): it is followed again and
+    /// caught up by [`Live::reopen`].
+    stalled: bool,
 }
 
-/// The live connection is gone: when to try again.
+/// The live connection (or some topics' feed) is gone: when to try again.
 struct Retry {
     at: Instant,
     backoff: Duration,
     /// Whether a head read for a new subscriber went unanswered since the last try.
     unanswered: bool,
+}
+
+impl Retry {
+    fn now() -> Self {
+        Self {
+            at: Instant::now(),
+            backoff: FIRST_BACKOFF,
+            unanswered: false,
+        }
+    }
+
+    /// The try after one that failed.
+    fn after(failed: Option<&Self>) -> Self {
+        let backoff = failed.map_or(FIRST_BACKOFF, |retry| retry.backoff);
+        Self {
+            at: Instant::now() + backoff,
+            backoff: (backoff * 2).min(MAX_BACKOFF),
+            unanswered: false,
+        }
+    }
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -59,6 +82,8 @@ pub(crate) struct Live<E: ?Sized> {
     /// The generation of the live connection in use.
     generation: u64,
     lost: Option<Retry>,
+    /// Set while some topics are [stalled](Topic::stalled).
+    stalled: Option<Retry>,
     notices: mpsc::UnboundedSender<Notice>,
 }
 
@@ -76,6 +101,7 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             topics: HashMap::new(),
             generation,
             lost: None,
+            stalled: None,
             notices,
         }
     }
@@ -91,6 +117,11 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let retry_at = self.lost.as_ref().map(|retry| retry.at);
+            let reopen_at = self
+                .stalled
+                .as_ref()
+                .map(|retry| retry.at)
+                .filter(|_| retry_at.is_none());
             tokio::select! {
                 request = requests.recv() => match request {
                     Some(Request::Watch { topic, watcher, reply }) => {
@@ -104,6 +135,9 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
                 _ = heartbeat.tick() => self.beat().await,
                 () = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
                     self.reconnect().await;
+                }
+                () = tokio::time::sleep_until(reopen_at.unwrap_or_else(Instant::now)), if reopen_at.is_some() => {
+                    self.reopen().await;
                 }
             }
         }
@@ -124,7 +158,15 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
         match opened.await {
             Ok(last) => {
                 let watchers = HashSet::from([watcher]);
-                self.topics.insert(topic, Topic { watchers, last });
+                let stalled = false;
+                self.topics.insert(
+                    topic,
+                    Topic {
+                        watchers,
+                        last,
+                        stalled,
+                    },
+                );
                 Ok(last)
             }
             Err(err) => {
@@ -151,7 +193,14 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
         match head {
             Ok(Ok(last)) => {
                 let watchers = HashSet::from([watcher]);
-                self.topics.insert(topic, Topic { watchers, last });
+                self.topics.insert(
+                    topic,
+                    Topic {
+                        watchers,
+                        last,
+                        stalled: false,
+                    },
+                );
                 Ok(last)
             }
             failed => {
@@ -188,6 +237,8 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             Notice::Lost { generation } if generation == self.generation => self.lose(),
             Notice::Lost { .. } => {}
             Notice::Ended(topics) => self.end(topics).await,
+            Notice::Dropped(Topics::All) => self.lose(),
+            Notice::Dropped(Topics::Only(topics)) => self.stall(topics),
             Notice::Ready => {
                 if let Some(retry) = &mut self.lost {
                     retry.at = Instant::now();
@@ -202,8 +253,8 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
                 let Some(state) = self.topics.get_mut(&topic) else {
                     return;
                 };
-                if position <= state.last {
-                    return; // delivered already, by a read
+                if position <= state.last || state.stalled {
+                    return; // delivered already, by a read, or to be caught up
                 }
                 if let Some(entry) = entry.filter(|entry| entry.previous == state.last) {
                     state.last = entry.position;
@@ -212,37 +263,83 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
                     }
                     return;
                 }
-                self.catch_up(&topic).await;
+                self.catch_up_or_lose(&topic).await;
             }
+        }
+    }
+
+    /// [`catch_up`](Live::catch_up); a read that fails loses the live connection.
+    async fn catch_up_or_lose(&mut self, topic: &Arc<str>) {
+        if let Err(err) = self.catch_up(topic).await {
+            tracing::warn!(engine = self.engine.name(), %topic, error = %err, "cannot read a topic's history; reconnecting");
+            self.lose();
         }
     }
 
     /// Reads `topic`'s events after the last one delivered and delivers them, if they
     /// follow on; otherwise ends the topic's streams.
-    async fn catch_up(&mut self, topic: &Arc<str>) {
+    async fn catch_up(&mut self, topic: &Arc<str>) -> Result<(), crate::BoxError> {
         let Some(last) = self.topics.get(topic).map(|state| state.last) else {
-            return;
+            return Ok(());
         };
         let read = read_after(&*self.engine, topic, last, true).await;
         let Some(state) = self.topics.get_mut(topic) else {
-            return;
+            return Ok(());
         };
-        match read {
-            Ok(After::Events(events, through)) => {
+        match read? {
+            After::Events(events, through) => {
                 state.last = through;
                 for delivery in events {
                     self.feed.deliver(topic, delivery);
                 }
             }
-            Ok(After::Broken(_, head)) => {
+            After::Broken(_, head) => {
                 state.last = head;
                 self.broken(topic, last).await;
             }
-            Err(err) => {
-                tracing::warn!(engine = self.engine.name(), %topic, error = %err, "cannot read a topic's history; reconnecting");
-                self.lose();
+        }
+        Ok(())
+    }
+
+    /// The live feed of `topics` was dropped: they are followed again and caught up.
+    fn stall(&mut self, topics: Vec<Arc<str>>) {
+        for topic in topics {
+            if let Some(state) = self.topics.get_mut(&topic) {
+                state.stalled = true;
+                self.stalled.get_or_insert_with(Retry::now);
             }
         }
+    }
+
+    fn set_stalled(&mut self, topic: &str, stalled: bool) {
+        if let Some(state) = self.topics.get_mut(topic) {
+            state.stalled = stalled;
+        }
+    }
+
+    /// Follows the stalled topics again and catches each up; those that fail are tried
+    /// again after a backoff.
+    async fn reopen(&mut self) {
+        let stalled: Vec<Arc<str>> = (self.topics.iter())
+            .filter(|(_, state)| state.stalled)
+            .map(|(topic, _)| topic.clone())
+            .collect();
+        let mut failed = false;
+        for topic in &stalled {
+            let reopened = match self.engine.open(topic).await {
+                Ok(()) => {
+                    self.set_stalled(topic, false);
+                    self.catch_up(topic).await
+                }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = reopened {
+                tracing::debug!(engine = self.engine.name(), %topic, error = %err, "cannot follow a topic again yet");
+                self.set_stalled(topic, true);
+                failed = true;
+            }
+        }
+        self.stalled = failed.then(|| Retry::after(self.stalled.as_ref()));
     }
 
     /// Events after `through`, the last position delivered, are gone: records the
@@ -308,13 +405,7 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
     }
 
     fn lose(&mut self) {
-        if self.lost.is_none() {
-            self.lost = Some(Retry {
-                at: Instant::now(),
-                backoff: FIRST_BACKOFF,
-                unanswered: false,
-            });
-        }
+        self.lost.get_or_insert_with(Retry::now);
     }
 
     /// Connects the live feed again, follows every topic again, and catches each up.
@@ -331,26 +422,22 @@ impl<E: RemoteEngine + ?Sized> Live<E> {
             Ok::<_, crate::BoxError>(())
         };
         if let Err(err) = connected.await {
-            let backoff = self
-                .lost
-                .as_ref()
-                .map_or(FIRST_BACKOFF, |retry| retry.backoff);
             tracing::debug!(engine = self.engine.name(), error = %err, "cannot reconnect yet");
-            self.lost = Some(Retry {
-                at: Instant::now() + backoff,
-                backoff: (backoff * 2).min(MAX_BACKOFF),
-                unanswered: false,
-            });
+            self.lost = Some(Retry::after(self.lost.as_ref()));
             return;
         }
         self.lost = None;
+        self.stalled = None;
+        for state in self.topics.values_mut() {
+            state.stalled = false;
+        }
         tracing::info!(
             engine = self.engine.name(),
             topics = topics.len(),
             "reconnected; catching up"
         );
         for topic in &topics {
-            self.catch_up(topic).await;
+            self.catch_up_or_lose(topic).await;
         }
     }
 

@@ -68,6 +68,7 @@
 
 mod chain;
 mod engine;
+mod ids;
 mod live;
 mod publish;
 
@@ -78,9 +79,11 @@ use std::sync::{
 
 use tokio::sync::{mpsc, oneshot};
 
-#[cfg(feature = "nats")]
+#[cfg(any(feature = "redis", feature = "nats"))]
 pub(crate) use self::engine::Topics;
 pub(crate) use self::engine::{AppendError, Entry, Notice, Page, RemoteEngine};
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(crate) use self::ids::{marked_id, parse_marked};
 use self::{
     chain::{After, read_after},
     live::{Live, Request},
@@ -146,6 +149,24 @@ impl<E: RemoteEngine> Remote<E> {
             .into(),
         )
     }
+}
+
+/// What an engine value's [`Engine::start`](super::backend::Engine::start) returns.
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(crate) type Starting = BoxFuture<'static, Result<Box<dyn Backend>, SetupError>>;
+
+/// Starts the driver over the engine `connecting` makes: an engine value's
+/// [`Engine::start`](super::backend::Engine::start).
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(crate) fn start<E: RemoteEngine>(
+    connecting: impl std::future::Future<Output = Result<E, SetupError>> + Send + 'static,
+    feed: Feed,
+    history: History,
+) -> Starting {
+    Box::pin(async move {
+        let remote = Remote::start(connecting.await?, feed, history).await?;
+        Ok(Box::new(remote) as Box<dyn Backend>)
+    })
 }
 
 impl<E: RemoteEngine> Backend for Remote<E> {
