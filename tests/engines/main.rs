@@ -129,7 +129,6 @@ engine!(nats = crate::harness::nats::Nats:
     history::age_bound_gives_reset,
     history::restart_with_data_loses_nothing,
     history::restart_without_data_gives_reset,
-    #[ignore = "defect: after a restore from an older store the live stream stalls"]
     history::restore_from_an_older_snapshot_gives_reset,
     faults::publishing_while_down_fails_cleanly,
     faults::cut_off_briefly_catches_up_once_in_order,

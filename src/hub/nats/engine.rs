@@ -173,6 +173,7 @@ async fn notice_of(
     message: &jetstream::Message,
 ) -> Option<Notice> {
     let sequence = message.info().ok()?.stream_sequence;
+    store.saw(sequence);
     let epoch = match store.epoch().await {
         Ok(epoch) => epoch,
         Err(err) => {
@@ -248,7 +249,10 @@ impl RemoteEngine for Engine {
             let ack =
                 (self.store.context.send_publish(subject, message).await).map_err(not_sent)?;
             match ack.await {
-                Ok(ack) => Ok(position(ack.sequence, epoch)),
+                Ok(ack) => {
+                    self.store.saw(ack.sequence);
+                    Ok(position(ack.sequence, epoch))
+                }
                 Err(err) => match err.kind() {
                     PublishErrorKind::WrongLastSequence => Err(AppendError::Raced),
                     PublishErrorKind::StreamNotFound => {
