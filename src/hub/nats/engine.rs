@@ -173,7 +173,6 @@ async fn notice_of(
     message: &jetstream::Message,
 ) -> Option<Notice> {
     let sequence = message.info().ok()?.stream_sequence;
-    store.saw(sequence);
     let epoch = match store.epoch().await {
         Ok(epoch) => epoch,
         Err(err) => {
@@ -181,6 +180,7 @@ async fn notice_of(
             store.current_epoch()
         }
     };
+    store.saw(epoch, sequence);
     let entry = previous_of(message.headers.as_ref()).map(|previous| Entry {
         position: position(sequence, epoch),
         previous: position(previous, epoch),
@@ -250,7 +250,7 @@ impl RemoteEngine for Engine {
                 (self.store.context.send_publish(subject, message).await).map_err(not_sent)?;
             match ack.await {
                 Ok(ack) => {
-                    self.store.saw(ack.sequence);
+                    self.store.saw(epoch, ack.sequence);
                     Ok(position(ack.sequence, epoch))
                 }
                 Err(err) => match err.kind() {

@@ -64,6 +64,9 @@ pub(super) struct Store {
     /// The highest sequence this instance has seen in the epoch: a stream whose last
     /// one is behind it was restored from an older snapshot.
     high: AtomicU64,
+    /// The highest sequence seen in each earlier epoch: a snapshot of an earlier
+    /// incarnation of the stream may be restored.
+    past: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
     /// The connection count when the epoch was last read: a reconnection may have met a
     /// server that lost the stream, and the epoch is read again before it is trusted.
     verified: AtomicU64,
@@ -165,6 +168,7 @@ impl Store {
             bounded_by_time_or_size: config.max_bytes.is_some() || history.age_limit().is_some(),
             epoch: AtomicU64::new(epoch),
             high: AtomicU64::new(high),
+            past: std::sync::Mutex::default(),
             verified: AtomicU64::new(connects),
             refreshing: Mutex::new(()),
             stats,
@@ -207,12 +211,12 @@ impl Store {
             tracing::warn!(stream = %self.config.name, "the NATS stream was created anew (the server lost it, or it was deleted): ids of the old one resume with the reset event");
             self.link.ended();
         }
-        let broken_through = if before == epoch {
-            self.break_record(info.state.last_sequence, seen).await?
+        let seen = if before == epoch {
+            seen
         } else {
-            self.high.store(info.state.last_sequence, Ordering::SeqCst);
-            0
+            self.switch_epoch(before, seen, epoch)
         };
+        let broken_through = self.break_record(info.state.last_sequence, seen).await?;
         self.verified.store(connects, Ordering::SeqCst);
         Ok(Snapshot {
             epoch,
@@ -222,9 +226,24 @@ impl Store {
         })
     }
 
-    /// This instance saw the stream reach `sequence`.
-    pub(super) fn saw(&self, sequence: u64) {
-        self.high.fetch_max(sequence, Ordering::SeqCst);
+    /// This instance saw the stream of `epoch` reach `sequence`.
+    pub(super) fn saw(&self, epoch: u64, sequence: u64) {
+        if epoch == self.current_epoch() {
+            self.high.fetch_max(sequence, Ordering::SeqCst);
+        }
+    }
+
+    /// The stream is of `epoch` now, after `before` (seen up to `seen`): the highest
+    /// sequence seen in `epoch` before, if it was an earlier incarnation.
+    fn switch_epoch(&self, before: u64, seen: u64, epoch: u64) -> u64 {
+        let mut past = self
+            .past
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        past.insert(before, seen);
+        let seen = past.remove(&epoch).unwrap_or(0);
+        self.high.store(seen, Ordering::SeqCst);
+        seen
     }
 
     /// The stream's break record, written first when the stream's `last` sequence is
