@@ -78,10 +78,15 @@ impl NatsServer {
         self.restart().await;
     }
 
-    /// Sends `signal` (`STOP`, `CONT`) to the server, if it runs.
+    /// Sends `signal` (`STOP`, `CONT`) to the server, if it runs. A `STOP` returns once
+    /// every thread of the server has stopped: a signal is delivered asynchronously, and
+    /// a request sent at once could still be answered.
     pub fn signal(&self, signal: &str) {
         if let Some(child) = &self.child {
             crate::common::signal(child.id(), signal);
+            if signal == "STOP" {
+                until_stopped(child.id());
+            }
         }
     }
 
@@ -141,5 +146,30 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }
+    }
+}
+
+/// Waits (polling, for at most 5 s) until every thread of process `pid` is stopped
+/// (state `T` in `/proc/<pid>/task/*/stat`).
+fn until_stopped(pid: u32) {
+    let stopped = || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return true;
+        };
+        tasks.flatten().all(|task| {
+            std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+                // The state follows the command name, which is in parentheses.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T'))
+            })
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !stopped() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nats-server {pid} did not stop"
+        );
+        std::thread::yield_now();
     }
 }

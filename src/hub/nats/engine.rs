@@ -180,6 +180,7 @@ async fn notice_of(
             store.current_epoch()
         }
     };
+    store.saw(epoch, sequence);
     let entry = previous_of(message.headers.as_ref()).map(|previous| Entry {
         position: position(sequence, epoch),
         previous: position(previous, epoch),
@@ -243,7 +244,10 @@ impl RemoteEngine for Engine {
             let ack =
                 (self.store.context.send_publish(subject, message).await).map_err(not_sent)?;
             match ack.await {
-                Ok(ack) => Ok(position(ack.sequence, epoch)),
+                Ok(ack) => {
+                    self.store.saw(epoch, ack.sequence);
+                    Ok(position(ack.sequence, epoch))
+                }
                 Err(err) => match err.kind() {
                     PublishErrorKind::WrongLastSequence => Err(AppendError::Raced),
                     PublishErrorKind::StreamNotFound => {

@@ -34,8 +34,12 @@
 //!   bound removed some), or if the id is ahead of the stream or from another epoch (the
 //!   server lost the stream), it gets the hub's reset event first. With an age or byte
 //!   bound, events may leave a topic entirely; a client whose position is before the
-//!   stream's first event and whose topic has nothing after it then gets the reset
-//!   event too, since nothing proves it missed nothing.
+//!   stream's first event and whose topic has nothing after it, or whose topic's next
+//!   event records none before it, then gets the reset event too, since nothing proves
+//!   it missed nothing. A stream found behind a sequence an instance saw (restored
+//!   from an older snapshot, or it lost writes) keeps its epoch, so the instance
+//!   records the highest sequence seen as the stream's break (`<prefix>.t.break`): a
+//!   resume from a position up to it gets the reset event.
 //! - **Live delivery** checks every event against the chain: one that does not follow
 //!   the last one delivered makes the instance read the missed events from the stream
 //!   and deliver them, once, in order; if they are gone, the topic's streams end, and

@@ -18,6 +18,7 @@ use async_nats::{
         stream::{Config, DirectGetErrorKind, DiscardPolicy, StorageType},
     },
 };
+use bytes::Bytes;
 use tokio::sync::{Mutex, mpsc};
 
 use super::{
@@ -44,6 +45,8 @@ pub(super) struct Snapshot {
     /// The stream's first and last sequence (`first` is `last + 1` when it is empty).
     pub(super) first: u64,
     pub(super) last: u64,
+    /// The stream's break record (`0` for none): no position up to it can be resumed.
+    pub(super) broken_through: u64,
 }
 
 /// The stream and the connection it is reached on, shared by publishing, history reads
@@ -58,6 +61,12 @@ pub(super) struct Store {
     /// a byte bound), so that a topic may have nothing left at all.
     pub(super) bounded_by_time_or_size: bool,
     epoch: AtomicU64,
+    /// The highest sequence this instance has seen in the epoch: a stream whose last
+    /// one is behind it was restored from an older snapshot.
+    high: AtomicU64,
+    /// The highest sequence seen in each earlier epoch: a snapshot of an earlier
+    /// incarnation of the stream may be restored.
+    past: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
     /// The connection count when the epoch was last read: a reconnection may have met a
     /// server that lost the stream, and the epoch is read again before it is trusted.
     verified: AtomicU64,
@@ -149,6 +158,7 @@ impl Store {
         let connects = stats.connects.load(Ordering::SeqCst);
         let stream = get_or_create(&context, &stream_config, true).await?;
         let epoch = epoch_of(stream.cached_info().created.unix_timestamp_nanos());
+        let high = stream.cached_info().state.last_sequence;
         Ok(Self {
             client,
             context,
@@ -157,6 +167,8 @@ impl Store {
             subjects,
             bounded_by_time_or_size: config.max_bytes.is_some() || history.age_limit().is_some(),
             epoch: AtomicU64::new(epoch),
+            high: AtomicU64::new(high),
+            past: std::sync::Mutex::default(),
             verified: AtomicU64::new(connects),
             refreshing: Mutex::new(()),
             stats,
@@ -189,6 +201,8 @@ impl Store {
     pub(super) async fn refresh(&self) -> Result<Snapshot, BoxError> {
         let _one_at_a_time = self.refreshing.lock().await;
         let connects = self.connects();
+        // Read before the stream's state: a sequence seen meanwhile may be past it.
+        let seen = self.high.load(Ordering::SeqCst);
         let stream = get_or_create(&self.context, &self.config, false).await?;
         let info = stream.cached_info();
         let epoch = epoch_of(info.created.unix_timestamp_nanos());
@@ -197,12 +211,70 @@ impl Store {
             tracing::warn!(stream = %self.config.name, "the NATS stream was created anew (the server lost it, or it was deleted): ids of the old one resume with the reset event");
             self.link.ended();
         }
+        let seen = if before == epoch {
+            seen
+        } else {
+            self.switch_epoch(before, seen, epoch)
+        };
+        let broken_through = self.break_record(info.state.last_sequence, seen).await?;
         self.verified.store(connects, Ordering::SeqCst);
         Ok(Snapshot {
             epoch,
             first: info.state.first_sequence,
             last: info.state.last_sequence,
+            broken_through,
         })
+    }
+
+    /// This instance saw the stream of `epoch` reach `sequence`.
+    pub(super) fn saw(&self, epoch: u64, sequence: u64) {
+        if epoch == self.current_epoch() {
+            self.high.fetch_max(sequence, Ordering::SeqCst);
+        }
+    }
+
+    /// The stream is of `epoch` now, after `before` (seen up to `seen`): the highest
+    /// sequence seen in `epoch` before, if it was an earlier incarnation.
+    fn switch_epoch(&self, before: u64, seen: u64, epoch: u64) -> u64 {
+        let mut past = self
+            .past
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        past.insert(before, seen);
+        let seen = past.remove(&epoch).unwrap_or(0);
+        self.high.store(seen, Ordering::SeqCst);
+        seen
+    }
+
+    /// The stream's break record, written first when the stream's `last` sequence is
+    /// behind `seen`, one this instance saw before reading it (the server came back
+    /// from an older snapshot, or lost writes): positions up to it may name events of
+    /// two histories, so no resume from one is exact.
+    async fn break_record(&self, last: u64, seen: u64) -> Result<u64, BoxError> {
+        let recorded = match self
+            .stream
+            .direct_get_last_for_subject(self.subjects.breaks())
+            .await
+        {
+            Ok(message) => std::str::from_utf8(&message.payload)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .unwrap_or(0),
+            Err(err) if matches!(err.kind(), DirectGetErrorKind::NotFound) => 0,
+            Err(err) => return Err(err.into()),
+        };
+        self.high.fetch_max(last, Ordering::SeqCst);
+        if last >= seen || recorded >= seen {
+            return Ok(recorded);
+        }
+        tracing::warn!(stream = %self.config.name, last, seen, "the NATS stream went back (restored from an older snapshot, or it lost writes): ids up to the last one seen resume with the reset event");
+        let payload = Bytes::from(seen.to_string());
+        let ack = self
+            .context
+            .publish(self.subjects.breaks(), payload)
+            .await?;
+        ack.await?;
+        Ok(seen)
     }
 
     /// The sequence of the last message on `subject`; `0` for none.
@@ -256,6 +328,8 @@ impl Store {
             (broken_at, from) = (Some(after), 0);
         } else if from > now.last {
             broken_at = Some(after);
+        } else if from > 0 && from <= now.broken_through {
+            broken_at = Some(position(now.broken_through, now.epoch));
         }
         let mut page = Page {
             head: position(head, now.epoch),
@@ -275,7 +349,7 @@ impl Store {
             // before" once events after `after` left the stream: the topic's last ones
             // may have aged out before this one was appended after nothing.
             let previous = match previous_of(Some(&message.headers)) {
-                Some(0) if page.unproven && after != Position::START => u64::MAX,
+                Some(0) if page.unproven && after.parts().0 > 0 => u64::MAX,
                 previous => previous.unwrap_or(u64::MAX),
             };
             page.entries.push(Entry {

@@ -33,6 +33,12 @@ impl Subjects {
         format!("{}.t.ping", self.prefix)
     }
 
+    /// A subject of the stream that no topic has: the stream's break record, the
+    /// highest sequence its store was found gone back from.
+    pub(super) fn breaks(&self) -> String {
+        format!("{}.t.break", self.prefix)
+    }
+
     /// What the stream captures: every topic's subject.
     pub(super) fn all(&self) -> String {
         format!("{}.t.>", self.prefix)
@@ -59,6 +65,7 @@ mod tests {
         assert_eq!(subjects.of("a.b *>"), "p.q.t.612e62202a3e");
         assert_eq!(subjects.all(), "p.q.t.>");
         assert_eq!(subjects.probe(), "p.q.t.ping");
+        assert_eq!(subjects.breaks(), "p.q.t.break");
         let mut headers = HeaderMap::new();
         headers.insert(PREVIOUS, "17");
         assert_eq!(previous_of(Some(&headers)), Some(17));
