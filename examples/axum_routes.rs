@@ -136,7 +136,9 @@ async fn follow(
     let revoked = state.hub.revocation(&user).await.map_err(unavailable)?;
     let subscription = state
         .hub
-        .subscribe_with_history([format!("user:{user}")], last_event_id.as_ref())
+        .subscribe([format!("user:{user}")])
+        .after(last_event_id.as_ref())
+        .with_history()
         .await
         .map_err(unavailable)?;
     let lifetime = Lifetime::new()

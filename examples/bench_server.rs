@@ -162,7 +162,7 @@ fn main() {
         // `/hub`'s factory: a subscription to the topic, resumed from `Last-Event-ID`.
         let subscribe = move |_: Request<Body>, last: Option<EventId>| {
             let hub = hub.clone();
-            async move { hub.subscribe(TOPIC, last.as_ref()).await }
+            async move { hub.subscribe(TOPIC).after(last.as_ref()).await }
         };
         let layer = SseLayer::new(subscribe)
             .predicate(hub_route)

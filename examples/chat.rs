@@ -254,7 +254,9 @@ async fn join(
 ) -> Result<Subscription, axum::response::Response> {
     // A new page gets the recent messages; a reconnecting one, exactly what it missed.
     // A refused browser is told to come back later (`retry:`), never given a 503.
-    hub.subscribe_with_history([ROOM], last_event_id.as_ref())
+    hub.subscribe([ROOM])
+        .after(last_event_id.as_ref())
+        .with_history()
         .await
         .map_err(SubscribeError::into_response)
 }

@@ -136,7 +136,7 @@ impl EventId {
     }
 }
 
-/// An id a [`Backend`](crate::hub::Backend) made, checked as [`EventId::new`] checks
+/// An id a [`Backend`](crate::hub::backend::Backend) made, checked as [`EventId::new`] checks
 /// one.
 ///
 /// # Errors

@@ -21,8 +21,8 @@
 //! | `sse_hub_publish_duration_seconds` | histogram | `backend` | how long the backend took to store and deliver a published event, whether it succeeded or failed (an event refused before it reaches the backend, for its topic or id, is not timed) |
 //! | `sse_hub_publish_errors_total` | counter | `backend`, `error` | [`PublishError`](crate::hub::PublishError)s returned by `publish` and `publish_with_id`, by error: `invalid_topic`, `invalid_id`, `id_length`, `reserved_id`, `id_not_header_safe`, `duplicate_id`, `shutting_down`, `backend`, `uncertain` |
 //!
-//! `backend` is `memory`, `redis`, or what a custom [`Backend`](crate::hub::Backend)'s
-//! [`name`](crate::hub::Backend::name) returns (by default `custom`).
+//! `backend` is `memory`, `redis`, or what a custom [`Backend`](crate::hub::backend::Backend)'s
+//! [`name`](crate::hub::backend::Backend::name) returns (by default `custom`).
 //!
 //! `reason` of `sse_streams_closed_total` is one of:
 //!
@@ -74,7 +74,7 @@
 //! ::metrics::with_local_recorder(&recorder, || {
 //!     runtime.block_on(async {
 //!         let hub = Hub::new();
-//!         let mut subscription = hub.subscribe("news", None).await.unwrap();
+//!         let mut subscription = hub.subscribe("news").await.unwrap();
 //!         hub.publish("news", Event::new().data("hi")).await.unwrap();
 //!         subscription.next().await;
 //!     })

@@ -45,7 +45,7 @@ async fn a_hub_subscriber_costs_the_crate_under_1_kib() {
         let hub = hub.clone();
         move |_: Request<()>, last: Option<EventId>| {
             let hub = hub.clone();
-            async move { hub.subscribe("topic", last.as_ref()).await }
+            async move { hub.subscribe("topic").after(last.as_ref()).await }
         }
     });
     let inner = tower::service_fn(|_: Request<()>| async {

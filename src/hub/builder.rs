@@ -1,34 +1,15 @@
 //! [`HubBuilder`], the hub's settings.
 
-use std::{
-    fmt,
-    sync::{Arc, atomic::AtomicU64},
-    time::Duration,
-};
+use std::{fmt, sync::Arc, time::Duration};
 
-use crate::{EncodedEvent, Event};
+use crate::Event;
 
 use super::{
     History, Hub, SetupError,
-    backend::{Backend, Engine, Feed},
-    config::{Hook, LagPolicy, Limits, SubscriberChange},
-    fanout::Fanout,
-    memory::MemoryBackend,
-    subscription::Context,
+    backend::{Backend, Engine, Feed, fanout::Fanout, memory::MemoryBackend},
+    config::{Config, LagPolicy, Limits, SubscriberChange},
+    state::State,
 };
-
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) history: History,
-    pub(crate) lag_bound: usize,
-    pub(crate) lag: LagPolicy,
-    pub(crate) limits: Limits,
-    pub(crate) max_lifetime: Option<(Duration, Duration)>,
-    pub(crate) reset_event: EncodedEvent,
-    pub(crate) shutdown_event: Option<EncodedEvent>,
-    pub(crate) on_subscriber: Option<Hook>,
-    pub(crate) metrics_topics: usize,
-}
 
 /// Builds a [`Hub`]; every setting has a default.
 ///
@@ -225,16 +206,7 @@ impl HubBuilder {
     }
 
     fn assemble(self, fanout: Arc<Fanout>, backend: Arc<dyn Backend>) -> Hub {
-        let context = Arc::new(Context {
-            fanout,
-            backend: backend.clone(),
-            lag: self.config.lag.clone(),
-            on_subscriber: self.config.on_subscriber.clone(),
-            lag_disconnects: AtomicU64::new(0),
-            lag_skips: AtomicU64::new(0),
-            next_watcher: AtomicU64::new(0),
-        });
-        Hub::new_with(backend, context, self.config)
+        Hub::new_with(Arc::new(State::new(backend, fanout, self.config)))
     }
 }
 

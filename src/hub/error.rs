@@ -129,7 +129,7 @@ impl std::error::Error for PublishError {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let hub = Hub::builder().max_subscribers(0).build();
-/// let err = hub.subscribe("news", None).await.unwrap_err();
+/// let err = hub.subscribe("news").await.unwrap_err();
 /// let response = err.into_response();
 /// assert_eq!(response.status(), 200);
 /// assert_eq!(response.headers()["content-type"], "text/event-stream");

@@ -10,7 +10,7 @@
 /// use tower_sse::{Event, hub::Hub};
 ///
 /// let hub = Hub::new();
-/// let subscription = hub.subscribe("news", None).await.unwrap();
+/// let subscription = hub.subscribe("news").await.unwrap();
 /// hub.publish("news", Event::new().data("x")).await.unwrap();
 /// let stats = hub.stats();
 /// assert_eq!((stats.subscribers, stats.topics, stats.published), (1, 1, 1));

@@ -122,7 +122,7 @@ pub fn hub_app(hub: &Hub) -> Router {
             if topics.is_empty() {
                 topics.push("room");
             }
-            hub.subscribe(topics, last.as_ref()).await
+            hub.subscribe(topics).after(last.as_ref()).await
         }
     };
     Router::new()

@@ -161,7 +161,7 @@ pub fn page_app(hub: &Hub, recorder: SocketAddr) -> Router {
     let hub = hub.clone();
     let events = move |_: Request<Body>, last: Option<EventId>| {
         let hub = hub.clone();
-        async move { hub.subscribe("room", last.as_ref()).await }
+        async move { hub.subscribe("room").after(last.as_ref()).await }
     };
     let page = page(recorder);
     Router::new()

@@ -223,7 +223,7 @@ pub async fn revocation_across_instances<E: Engine>(engine: E) {
             let a = a.clone();
             async move {
                 let lifetime = tower_sse::Lifetime::new().revoked_by(a.revocation("user:7").await?);
-                let events = a.subscribe("room", None).await?;
+                let events = a.subscribe("room").await?;
                 Ok::<_, tower_sse::hub::SubscribeError>(lifetime.wrap(events))
             }
         }

@@ -48,7 +48,7 @@ pub async fn until_published(hub: &Hub) {
 
 /// How many events of `topic` `hub` can replay from the start.
 pub async fn stored(hub: &Hub, topic: &str) -> usize {
-    let subscription = hub.subscribe_with_history(topic, None).await.unwrap();
+    let subscription = hub.subscribe(topic).with_history().await.unwrap();
     match subscription.replay() {
         Replay::Exact(n) => n,
         other => panic!("a replay of the history: {other:?}"),
@@ -58,7 +58,11 @@ pub async fn stored(hub: &Hub, topic: &str) -> usize {
 /// What a resume from `id` on `hub` would replay.
 pub async fn replay_from(hub: &Hub, topic: &str, id: &str) -> Replay {
     let id = EventId::new(id).unwrap();
-    hub.subscribe(topic, id.as_ref()).await.unwrap().replay()
+    hub.subscribe(topic)
+        .after(id.as_ref())
+        .await
+        .unwrap()
+        .replay()
 }
 
 /// `n` texts `{prefix}{i}`.

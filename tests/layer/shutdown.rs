@@ -107,7 +107,7 @@ async fn the_hub_and_the_layer_shutting_down_together() {
         let hub = hub.clone();
         move |_: Request<Body>, last: Option<EventId>| {
             let hub = hub.clone();
-            async move { hub.subscribe("room", last.as_ref()).await }
+            async move { hub.subscribe("room").after(last.as_ref()).await }
         }
     };
     let app = Router::new().route("/", get(|| async { "page" })).layer(

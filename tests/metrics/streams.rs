@@ -245,7 +245,7 @@ fn a_noted_reason_does_not_leak_to_the_next_stream() {
         let factory = move |_: Request<Body>, _: Option<EventId>| {
             let hub = hub.clone();
             async move {
-                let subscription = hub.subscribe("t", None).await?;
+                let subscription = hub.subscribe("t").await?;
                 let after = tokio_stream::iter([Event::new().data("after").encode()]);
                 Ok::<_, tower_sse::hub::SubscribeError>(subscription.chain(after))
             }

@@ -24,7 +24,10 @@ fn app(hub: &Hub) -> Router {
             let hub = hub.clone();
             async move {
                 let topic = request.uri().path().trim_start_matches('/').to_owned();
-                hub.subscribe_with_history(topic, last.as_ref()).await
+                hub.subscribe(topic)
+                    .after(last.as_ref())
+                    .with_history()
+                    .await
             }
         }
     };

@@ -54,7 +54,7 @@ fn app(hub: &Hub, protocols: Arc<Mutex<Vec<String>>>, all: mpsc::UnboundedSender
             let proto = request.headers().get("x-client-proto");
             let proto = proto.and_then(|v| v.to_str().ok()).unwrap_or("none");
             protocols.lock().unwrap().push(proto.to_owned());
-            hub.subscribe("room", last.as_ref()).await
+            hub.subscribe("room").after(last.as_ref()).await
         }
     };
     Router::new()

@@ -11,7 +11,10 @@ use std::{
 
 use tokio::sync::broadcast;
 
-use super::{Delivery, SubscribeError, config::Limits};
+use super::{
+    super::{SubscribeError, config::Limits},
+    Delivery,
+};
 
 struct Channel {
     sender: broadcast::Sender<Delivery>,
