@@ -82,7 +82,8 @@ pub trait IntoRefusal: sealed::Sealed {
     fn into_refusal(self) -> Response<OwnBody>;
 }
 
-mod sealed {
+/// Only the crate implements [`IntoRefusal`] (the hub's `SubscribeError` too).
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
@@ -122,15 +123,6 @@ mod plain {
     impl IntoRefusal for (StatusCode, String) {
         fn into_refusal(self) -> Response<OwnBody> {
             text_response(self.0, self.1)
-        }
-    }
-
-    #[cfg(feature = "hub")]
-    impl Sealed for crate::hub::SubscribeError {}
-    #[cfg(feature = "hub")]
-    impl IntoRefusal for crate::hub::SubscribeError {
-        fn into_refusal(self) -> Response<OwnBody> {
-            self.refusal()
         }
     }
 

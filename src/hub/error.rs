@@ -213,6 +213,17 @@ impl SubscribeError {
     }
 }
 
+#[cfg(not(feature = "axum"))]
+impl crate::response::sealed::Sealed for SubscribeError {}
+
+/// Without axum, the layer's factories may still refuse with a `SubscribeError`.
+#[cfg(not(feature = "axum"))]
+impl crate::IntoRefusal for SubscribeError {
+    fn into_refusal(self) -> Response<OwnBody> {
+        self.refusal()
+    }
+}
+
 #[cfg(feature = "axum")]
 impl axum_core::response::IntoResponse for SubscribeError {
     fn into_response(self) -> axum_core::response::Response {
