@@ -319,7 +319,7 @@ async fn publish_hub(State(hub): State<Hub>, Query(shape): Query<Shape>) -> Stri
 }
 
 async fn stats_hub(State(hub): State<Hub>) -> String {
-    format!("{{\"subscribers\": {}}}", hub.subscribers(TOPIC))
+    format!("{{\"subscribers\": {}}}", hub.stats().subscribers_of(TOPIC))
 }
 
 // ---- the peer: axum's Sse with broadcast ------------------------------------------

@@ -31,7 +31,8 @@
 //! | `ended` | the stream ended by itself |
 //! | `client_left` | the body was dropped before the stream ended: the client went away (or the server dropped the connection) |
 //! | `lag` | a hub subscriber fell more than the lag bound behind ([`LagPolicy::Disconnect`](crate::hub::LagPolicy::Disconnect)) |
-//! | `lifetime` | the stream's lifetime ran out ([`HubBuilder::max_lifetime`](crate::hub::HubBuilder::max_lifetime)) |
+//! | `lifetime` | the stream's [`Lifetime`](crate::Lifetime) ran out: its access expired |
+//! | `max_duration` | a hub subscription reached its [`HubBuilder::max_duration`](crate::hub::HubBuilder::max_duration) |
 //! | `revoked` | the stream was revoked (reserved for per-stream revocation) |
 //! | `shutdown` | graceful shutdown: the layer's [`Shutdown`](crate::Shutdown), or [`Hub::shutdown`](crate::hub::Hub::shutdown) |
 //! | `backend` | the hub's backend ended the topic's streams (over Redis: entries this instance had not read were trimmed, or a cluster slot moved); the clients resume from their `Last-Event-ID` |
@@ -144,7 +145,7 @@ pub fn describe() {
     describe_gauge!(STREAMS_OPEN, "Event streams open now.");
     describe_counter!(
         STREAMS_CLOSED,
-        "Event streams closed, by reason: ended, client_left, lag, lifetime, revoked, shutdown, backend, error."
+        "Event streams closed, by reason: ended, client_left, lag, lifetime, max_duration, revoked, shutdown, backend, error."
     );
     describe_counter!(EVENTS_SENT, "Events handed to the server.");
     describe_counter!(
@@ -181,6 +182,7 @@ pub(crate) enum EndReason {
     ClientLeft,
     Lag,
     Lifetime,
+    MaxDuration,
     Revoked,
     Shutdown,
     Backend,
@@ -195,6 +197,7 @@ impl EndReason {
             Self::ClientLeft => "client_left",
             Self::Lag => "lag",
             Self::Lifetime => "lifetime",
+            Self::MaxDuration => "max_duration",
             Self::Revoked => "revoked",
             Self::Shutdown => "shutdown",
             Self::Backend => "backend",

@@ -25,7 +25,7 @@ use super::{
 ///     .lag_policy(LagPolicy::Disconnect)
 ///     .max_subscribers(50_000)
 ///     .max_subscribers_per_topic(10_000)
-///     .max_lifetime(Duration::from_secs(3600), Duration::from_secs(300))
+///     .max_duration(Duration::from_secs(3600), Duration::from_secs(300))
 ///     .shutdown_event(Event::new().retry(Duration::from_secs(10)))
 ///     .on_subscriber(|change| println!("{change:?}"))
 ///     .build();
@@ -48,7 +48,7 @@ impl Default for HubBuilder {
                     topic: usize::MAX,
                     retry_after: Duration::from_secs(5),
                 },
-                max_lifetime: None,
+                max_duration: None,
                 reset_event: Event::new().event_static("reset").data("").encode(),
                 shutdown_event: None,
                 on_subscriber: None,
@@ -112,12 +112,14 @@ impl HubBuilder {
         self
     }
 
-    /// Ends each subscription after `lifetime` plus a random part of `jitter`, so clients
+    /// Ends each subscription after `duration` plus a random part of `jitter`, so clients
     /// reconnect a few at a time (and resume from their `Last-Event-ID`).
     ///
     /// Default: none.
-    pub fn max_lifetime(mut self, lifetime: Duration, jitter: Duration) -> Self {
-        self.config.max_lifetime = Some((lifetime, jitter));
+    ///
+    /// (To end a stream when its client's access ends, use [`Lifetime`](crate::Lifetime).)
+    pub fn max_duration(mut self, duration: Duration, jitter: Duration) -> Self {
+        self.config.max_duration = Some((duration, jitter));
         self
     }
 

@@ -14,7 +14,7 @@ pub(crate) struct Config {
     pub(crate) lag_bound: usize,
     pub(crate) lag: LagPolicy,
     pub(crate) limits: Limits,
-    pub(crate) max_lifetime: Option<(Duration, Duration)>,
+    pub(crate) max_duration: Option<(Duration, Duration)>,
     pub(crate) reset_event: EncodedEvent,
     pub(crate) shutdown_event: Option<EncodedEvent>,
     pub(crate) on_subscriber: Option<Hook>,

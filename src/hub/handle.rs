@@ -280,21 +280,18 @@ impl Hub {
         self.state.fanout.close(last);
     }
 
-    /// The hub's counters.
+    /// The hub's counters, now: the one place to read them (see [`HubStats`]).
     pub fn stats(&self) -> HubStats {
+        let by_topic = self.state.fanout.topic_subscribers();
         HubStats {
             subscribers: self.state.fanout.subscribers(),
-            topics: self.state.fanout.topics(),
+            topics: by_topic.len(),
+            by_topic,
             published: self.state.published.load(Ordering::Relaxed),
             received: self.state.fanout.received(),
             lag_disconnects: self.state.lag_disconnects.load(Ordering::Relaxed),
             lag_skips: self.state.lag_skips.load(Ordering::Relaxed),
         }
-    }
-
-    /// How many subscribers `topic` has now.
-    pub fn subscribers(&self, topic: &str) -> usize {
-        self.state.fanout.topic_subscribers(topic)
     }
 }
 

@@ -70,11 +70,11 @@
 //! history holds it (keep the history longer than the lag bound); or it skips ahead,
 //! optionally with a notice event.
 //!
-//! # Limits, lifetime and shutdown
+//! # Limits, duration and shutdown
 //!
 //! [`HubBuilder::max_subscribers`] and [`HubBuilder::max_subscribers_per_topic`] refuse
 //! subscribers past a limit with a [`SubscribeError`] that answers `200` with only
-//! `retry:` (and `Retry-After`), so that browsers come back later. [`HubBuilder::max_lifetime`] ends each subscription after a time with
+//! `retry:` (and `Retry-After`), so that browsers come back later. [`HubBuilder::max_duration`] ends each subscription after a time with
 //! random jitter, so that clients reconnect (and, after a deploy, reconnect elsewhere) a
 //! few at a time. [`Hub::shutdown`] sends the optional [`HubBuilder::shutdown_event`] and
 //! ends every subscription, so the server's graceful shutdown can finish.

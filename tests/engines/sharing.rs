@@ -73,7 +73,7 @@ pub async fn interest_based_delivery<E: Engine>(engine: E) {
 
     drop(events);
     eventually(Duration::from_secs(5), "the client left", || {
-        b.subscribers("room") == 0
+        b.stats().subscribers_of("room") == 0
     })
     .await;
     within(Duration::from_secs(5), async {

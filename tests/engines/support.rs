@@ -24,10 +24,10 @@ pub async fn subscribed(hub: &Hub, uri: &str, topic: &str) -> (SocketAddr, Event
 /// Opens an event stream on `server` (serving `hub`), subscribed to `topic` when this
 /// returns.
 pub async fn follow(hub: &Hub, server: SocketAddr, uri: &str, topic: &str) -> Events {
-    let before = hub.subscribers(topic);
+    let before = hub.stats().subscribers_of(topic);
     let events = connect_events(server, uri, None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers(topic) > before
+        hub.stats().subscribers_of(topic) > before
     })
     .await;
     events

@@ -155,7 +155,7 @@ async fn a_backend_of_ones_own_serves_streams_and_resumes_them() {
     // One topic: the backend's own ids, resumed through `locate`.
     let mut room = connect_events(server, "/", None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers("room") == 1
+        hub.stats().subscribers_of("room") == 1
     })
     .await;
     for text in ["a", "b", "c"] {
@@ -170,7 +170,7 @@ async fn a_backend_of_ones_own_serves_streams_and_resumes_them() {
     let uri = "/?topic=x&topic=y";
     let mut both = connect_events(server, uri, None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers("y") == 1
+        hub.stats().subscribers_of("y") == 1
     })
     .await;
     for (topic, text) in [("x", "x1"), ("y", "y1"), ("x", "x2"), ("y", "y2")] {
@@ -285,7 +285,7 @@ async fn subscribers_resuming_at_once_share_one_history_read() {
     }
     // Every client has joined and waits for the history.
     eventually(Duration::from_secs(10), "500 subscribers waiting", || {
-        hub.subscribers("room") == 500
+        hub.stats().subscribers_of("room") == 500
     })
     .await;
     gate.add_permits(10_000);

@@ -76,7 +76,7 @@ async fn exact_replay_after_last_event_id() {
     // Without an id, only live events.
     let mut fresh = connect_events(addr, "/", None).await;
     eventually(Duration::from_secs(5), "second subscriber joined", || {
-        hub.subscribers("room") == 2
+        hub.stats().subscribers_of("room") == 2
     })
     .await;
     publish_n(&hub, "room", 13..=13).await;
@@ -222,7 +222,7 @@ async fn a_lagging_subscriber_is_disconnected_and_resumes_exactly() {
     assert!(slow.next().await.is_none());
     assert_eq!(hub.stats().lag_disconnects, 1);
     drop(slow);
-    assert_eq!(hub.subscribers("t"), 1);
+    assert_eq!(hub.stats().subscribers_of("t"), 1);
     let resumed = hub
         .subscribe("t")
         .after(EventId::new(&sent[0]).unwrap().as_ref())
@@ -272,7 +272,7 @@ async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
     .unwrap();
     let mut reader = connect_events(addr, "/", None).await;
     eventually(Duration::from_secs(5), "both subscribed", || {
-        hub.subscribers("room") == 2
+        hub.stats().subscribers_of("room") == 2
     })
     .await;
 
@@ -301,7 +301,7 @@ async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
     eventually(
         Duration::from_secs(5),
         "stuck client removed once gone",
-        || hub.subscribers("room") == 0,
+        || hub.stats().subscribers_of("room") == 0,
     )
     .await;
 }
@@ -418,8 +418,8 @@ async fn a_client_that_leaves_is_removed_from_the_counts() {
         hub.stats().subscribers == 1
     })
     .await;
-    assert_eq!(hub.subscribers("news"), 1);
-    assert_eq!(hub.subscribers("sport"), 1);
+    assert_eq!(hub.stats().subscribers_of("news"), 1);
+    assert_eq!(hub.stats().subscribers_of("sport"), 1);
     assert_eq!(hub.stats().topics, 2);
 
     drop(client);
@@ -427,7 +427,7 @@ async fn a_client_that_leaves_is_removed_from_the_counts() {
         hub.stats().subscribers == 0
     })
     .await;
-    assert_eq!(hub.subscribers("news"), 0);
+    assert_eq!(hub.stats().subscribers_of("news"), 0);
     assert_eq!(hub.stats().topics, 0);
     assert_eq!(
         *changes.lock().unwrap(),
@@ -473,7 +473,7 @@ async fn thousands_of_subscribers_receive_every_event_in_order() {
         }));
     }
     eventually(Duration::from_secs(20), "all subscribed", || {
-        hub.subscribers("room") == CLIENTS
+        hub.stats().subscribers_of("room") == CLIENTS
     })
     .await;
     publish_n(&hub, "room", 1..=EVENTS).await;
@@ -499,7 +499,7 @@ async fn one_encoding_is_shared_by_every_subscriber() {
 #[tokio::test(start_paused = true)]
 async fn subscriptions_end_after_their_lifetime_with_jitter() {
     let hub = Hub::builder()
-        .max_lifetime(Duration::from_secs(60), Duration::from_secs(30))
+        .max_duration(Duration::from_secs(60), Duration::from_secs(30))
         .build();
     let mut ends = Vec::new();
     for _ in 0..20 {
@@ -690,7 +690,7 @@ async fn ids_that_could_not_come_back_are_refused() {
 async fn settings_at_their_extremes_do_not_panic() {
     let hub = Hub::builder()
         .lag_bound(usize::MAX)
-        .max_lifetime(Duration::MAX, Duration::from_secs(1))
+        .max_duration(Duration::MAX, Duration::from_secs(1))
         .retry_after(Duration::MAX)
         .max_subscribers(1)
         .build();
@@ -752,5 +752,5 @@ async fn a_panicking_hook_does_not_leak_a_subscriber() {
     let result = tokio::spawn(async move { joining.subscribe("t").await.map(drop) }).await;
     assert!(result.unwrap_err().is_panic());
     assert_eq!(hub.stats().subscribers, 0);
-    assert_eq!(hub.subscribers("t"), 0);
+    assert_eq!(hub.stats().subscribers_of("t"), 0);
 }

@@ -134,7 +134,7 @@ async fn the_hub_and_the_layer_shutting_down_together() {
         clients.push(send(addr, request("/", &[("accept", "text/event-stream")])).await);
     }
     common::eventually(Duration::from_secs(10), "every client subscribed", || {
-        hub.subscribers("room") == CLIENTS
+        hub.stats().subscribers_of("room") == CLIENTS
     })
     .await;
     stop_tx.send(()).unwrap();

@@ -258,10 +258,10 @@ fn streams_ended_by_the_backend_count_backend() {
 }
 
 #[test]
-fn a_subscription_past_its_lifetime_counts_lifetime() {
+fn a_subscription_past_its_max_duration_counts_max_duration() {
     run(true, |m| async move {
         let hub = Hub::builder()
-            .max_lifetime(Duration::from_secs(60), Duration::ZERO)
+            .max_duration(Duration::from_secs(60), Duration::ZERO)
             .build();
         let mut body = hub_body(&hub).await;
         let id = hub.publish("t", Event::new().data("x")).await.unwrap();
@@ -269,8 +269,8 @@ fn a_subscription_past_its_lifetime_counts_lifetime() {
             body.frame().await.unwrap().unwrap().into_data().unwrap(),
             format!("data: x\nid: {id}\n\n")
         );
-        assert!(body.frame().await.is_none(), "ends after its lifetime");
-        assert_eq!(m.counter(CLOSED, &[("reason", "lifetime")]), 1);
+        assert!(body.frame().await.is_none(), "ends after its max duration");
+        assert_eq!(m.counter(CLOSED, &[("reason", "max_duration")]), 1);
         assert_eq!(m.series(CLOSED).len(), 1, "{:?}", m.series(CLOSED));
         assert_eq!(m.counter("sse_events_sent_total", &[]), 1);
     });

@@ -26,7 +26,7 @@ async fn stays_and_catches_up(pg: &mut PgServer, crash: bool) {
     assert_eq!(take(&mut events, 3).await, after, "once, in order");
     let more = publish_all(&a, "room", texts("more", 2)).await;
     assert_eq!(take(&mut events, 2).await, more, "and nothing twice");
-    assert_eq!(b.subscribers("room"), 1, "the client stayed");
+    assert_eq!(b.stats().subscribers_of("room"), 1, "the client stayed");
 }
 
 #[tokio::test]

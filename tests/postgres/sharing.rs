@@ -328,7 +328,7 @@ async fn interest_is_per_topic() {
     assert_eq!(b.stats().received, 1, "nothing of the other topic");
     drop(events);
     eventually(Duration::from_secs(5), "the last client left", || {
-        b.subscribers("one") == 0
+        b.stats().subscribers_of("one") == 0
     })
     .await;
     let stopped = within(Duration::from_secs(10), async {

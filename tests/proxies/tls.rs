@@ -132,7 +132,7 @@ async fn ten_streams(protocol: &str, flags: fn(u16, &str) -> Vec<String>) {
     let spki = spki_hash(&certificate);
     let _browser = launch_with(&format!("https://127.0.0.1:{port}/"), &flags(port, &spki));
     eventually(Duration::from_secs(30), "ten streams open", || {
-        hub.subscribers("room") == STREAMS
+        hub.stats().subscribers_of("room") == STREAMS
     })
     .await;
     hub.publish("room", Event::new().data("to all"))

@@ -176,15 +176,15 @@ async fn join(
     state: &Arc<State>,
     topics: &Arc<[Arc<str>]>,
 ) -> Result<Subscription, SubscribeError> {
-    let lifetime = state.config.max_lifetime.map(|(lifetime, jitter)| {
+    let deadline = state.config.max_duration.map(|(duration, jitter)| {
         Box::pin(tokio::time::sleep(
-            lifetime.saturating_add(random_part_of(jitter)),
+            duration.saturating_add(random_part_of(jitter)),
         ))
     });
     let receivers = state.fanout.join(topics, state.config.limits)?;
     // From here, dropping `subscription` (on an error or a panic too) unregisters it and
     // unwatches its topics.
-    let mut subscription = Subscription::new(state.clone(), topics.clone(), receivers, lifetime);
+    let mut subscription = Subscription::new(state.clone(), topics.clone(), receivers, deadline);
     tracing::debug!(?topics, "hub subscriber joined");
     if let Some(hook) = &state.config.on_subscriber {
         hook(SubscriberChange::Joined { topics });

@@ -89,7 +89,7 @@ struct Cursor {
 /// removes the subscriber from the hub's counts at once.
 ///
 /// It ends when the hub shuts down (after the hub's shutdown event), when its maximum
-/// lifetime is reached, or, under the default [`LagPolicy`], when the client falls too
+/// duration is reached, or, under the default [`LagPolicy`], when the client falls too
 /// far behind; over Redis, also when this instance finds that entries it had not read
 /// were trimmed away (the `redis` engine).
 /// In each case the client reconnects and resumes from its `Last-Event-ID`.
@@ -117,7 +117,7 @@ pub struct Subscription {
     /// Whether the shutdown event was sent.
     sent_last: bool,
     replay: Replay,
-    lifetime: Option<Pin<Box<Sleep>>>,
+    deadline: Option<Pin<Box<Sleep>>>,
     done: bool,
     topics: Arc<[Arc<str>]>,
     /// This subscription's name in its watches.
@@ -141,7 +141,7 @@ impl Subscription {
         state: Arc<State>,
         topics: Arc<[Arc<str>]>,
         receivers: Vec<tokio::sync::broadcast::Receiver<Delivery>>,
-        lifetime: Option<Pin<Box<Sleep>>>,
+        deadline: Option<Pin<Box<Sleep>>>,
     ) -> Self {
         let live = receivers
             .into_iter()
@@ -159,7 +159,7 @@ impl Subscription {
             cursor: None,
             sent_last: false,
             replay: Replay::Live,
-            lifetime,
+            deadline,
             done: false,
             topics,
             watcher: state.next_watcher.fetch_add(1, Ordering::Relaxed),
@@ -229,7 +229,7 @@ impl Subscription {
         self.unwatch();
         self.live.clear();
         self.pending.clear();
-        self.lifetime = None;
+        self.deadline = None;
         Poll::Ready(None)
     }
 
@@ -392,10 +392,10 @@ impl Stream for Subscription {
         if this.done {
             return Poll::Ready(None);
         }
-        if let Some(lifetime) = &mut this.lifetime {
-            if lifetime.as_mut().poll(cx).is_ready() {
-                tracing::debug!(topics = ?this.topics, "hub subscription reached its maximum lifetime");
-                return this.finish(EndReason::Lifetime);
+        if let Some(deadline) = &mut this.deadline {
+            if deadline.as_mut().poll(cx).is_ready() {
+                tracing::debug!(topics = ?this.topics, "hub subscription reached its maximum duration");
+                return this.finish(EndReason::MaxDuration);
             }
         }
         if let Some(pending) = this.pending.pop_front() {
