@@ -174,10 +174,8 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
 
 /// One item of an event stream on its way into a body frame.
 ///
-/// Public only so that the sealed [`EventItem`] can name it; not reachable from outside
-/// the crate.
 #[derive(Debug)]
-pub enum Piece {
+pub(crate) enum Piece {
     /// An event not encoded yet: copied straight into a batch, or encoded to be sent
     /// alone.
     Event(crate::Event),
@@ -450,7 +448,7 @@ where
             // poll: one noted earlier (by a stream that went on) is forgotten first.
             metrics::forget_end();
             let item = stream.as_mut().poll_next(cx);
-            match item.map(|item| item.map(EventItem::into_piece)) {
+            match item.map(|item| item.map(crate::factory::sealed::Sealed::into_piece)) {
                 Poll::Ready(Some(Ok(piece))) => match batch.push(piece, copy_limit, max, hint) {
                     Ok(()) => events += 1,
                     Err(piece) => *this.held = Some(piece.into_bytes()),

@@ -1,5 +1,9 @@
 //! The user-supplied factory that turns a request into an event stream.
 
+// The sealed traits' methods name crate-private types (`Piece`, `BoxBody`); no other
+// crate can name those traits, so it cannot call the methods either.
+#![allow(private_interfaces)]
+
 use std::{error::Error as StdError, future::Future};
 
 use crate::response::IntoRefusal;
@@ -102,31 +106,34 @@ where
 /// assert_item(Ok::<_, io::Error>(Event::new()));
 /// assert_item(Err::<Event, _>(io::Error::other("ends the stream, logged")));
 /// ```
-pub trait EventItem: sealed::Sealed {
-    #[doc(hidden)]
-    fn into_piece(self) -> Result<Piece, BoxError>;
-}
+pub trait EventItem: sealed::Sealed {}
 
+/// What makes an [`EventItem`], out of reach of other crates.
 pub(crate) mod sealed {
-    pub trait Sealed {}
+    use super::{BoxError, Piece};
+
+    pub trait Sealed {
+        /// The item, ready for the body.
+        fn into_piece(self) -> Result<Piece, BoxError>;
+    }
 }
 
-impl sealed::Sealed for Event {}
-impl EventItem for Event {
+impl EventItem for Event {}
+impl sealed::Sealed for Event {
     fn into_piece(self) -> Result<Piece, BoxError> {
         Ok(Piece::Event(self))
     }
 }
 
-impl sealed::Sealed for EncodedEvent {}
-impl EventItem for EncodedEvent {
+impl EventItem for EncodedEvent {}
+impl sealed::Sealed for EncodedEvent {
     fn into_piece(self) -> Result<Piece, BoxError> {
         Ok(Piece::Encoded(self.into_bytes()))
     }
 }
 
-impl<E> sealed::Sealed for Result<Event, E> {}
-impl<E> EventItem for Result<Event, E>
+impl<E> EventItem for Result<Event, E> where E: Into<Box<dyn StdError + Send + Sync>> {}
+impl<E> sealed::Sealed for Result<Event, E>
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
@@ -135,8 +142,8 @@ where
     }
 }
 
-impl<E> sealed::Sealed for Result<EncodedEvent, E> {}
-impl<E> EventItem for Result<EncodedEvent, E>
+impl<E> EventItem for Result<EncodedEvent, E> where E: Into<Box<dyn StdError + Send + Sync>> {}
+impl<E> sealed::Sealed for Result<EncodedEvent, E>
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {

@@ -213,12 +213,13 @@ impl SubscribeError {
     }
 }
 
-#[cfg(not(feature = "axum"))]
-impl crate::response::sealed::Sealed for SubscribeError {}
-
 /// Without axum, the layer's factories may still refuse with a `SubscribeError`.
 #[cfg(not(feature = "axum"))]
-impl crate::IntoRefusal for SubscribeError {
+impl crate::IntoRefusal for SubscribeError {}
+
+#[cfg(not(feature = "axum"))]
+#[allow(private_interfaces)] // sealed: no other crate can name the trait
+impl crate::response::sealed::Sealed for SubscribeError {
     fn into_refusal(self) -> Response<OwnBody> {
         self.refusal()
     }
