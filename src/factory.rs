@@ -10,7 +10,9 @@ use crate::response::IntoRefusal;
 use futures_core::Stream;
 use http::Request;
 
-use crate::{BoxError, EncodedEvent, Event, EventId, body::Piece};
+use bytes::{Bytes, BytesMut};
+
+use crate::{BoxError, EncodedEvent, Event, EventId};
 
 /// Makes the event stream for a request that [`SseLayer`](crate::SseLayer) diverted.
 ///
@@ -150,5 +152,39 @@ where
     fn into_piece(self) -> Result<Piece, BoxError> {
         self.map(|event| Piece::Encoded(event.into_bytes()))
             .map_err(Into::into)
+    }
+}
+
+/// One item of an event stream on its way into a body frame.
+///
+#[derive(Debug)]
+pub(crate) enum Piece {
+    /// An event not encoded yet: copied straight into a batch, or encoded to be sent
+    /// alone.
+    Event(crate::Event),
+    /// Encoded bytes, possibly shared with other streams.
+    Encoded(Bytes),
+}
+
+impl Piece {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Event(event) => event.encoded_len(),
+            Self::Encoded(bytes) => bytes.len(),
+        }
+    }
+
+    pub(crate) fn write_to(&self, dst: &mut BytesMut) {
+        match self {
+            Self::Event(event) => event.encode_into(dst),
+            Self::Encoded(bytes) => dst.extend_from_slice(bytes),
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Event(event) => event.encode().into_bytes(),
+            Self::Encoded(bytes) => bytes,
+        }
     }
 }

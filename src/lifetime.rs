@@ -15,7 +15,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::{
     BoxError, Event, EventItem,
-    body::Piece,
+    factory::Piece,
     metrics::{EndReason, note_end},
 };
 

@@ -5,11 +5,31 @@ use std::{fmt, sync::Arc, time::Duration};
 use crate::Event;
 
 use super::{
-    History, Hub, SetupError,
     backend::{Backend, Engine, Feed, fanout::Fanout, memory::MemoryBackend},
     config::{Config, LagPolicy, Limits, SubscriberChange},
+    error::SetupError,
+    handle::Hub,
+    history::History,
     state::State,
 };
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A hub with the default settings (see [`HubBuilder`]).
+    pub fn new() -> Self {
+        HubBuilder::default().build()
+    }
+
+    /// Starts building a hub.
+    pub fn builder() -> HubBuilder {
+        HubBuilder::default()
+    }
+}
 
 /// Builds a [`Hub`]; every setting has a default.
 ///

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::EncodedEvent;
 
-use super::History;
+use super::history::History;
 
 /// Every setting of a hub.
 #[derive(Clone)]

@@ -11,12 +11,12 @@ use crate::{
 };
 
 use super::{
-    EventId, HubBuilder, HubStats, IntoTopics, PublishError, Subscribe, SubscribeError,
-    Subscription,
-    backend::{Backend, Delivery, Position},
+    backend::{Backend, Delivery, EventId, Position},
+    error::{PublishError, SubscribeError},
     state::State,
-    subscribe,
-    topics::valid_topic,
+    stats::HubStats,
+    subscribe::{self, Subscribe, Subscription},
+    topics::{IntoTopics, valid_topic},
 };
 
 /// A handle to a broadcast hub; clones share the hub. See the [module docs](super).
@@ -41,25 +41,9 @@ pub struct Hub {
     state: Arc<State>,
 }
 
-impl Default for Hub {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Hub {
     pub(super) fn new_with(state: Arc<State>) -> Self {
         Self { state }
-    }
-
-    /// A hub with the default settings (see [`HubBuilder`]).
-    pub fn new() -> Self {
-        HubBuilder::default().build()
-    }
-
-    /// Starts building a hub.
-    pub fn builder() -> HubBuilder {
-        HubBuilder::default()
     }
 
     /// Publishes `event` to `topic` with the next id of the hub's sequence, and returns
@@ -252,7 +236,7 @@ impl Hub {
         Ok(())
     }
 
-    /// Ends every subscription, after the [shutdown event](HubBuilder::shutdown_event) if
+    /// Ends every subscription, after the [shutdown event](super::HubBuilder::shutdown_event) if
     /// one is set, and refuses new subscribers and events from now on.
     ///
     /// # Example

@@ -7,10 +7,11 @@ use http::{HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{
-    EventId, Hub, IntoTopics, SubscribeError,
-    backend::{Delivery, Position, Retained},
+    backend::{Delivery, EventId, Position, Retained},
     cursor,
-    topics::topic_set,
+    error::SubscribeError,
+    handle::Hub,
+    topics::{IntoTopics, topic_set},
 };
 use crate::EncodedEvent;
 

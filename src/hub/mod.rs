@@ -91,7 +91,7 @@
 //! `nats::Nats` keeps every topic's history in one NATS JetStream stream; with the
 //! `postgres` feature, `postgres::Postgres` keeps it in a PostgreSQL table, and events
 //! can be published from SQL inside your own transaction. The hub's API is the same. An engine of your own implements [`Engine`] and
-//! [`Backend`](backend::Backend): see the [`backend`] module.
+//! [`backend::Backend`]: see the [`backend`] module.
 
 pub mod backend;
 mod builder;
@@ -128,16 +128,10 @@ pub use history::History;
 pub use revocation::{MAX_REVOCATION_KEY_LEN, Revocation};
 pub use stats::HubStats;
 pub use subscribe::{Replay, Subscribe, Subscription};
-pub use topics::IntoTopics;
+pub use topics::{IntoTopics, MAX_TOPIC_LEN, MAX_TOPICS_PER_SUBSCRIPTION};
 
 /// The engine API under the names the crate's engines use.
 #[allow(unused_imports)]
 pub(crate) use backend::{
     Backend, BoxFuture, Delivery, EventId, Feed, IdScope, Position, Replayed,
 };
-
-/// The longest topic name, in bytes.
-pub const MAX_TOPIC_LEN: usize = 256;
-
-/// The most topics one subscription may follow.
-pub const MAX_TOPICS_PER_SUBSCRIPTION: usize = 64;

@@ -12,7 +12,12 @@ use tokio_stream::Stream;
 
 use crate::Event;
 
-use super::{Hub, PublishError, SubscribeError, Subscription, topics::RESERVED};
+use super::{
+    error::{PublishError, SubscribeError},
+    handle::Hub,
+    subscribe::Subscription,
+    topics::RESERVED,
+};
 
 /// The longest revocation key, in bytes.
 pub const MAX_REVOCATION_KEY_LEN: usize = 200;

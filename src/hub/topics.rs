@@ -3,7 +3,13 @@
 
 use std::sync::Arc;
 
-use super::{MAX_TOPIC_LEN, MAX_TOPICS_PER_SUBSCRIPTION, SubscribeError};
+use super::error::SubscribeError;
+
+/// The longest topic name, in bytes.
+pub const MAX_TOPIC_LEN: usize = 256;
+
+/// The most topics one subscription may follow.
+pub const MAX_TOPICS_PER_SUBSCRIPTION: usize = 64;
 
 /// One topic name, or several: what [`Hub::subscribe`](super::Hub::subscribe) and
 /// [`Hub::recent`](super::Hub::recent) take.

@@ -12,7 +12,7 @@ use std::{
 use tokio::sync::broadcast;
 
 use super::{
-    super::{SubscribeError, config::Limits},
+    super::{config::Limits, error::SubscribeError},
     Delivery,
 };
 

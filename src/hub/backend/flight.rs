@@ -10,7 +10,7 @@ use std::{
 
 use tokio::sync::OnceCell;
 
-use super::{super::SubscribeError, Backend, Delivery, Position, Retained};
+use super::{super::error::SubscribeError, Backend, Delivery, Position, Retained};
 
 /// The history reads of each topic: one runs at a time, and the subscribers that come
 /// while it runs wait together for the next, which reads once for all of them.

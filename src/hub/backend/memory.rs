@@ -11,7 +11,10 @@ use tokio::time::Instant;
 use crate::Event;
 
 use super::{
-    super::{History, PublishError, SubscribeError},
+    super::{
+        error::{PublishError, SubscribeError},
+        history::History,
+    },
     Backend, BoxFuture, Delivery, EventId, Feed, IdScope, Position, Retained,
 };
 

@@ -9,7 +9,7 @@
 //! An engine is two values:
 //!
 //! 1. its settings, an [`Engine`]: [`HubBuilder::build_with`](super::HubBuilder::build_with)
-//!    calls [`Engine::start`] once, with the hub's [`Feed`] and [`History`](super::History)
+//!    calls [`Engine::start`] once, with the hub's [`Feed`] and [`History`]
 //!    bound, and gets the running [`Backend`];
 //! 2. the running [`Backend`]: it stores each published event in its topic's bounded
 //!    history, gives it an [`EventId`] and a [`Position`], and hands it, encoded once as a
@@ -41,14 +41,17 @@ use std::{
 
 use crate::Event;
 
-/// The id of an event (the crate root's [`EventId`](crate::EventId)), here too for
+/// The id of an event (the crate root's `EventId`), here too for
 /// engines.
 pub use crate::EventId;
 pub use delivery::Delivery;
 pub use feed::Feed;
 pub use position::Position;
 
-use super::{History, PublishError, SetupError, SubscribeError};
+use super::{
+    error::{PublishError, SetupError, SubscribeError},
+    history::History,
+};
 
 /// A boxed future, as [`Backend`]'s methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

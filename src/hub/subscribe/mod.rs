@@ -16,10 +16,10 @@ use std::{
 use crate::metrics;
 
 use super::{
-    EventId, SubscribeError,
-    backend::{BoxFuture, Delivery, IdScope, Position, Retained},
+    backend::{BoxFuture, Delivery, EventId, IdScope, Position, Retained},
     config::SubscriberChange,
     cursor,
+    error::SubscribeError,
     state::State,
     topics::topic_set,
 };

@@ -19,10 +19,10 @@ use crate::{
 };
 
 use super::super::{
-    SubscribeError,
     backend::{BoxFuture, Delivery, Position},
     config::{LagPolicy, SubscriberChange},
     cursor,
+    error::SubscribeError,
     state::State,
 };
 
