@@ -71,7 +71,7 @@ async fn main() {
     let subscribed = Instant::now();
     for (i, hub) in hubs.iter().enumerate() {
         for t in (i..topics).step_by(instances) {
-            let mut subscription = hub.subscribe(&format!("t{t}"), None).await.unwrap();
+            let mut subscription = hub.subscribe(format!("t{t}")).await.unwrap();
             let count = received[i].clone();
             tokio::spawn(async move {
                 while subscription.next().await.is_some() {

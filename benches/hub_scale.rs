@@ -49,7 +49,7 @@ fn main() {
         let start = Instant::now();
         let before = rss_bytes();
         for _ in 0..subscribers {
-            let mut subscription = hub.subscribe("all", None).await.unwrap();
+            let mut subscription = hub.subscribe("all").await.unwrap();
             let (counts, lasts) = (counts.clone(), lasts.clone());
             tokio::spawn(async move {
                 let mut n = 0;

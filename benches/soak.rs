@@ -82,7 +82,8 @@ async fn server(hub: Hub) -> SocketAddr {
                 Box<dyn tokio_stream::Stream<Item = tower_sse::EncodedEvent> + Send>,
             > = match request.uri().path() {
                 "/busy" => Box::pin(
-                    hub.subscribe("busy", last.as_ref())
+                    hub.subscribe("busy")
+                        .after(last.as_ref())
                         .await
                         .map_err(axum::response::IntoResponse::into_response)?,
                 ),

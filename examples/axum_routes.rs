@@ -142,7 +142,9 @@ async fn follow(
     let revoked = state.hub.revocation(&user).await?;
     let subscription = state
         .hub
-        .subscribe_with_history([format!("user:{user}")], last_event_id.as_ref())
+        .subscribe([format!("user:{user}")])
+        .after(last_event_id.as_ref())
+        .with_history()
         .await?;
     let lifetime = Lifetime::new()
         .expires_in(state.token_lifetime)

@@ -162,7 +162,7 @@ fn main() {
         // `/hub`'s factory: a subscription to the topic, resumed from `Last-Event-ID`.
         let subscribe = move |_: Request<Body>, last: Option<EventId>| {
             let hub = hub.clone();
-            async move { hub.subscribe(TOPIC, last.as_ref()).await }
+            async move { hub.subscribe(TOPIC).after(last.as_ref()).await }
         };
         let layer = SseLayer::new(subscribe)
             .predicate(hub_route)
@@ -319,7 +319,7 @@ async fn publish_hub(State(hub): State<Hub>, Query(shape): Query<Shape>) -> Stri
 }
 
 async fn stats_hub(State(hub): State<Hub>) -> String {
-    format!("{{\"subscribers\": {}}}", hub.subscribers(TOPIC))
+    format!("{{\"subscribers\": {}}}", hub.stats().subscribers_of(TOPIC))
 }
 
 // ---- the peer: axum's Sse with broadcast ------------------------------------------

@@ -251,7 +251,9 @@ async fn join(hub: Hub, last_event_id: Option<EventId>) -> Result<Subscription, 
     // A new page gets the recent messages; a reconnecting one, exactly what it missed.
     // A refusal is returned as it is: the browser is told to come back later (`200`
     // with `retry:`), never given a 503, after which it would not reconnect.
-    hub.subscribe_with_history([ROOM], last_event_id.as_ref())
+    hub.subscribe([ROOM])
+        .after(last_event_id.as_ref())
+        .with_history()
         .await
 }
 

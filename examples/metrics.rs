@@ -117,7 +117,7 @@ async fn join(
         })
         .unwrap_or(TICKS)
         .to_owned();
-    hub.subscribe(topic, last_event_id.as_ref()).await
+    hub.subscribe(topic).after(last_event_id.as_ref()).await
 }
 
 /// The Prometheus text format, rendered from the recorder's handle.

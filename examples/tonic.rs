@@ -67,7 +67,7 @@ async fn serve(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
         .await;
 
     // Mirror each published status into the gRPC health service.
-    let mut statuses = hub.subscribe("status", None).await.expect("a fresh hub");
+    let mut statuses = hub.subscribe("status").await.expect("a fresh hub");
     tokio::spawn(async move {
         while let Some(event) = statuses.next().await {
             let text = String::from_utf8_lossy(event.as_bytes());
@@ -82,7 +82,7 @@ async fn serve(listener: TcpListener, hub: Hub, shutdown: Shutdown) {
 
     let events = move |_: Request<tonic::body::Body>, last_event_id: Option<EventId>| {
         let hub = hub.clone();
-        async move { hub.subscribe("status", last_event_id.as_ref()).await }
+        async move { hub.subscribe("status").after(last_event_id.as_ref()).await }
     };
     let result = tonic::transport::Server::builder()
         .accept_http1(true) // EventSource speaks HTTP/1.1

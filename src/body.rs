@@ -23,6 +23,7 @@ use tokio::{
 use crate::{
     BoxError, EventItem, Shutdown,
     config::Config,
+    factory::{Piece, sealed::Sealed},
     metrics::{self, EndReason, StreamMetrics},
     response::OwnBody,
 };
@@ -169,42 +170,6 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
             Kind::Other { .. } => "Other",
         };
         f.debug_struct("ResponseBody").field("kind", &kind).finish()
-    }
-}
-
-/// One item of an event stream on its way into a body frame.
-///
-/// Public only so that the sealed [`EventItem`] can name it; not reachable from outside
-/// the crate.
-#[derive(Debug)]
-pub enum Piece {
-    /// An event not encoded yet: copied straight into a batch, or encoded to be sent
-    /// alone.
-    Event(crate::Event),
-    /// Encoded bytes, possibly shared with other streams.
-    Encoded(Bytes),
-}
-
-impl Piece {
-    fn len(&self) -> usize {
-        match self {
-            Self::Event(event) => event.encoded_len(),
-            Self::Encoded(bytes) => bytes.len(),
-        }
-    }
-
-    fn write_to(&self, dst: &mut BytesMut) {
-        match self {
-            Self::Event(event) => event.encode_into(dst),
-            Self::Encoded(bytes) => dst.extend_from_slice(bytes),
-        }
-    }
-
-    fn into_bytes(self) -> Bytes {
-        match self {
-            Self::Event(event) => event.encode().into_bytes(),
-            Self::Encoded(bytes) => bytes,
-        }
     }
 }
 
@@ -450,7 +415,7 @@ where
             // poll: one noted earlier (by a stream that went on) is forgotten first.
             metrics::forget_end();
             let item = stream.as_mut().poll_next(cx);
-            match item.map(|item| item.map(EventItem::into_piece)) {
+            match item.map(|item| item.map(Sealed::into_piece)) {
                 Poll::Ready(Some(Ok(piece))) => match batch.push(piece, copy_limit, max, hint) {
                     Ok(()) => events += 1,
                     Err(piece) => *this.held = Some(piece.into_bytes()),

@@ -4,6 +4,8 @@ use std::{fmt, time::Duration};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::event_id::IdReason;
+
 /// One server-sent event, built field by field and encoded as it is built.
 ///
 /// Every setter writes its field straight into the event's buffer, in the order the
@@ -561,59 +563,100 @@ enum Field {
     Id,
 }
 
-/// The error returned when a value cannot be written to an event's field without
-/// changing the meaning of the stream.
+/// An event id or field that cannot be used: a value that cannot be written to an
+/// event's field without changing the meaning of the stream, or a client's
+/// `Last-Event-ID` that cannot be read (its `Display` is the reason the layer, or the
+/// axum extractor, sends with `400 Bad Request`).
 ///
 /// # Example
 ///
 /// ```
 /// let err = tower_sse::Event::new().event("a\rb").unwrap_err();
 /// assert_eq!(err.field(), "event");
-/// assert_eq!(err.position(), 1);
+/// assert_eq!(err.position(), Some(1));
 /// assert_eq!(
 ///     err.to_string(),
 ///     "invalid SSE `event` value: carriage return (CR) at byte 1; \
 ///      `event` cannot contain CR or LF",
 /// );
+///
+/// let err = tower_sse::EventId::new(&"9".repeat(2000)).unwrap_err();
+/// assert_eq!(err.field(), "id");
+/// assert_eq!(
+///     err.to_string(),
+///     "the last event id is 2000 bytes long; at most 1024 bytes are accepted",
+/// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventError {
-    field: Field,
-    byte: u8,
-    position: usize,
+pub struct EventError(Kind);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A value for a field of an event being built.
+    Field {
+        field: Field,
+        byte: u8,
+        position: usize,
+    },
+    /// An event id from outside: a client's `Last-Event-ID`, an engine's id.
+    Id(IdReason),
 }
 
 impl EventError {
     fn new(field: Field, byte: u8, position: usize) -> Self {
-        Self {
+        Self(Kind::Field {
             field,
             byte,
             position,
-        }
+        })
     }
 
-    /// The field that refused the value: `"event"` or `"id"`.
+    /// An event id from outside that cannot be used.
+    pub(crate) fn id(reason: IdReason) -> Self {
+        Self(Kind::Id(reason))
+    }
+
+    /// The field that refused the value: `"event"` or `"id"` (also for a
+    /// `Last-Event-ID`).
     pub fn field(&self) -> &'static str {
-        match self.field {
-            Field::Event => "event",
-            Field::Id => "id",
+        match &self.0 {
+            Kind::Field {
+                field: Field::Event,
+                ..
+            } => "event",
+            Kind::Field {
+                field: Field::Id, ..
+            }
+            | Kind::Id(_) => "id",
         }
     }
 
-    /// The byte offset, in the refused value, of the first forbidden character.
-    pub fn position(&self) -> usize {
-        self.position
+    /// The byte offset, in the refused value, of the first forbidden character; `None`
+    /// for a `Last-Event-ID` refused as a whole (too long, not UTF-8, repeated).
+    pub fn position(&self) -> Option<usize> {
+        match &self.0 {
+            Kind::Field { position, .. } => Some(*position),
+            Kind::Id(_) => None,
+        }
     }
 }
 
 impl fmt::Display for EventError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.byte {
+        let (field, byte, at) = match &self.0 {
+            Kind::Field {
+                field,
+                byte,
+                position,
+            } => (field, byte, position),
+            Kind::Id(reason) => return reason.fmt(f),
+        };
+        let what = match byte {
             b'\r' => "carriage return (CR)",
             b'\n' => "line feed (LF)",
             _ => "NUL",
         };
-        let rule = match self.field {
+        let rule = match field {
             Field::Event => "cannot contain CR or LF",
             Field::Id => "cannot contain CR, LF or NUL",
         };
@@ -621,7 +664,6 @@ impl fmt::Display for EventError {
             f,
             "invalid SSE `{field}` value: {what} at byte {at}; `{field}` {rule}",
             field = self.field(),
-            at = self.position,
         )
     }
 }
@@ -780,7 +822,7 @@ mod tests {
         for value in ["a\nb", "a\rb", "a\r\nb", "\n", "tick\n\ndata: injected"] {
             let err = Event::new().event(value).unwrap_err();
             assert_eq!(err.field(), "event");
-            assert_eq!(err.position(), value.find(['\r', '\n']).unwrap());
+            assert_eq!(err.position(), value.find(['\r', '\n']));
         }
     }
 
@@ -795,7 +837,7 @@ mod tests {
         for (value, at) in [("1\n", 1), ("\r1", 0), ("1\0", 1), ("12\r\n", 2)] {
             let err = Event::new().id(value).unwrap_err();
             assert_eq!(err.field(), "id");
-            assert_eq!(err.position(), at);
+            assert_eq!(err.position(), Some(at));
         }
         let err = Event::new().id("a\0").unwrap_err();
         assert_eq!(

@@ -5,6 +5,8 @@ use std::{fmt, ops::Deref, sync::Arc};
 
 use http::{HeaderName, Request};
 
+use crate::EventError;
+
 /// The largest `Last-Event-ID` accepted, in bytes.
 pub const MAX_LAST_EVENT_ID_LEN: usize = 1024;
 
@@ -51,7 +53,7 @@ impl EventId {
     ///
     /// # Errors
     ///
-    /// A [`EventIdError`] saying what is wrong with `id`.
+    /// A [`EventError`] saying what is wrong with `id`.
     ///
     /// # Example
     ///
@@ -62,24 +64,25 @@ impl EventId {
     /// assert_eq!(id.as_str(), "42");
     /// assert_eq!(EventId::new("")?, None);
     /// assert!(EventId::new("4\n2").is_err());
-    /// # Ok::<(), tower_sse::EventIdError>(())
+    /// # Ok::<(), tower_sse::EventError>(())
     /// ```
-    pub fn new(id: &str) -> Result<Option<Self>, EventIdError> {
+    pub fn new(id: &str) -> Result<Option<Self>, EventError> {
         Self::parse(id.as_bytes(), Source::Value)
     }
 
     /// Parses a header or query value. `Ok(None)` for an empty value: the client has
     /// no id.
-    fn parse(value: &[u8], source: Source) -> Result<Option<Self>, EventIdError> {
+    fn parse(value: &[u8], source: Source) -> Result<Option<Self>, EventError> {
         if value.is_empty() {
             return Ok(None);
         }
         if value.len() > MAX_LAST_EVENT_ID_LEN {
-            return Err(EventIdError(Reason::TooLong(source, value.len())));
+            return Err(EventError::id(IdReason::TooLong(source, value.len())));
         }
-        let text = std::str::from_utf8(value).map_err(|_| EventIdError(Reason::NotUtf8(source)))?;
+        let text =
+            std::str::from_utf8(value).map_err(|_| EventError::id(IdReason::NotUtf8(source)))?;
         if text.contains(['\r', '\n', '\0']) {
-            return Err(EventIdError(Reason::ControlCharacter(source)));
+            return Err(EventError::id(IdReason::ControlCharacter(source)));
         }
         Ok(Some(Self(text.into())))
     }
@@ -89,7 +92,7 @@ impl EventId {
     pub(crate) fn from_request<B>(
         request: &Request<B>,
         query: bool,
-    ) -> Result<Option<Self>, EventIdError> {
+    ) -> Result<Option<Self>, EventError> {
         Self::from_parts(request.headers(), request.uri(), query)
     }
 
@@ -98,11 +101,11 @@ impl EventId {
         headers: &http::HeaderMap,
         uri: &http::Uri,
         query: bool,
-    ) -> Result<Option<Self>, EventIdError> {
+    ) -> Result<Option<Self>, EventError> {
         let mut values = headers.get_all(&LAST_EVENT_ID).iter();
         if let Some(value) = values.next() {
             if values.next().is_some() {
-                return Err(EventIdError(Reason::Repeated(Source::Header)));
+                return Err(EventError::id(IdReason::Repeated(Source::Header)));
             }
             return Self::parse(value.as_bytes(), Source::Header);
         }
@@ -117,7 +120,7 @@ impl EventId {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             if name == "lastEventId" {
                 if found.is_some() {
-                    return Err(EventIdError(Reason::Repeated(Source::Query)));
+                    return Err(EventError::id(IdReason::Repeated(Source::Query)));
                 }
                 found = Some(value);
             }
@@ -136,12 +139,12 @@ impl EventId {
     }
 }
 
-/// An id a [`Backend`](crate::hub::Backend) made, checked as [`EventId::new`] checks
+/// An id a [`Backend`](crate::hub::backend::Backend) made, checked as [`EventId::new`] checks
 /// one.
 ///
 /// # Errors
 ///
-/// An [`EventIdError`] for an empty id, or one [`EventId::new`] refuses.
+/// An [`EventError`] for an empty id, or one [`EventId::new`] refuses.
 ///
 /// # Example
 ///
@@ -151,13 +154,13 @@ impl EventId {
 /// let id = EventId::try_from(String::from("1700000000000-0"))?;
 /// assert_eq!(id.as_str(), "1700000000000-0");
 /// assert!(EventId::try_from(String::new()).is_err());
-/// # Ok::<(), tower_sse::EventIdError>(())
+/// # Ok::<(), tower_sse::EventError>(())
 /// ```
 impl TryFrom<String> for EventId {
-    type Error = EventIdError;
+    type Error = EventError;
 
-    fn try_from(id: String) -> Result<Self, EventIdError> {
-        Self::new(&id)?.ok_or(EventIdError(Reason::Empty))
+    fn try_from(id: String) -> Result<Self, EventError> {
+        Self::new(&id)?.ok_or(EventError::id(IdReason::Empty))
     }
 }
 
@@ -188,29 +191,15 @@ impl fmt::Display for EventId {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
+pub(crate) enum Source {
     Header,
     Query,
     Value,
 }
 
-/// Why a `Last-Event-ID` was refused. Its `Display` is the reason the layer sends with
-/// its `400 Bad Request`.
-///
-/// # Example
-///
-/// ```
-/// let err = tower_sse::EventId::new(&"9".repeat(2000)).unwrap_err();
-/// assert_eq!(
-///     err.to_string(),
-///     "the last event id is 2000 bytes long; at most 1024 bytes are accepted",
-/// );
-/// ```
+/// Why an event id from outside was refused, inside an [`EventError`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventIdError(Reason);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Reason {
+pub(crate) enum IdReason {
     TooLong(Source, usize),
     NotUtf8(Source),
     ControlCharacter(Source),
@@ -219,27 +208,25 @@ enum Reason {
     Empty,
 }
 
-impl std::error::Error for EventIdError {}
-
-impl fmt::Display for EventIdError {
+impl fmt::Display for IdReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = |source: &Source| match source {
             Source::Header => "the Last-Event-ID header",
             Source::Query => "the lastEventId query parameter",
             Source::Value => "the last event id",
         };
-        match &self.0 {
-            Reason::TooLong(source, len) => write!(
+        match self {
+            IdReason::TooLong(source, len) => write!(
                 f,
                 "{} is {len} bytes long; at most {MAX_LAST_EVENT_ID_LEN} bytes are accepted",
                 name(source)
             ),
-            Reason::NotUtf8(source) => write!(f, "{} is not valid UTF-8", name(source)),
-            Reason::ControlCharacter(source) => {
+            IdReason::NotUtf8(source) => write!(f, "{} is not valid UTF-8", name(source)),
+            IdReason::ControlCharacter(source) => {
                 write!(f, "{} contains CR, LF or NUL", name(source))
             }
-            Reason::Repeated(source) => write!(f, "{} is given more than once", name(source)),
-            Reason::Empty => f.write_str("an event's id is empty"),
+            IdReason::Repeated(source) => write!(f, "{} is given more than once", name(source)),
+            IdReason::Empty => f.write_str("an event's id is empty"),
         }
     }
 }
@@ -262,7 +249,7 @@ impl fmt::Display for EventIdError {
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for EventId {
-    type Rejection = EventIdError;
+    type Rejection = EventError;
 
     async fn from_request_parts(
         parts: &mut http::request::Parts,
@@ -278,7 +265,7 @@ impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for EventId
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-impl axum_core::response::IntoResponse for EventIdError {
+impl axum_core::response::IntoResponse for EventError {
     fn into_response(self) -> axum_core::response::Response {
         crate::future::bad_request(self.to_string())
     }

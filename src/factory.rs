@@ -1,12 +1,18 @@
 //! The user-supplied factory that turns a request into an event stream.
 
+// The sealed traits' methods name crate-private types (`Piece`, `BoxBody`); no other
+// crate can name those traits, so it cannot call the methods either.
+#![allow(private_interfaces)]
+
 use std::{error::Error as StdError, future::Future};
 
 use crate::response::IntoRefusal;
 use futures_core::Stream;
 use http::Request;
 
-use crate::{BoxError, EncodedEvent, Event, EventId, body::Piece};
+use bytes::{Bytes, BytesMut};
+
+use crate::{BoxError, EncodedEvent, Event, EventId};
 
 /// Makes the event stream for a request that [`SseLayer`](crate::SseLayer) diverted.
 ///
@@ -123,31 +129,34 @@ where
 /// assert_item(Ok::<_, io::Error>(Event::new()));
 /// assert_item(Err::<Event, _>(io::Error::other("ends the stream, logged")));
 /// ```
-pub trait EventItem: sealed::Sealed {
-    #[doc(hidden)]
-    fn into_piece(self) -> Result<Piece, BoxError>;
-}
+pub trait EventItem: sealed::Sealed {}
 
+/// What makes an [`EventItem`], out of reach of other crates.
 pub(crate) mod sealed {
-    pub trait Sealed {}
+    use super::{BoxError, Piece};
+
+    pub trait Sealed {
+        /// The item, ready for the body.
+        fn into_piece(self) -> Result<Piece, BoxError>;
+    }
 }
 
-impl sealed::Sealed for Event {}
-impl EventItem for Event {
+impl EventItem for Event {}
+impl sealed::Sealed for Event {
     fn into_piece(self) -> Result<Piece, BoxError> {
         Ok(Piece::Event(self))
     }
 }
 
-impl sealed::Sealed for EncodedEvent {}
-impl EventItem for EncodedEvent {
+impl EventItem for EncodedEvent {}
+impl sealed::Sealed for EncodedEvent {
     fn into_piece(self) -> Result<Piece, BoxError> {
         Ok(Piece::Encoded(self.into_bytes()))
     }
 }
 
-impl<E> sealed::Sealed for Result<Event, E> {}
-impl<E> EventItem for Result<Event, E>
+impl<E> EventItem for Result<Event, E> where E: Into<Box<dyn StdError + Send + Sync>> {}
+impl<E> sealed::Sealed for Result<Event, E>
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
@@ -156,8 +165,8 @@ where
     }
 }
 
-impl<E> sealed::Sealed for Result<EncodedEvent, E> {}
-impl<E> EventItem for Result<EncodedEvent, E>
+impl<E> EventItem for Result<EncodedEvent, E> where E: Into<Box<dyn StdError + Send + Sync>> {}
+impl<E> sealed::Sealed for Result<EncodedEvent, E>
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
@@ -206,7 +215,7 @@ pub struct WithExtractors<F, S, T> {
 ///     Path(room): Path<String>,
 ///     last: Option<EventId>,
 /// ) -> Result<Subscription, SubscribeError> {
-///     hub.subscribe(room, last.as_ref()).await
+///     hub.subscribe(room).after(last.as_ref()).await
 /// }
 ///
 /// let hub = Hub::new();
@@ -310,3 +319,37 @@ make_with_extractors!(T1, T2, T3, T4, T5, T6);
 make_with_extractors!(T1, T2, T3, T4, T5, T6, T7);
 #[cfg(feature = "axum")]
 make_with_extractors!(T1, T2, T3, T4, T5, T6, T7, T8);
+
+/// One item of an event stream on its way into a body frame.
+///
+#[derive(Debug)]
+pub(crate) enum Piece {
+    /// An event not encoded yet: copied straight into a batch, or encoded to be sent
+    /// alone.
+    Event(crate::Event),
+    /// Encoded bytes, possibly shared with other streams.
+    Encoded(Bytes),
+}
+
+impl Piece {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Event(event) => event.encoded_len(),
+            Self::Encoded(bytes) => bytes.len(),
+        }
+    }
+
+    pub(crate) fn write_to(&self, dst: &mut BytesMut) {
+        match self {
+            Self::Event(event) => event.encode_into(dst),
+            Self::Encoded(bytes) => dst.extend_from_slice(bytes),
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Event(event) => event.encode().into_bytes(),
+            Self::Encoded(bytes) => bytes,
+        }
+    }
+}

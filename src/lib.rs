@@ -156,9 +156,9 @@ pub use accept::accepts_event_stream;
 pub use body::{ResponseBody, open_streams};
 #[cfg(feature = "compression")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
-pub use compression::{Compression, CompressionError};
+pub use compression::Compression;
 pub use event::{EncodedEvent, Event, EventError};
-pub use event_id::{EventId, EventIdError, MAX_LAST_EVENT_ID_LEN};
+pub use event_id::{EventId, MAX_LAST_EVENT_ID_LEN};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use event_stream::EventStream;

@@ -15,7 +15,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::{
     BoxError, Event, EventItem,
-    body::Piece,
+    factory::Piece,
     metrics::{EndReason, note_end},
 };
 
@@ -232,11 +232,12 @@ enum Inner<I> {
     Last(Bytes),
 }
 
-impl<I> crate::factory::sealed::Sealed for LimitedItem<I> {}
-impl<I: EventItem> EventItem for LimitedItem<I> {
+impl<I: EventItem> EventItem for LimitedItem<I> {}
+#[allow(private_interfaces)] // sealed: no other crate can name the trait
+impl<I: EventItem> crate::factory::sealed::Sealed for LimitedItem<I> {
     fn into_piece(self) -> Result<Piece, BoxError> {
         match self.0 {
-            Inner::Item(item) => item.into_piece(),
+            Inner::Item(item) => crate::factory::sealed::Sealed::into_piece(item),
             Inner::Last(bytes) => Ok(Piece::Encoded(bytes)),
         }
     }

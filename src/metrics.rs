@@ -21,8 +21,8 @@
 //! | `sse_hub_publish_duration_seconds` | histogram | `backend` | how long the backend took to store and deliver a published event, whether it succeeded or failed (an event refused before it reaches the backend, for its topic or id, is not timed) |
 //! | `sse_hub_publish_errors_total` | counter | `backend`, `error` | [`PublishError`](crate::hub::PublishError)s returned by `publish` and `publish_with_id`, by error: `invalid_topic`, `invalid_id`, `id_length`, `reserved_id`, `id_not_header_safe`, `duplicate_id`, `shutting_down`, `backend`, `uncertain` |
 //!
-//! `backend` is `memory`, `redis`, or what a custom [`Backend`](crate::hub::Backend)'s
-//! [`name`](crate::hub::Backend::name) returns (by default `custom`).
+//! `backend` is `memory`, `redis`, or what a custom [`Backend`](crate::hub::backend::Backend)'s
+//! [`name`](crate::hub::backend::Backend::name) returns (by default `custom`).
 //!
 //! `reason` of `sse_streams_closed_total` is one of:
 //!
@@ -31,7 +31,8 @@
 //! | `ended` | the stream ended by itself |
 //! | `client_left` | the body was dropped before the stream ended: the client went away (or the server dropped the connection) |
 //! | `lag` | a hub subscriber fell more than the lag bound behind ([`LagPolicy::Disconnect`](crate::hub::LagPolicy::Disconnect)) |
-//! | `lifetime` | the stream's lifetime ran out ([`HubBuilder::max_lifetime`](crate::hub::HubBuilder::max_lifetime)) |
+//! | `lifetime` | the stream's [`Lifetime`](crate::Lifetime) ran out: its access expired |
+//! | `max_duration` | a hub subscription reached its [`HubBuilder::max_duration`](crate::hub::HubBuilder::max_duration) |
 //! | `revoked` | the stream was revoked (reserved for per-stream revocation) |
 //! | `shutdown` | graceful shutdown: a triggered [`Shutdown`](crate::Shutdown), the layer's or the hub's |
 //! | `backend` | the hub's backend ended the topic's streams (over Redis: entries this instance had not read were trimmed, or a cluster slot moved); the clients resume from their `Last-Event-ID` |
@@ -74,7 +75,7 @@
 //! ::metrics::with_local_recorder(&recorder, || {
 //!     runtime.block_on(async {
 //!         let hub = Hub::new();
-//!         let mut subscription = hub.subscribe("news", None).await.unwrap();
+//!         let mut subscription = hub.subscribe("news").await.unwrap();
 //!         hub.publish("news", Event::new().data("hi")).await.unwrap();
 //!         subscription.next().await;
 //!     })
@@ -144,7 +145,7 @@ pub fn describe() {
     describe_gauge!(STREAMS_OPEN, "Event streams open now.");
     describe_counter!(
         STREAMS_CLOSED,
-        "Event streams closed, by reason: ended, client_left, lag, lifetime, revoked, shutdown, backend, error."
+        "Event streams closed, by reason: ended, client_left, lag, lifetime, max_duration, revoked, shutdown, backend, error."
     );
     describe_counter!(EVENTS_SENT, "Events handed to the server.");
     describe_counter!(
@@ -181,6 +182,7 @@ pub(crate) enum EndReason {
     ClientLeft,
     Lag,
     Lifetime,
+    MaxDuration,
     Revoked,
     Shutdown,
     Backend,
@@ -195,6 +197,7 @@ impl EndReason {
             Self::ClientLeft => "client_left",
             Self::Lag => "lag",
             Self::Lifetime => "lifetime",
+            Self::MaxDuration => "max_duration",
             Self::Revoked => "revoked",
             Self::Shutdown => "shutdown",
             Self::Backend => "backend",

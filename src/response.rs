@@ -6,6 +6,10 @@
 //! depend on axum: the body is a boxed one of its own, and a refusal is one of a few
 //! plain types.
 
+// The sealed traits' methods name crate-private types (`Piece`, `BoxBody`); no other
+// crate can name those traits, so it cannot call the methods either.
+#![allow(private_interfaces)]
+
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body::Body;
@@ -77,20 +81,25 @@ pub(crate) fn text_response(status: StatusCode, text: String) -> Response<OwnBod
 /// });
 /// # drop(layer);
 /// ```
-pub trait IntoRefusal: sealed::Sealed {
-    #[doc(hidden)]
-    fn into_refusal(self) -> Response<OwnBody>;
-}
+pub trait IntoRefusal: sealed::Sealed {}
 
-mod sealed {
-    pub trait Sealed {}
+/// Only the crate implements [`IntoRefusal`] (the hub's `SubscribeError` too).
+pub(crate) mod sealed {
+    use http::Response;
+
+    use super::OwnBody;
+
+    pub trait Sealed {
+        /// The response to send instead of an event stream.
+        fn into_refusal(self) -> Response<OwnBody>;
+    }
 }
 
 #[cfg(feature = "axum")]
-impl<T: axum_core::response::IntoResponse> sealed::Sealed for T {}
+impl<T: axum_core::response::IntoResponse> IntoRefusal for T {}
 
 #[cfg(feature = "axum")]
-impl<T: axum_core::response::IntoResponse> IntoRefusal for T {
+impl<T: axum_core::response::IntoResponse> sealed::Sealed for T {
     fn into_refusal(self) -> Response<OwnBody> {
         self.into_response()
     }
@@ -104,38 +113,29 @@ mod plain {
 
     use super::{IntoRefusal, OwnBody, sealed::Sealed, text_response};
 
-    impl Sealed for StatusCode {}
-    impl IntoRefusal for StatusCode {
+    impl IntoRefusal for StatusCode {}
+    impl Sealed for StatusCode {
         fn into_refusal(self) -> Response<OwnBody> {
             text_response(self, String::new())
         }
     }
 
-    impl Sealed for (StatusCode, &'static str) {}
-    impl IntoRefusal for (StatusCode, &'static str) {
+    impl IntoRefusal for (StatusCode, &'static str) {}
+    impl Sealed for (StatusCode, &'static str) {
         fn into_refusal(self) -> Response<OwnBody> {
             text_response(self.0, self.1.to_owned())
         }
     }
 
-    impl Sealed for (StatusCode, String) {}
-    impl IntoRefusal for (StatusCode, String) {
+    impl IntoRefusal for (StatusCode, String) {}
+    impl Sealed for (StatusCode, String) {
         fn into_refusal(self) -> Response<OwnBody> {
             text_response(self.0, self.1)
         }
     }
 
-    #[cfg(feature = "hub")]
-    impl Sealed for crate::hub::SubscribeError {}
-    #[cfg(feature = "hub")]
-    impl IntoRefusal for crate::hub::SubscribeError {
-        fn into_refusal(self) -> Response<OwnBody> {
-            self.refusal()
-        }
-    }
-
-    impl Sealed for Infallible {}
-    impl IntoRefusal for Infallible {
+    impl IntoRefusal for Infallible {}
+    impl Sealed for Infallible {
         fn into_refusal(self) -> Response<OwnBody> {
             match self {}
         }
@@ -178,8 +178,7 @@ mod boxed {
 
     /// Any body, boxed, its errors boxed.
     #[cfg_attr(feature = "axum", allow(dead_code))]
-    #[allow(unreachable_pub)] // named by `IntoRefusal`'s hidden method
-    pub struct BoxBody(Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>);
+    pub(crate) struct BoxBody(Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>);
 
     #[cfg_attr(feature = "axum", allow(dead_code))]
     impl BoxBody {

@@ -17,7 +17,7 @@ pub(crate) fn header() {
 /// Publishes on `from` while a subscriber of `to` receives; each event's latency.
 pub(crate) async fn measure(from: &Hub, to: &Hub, paced: bool) -> Vec<Duration> {
     let topic = format!("t{}", Instant::now().elapsed().as_nanos());
-    let mut subscription = to.subscribe(&topic, None).await.unwrap();
+    let mut subscription = to.subscribe(&topic).await.unwrap();
     let start = Instant::now();
     let publisher = {
         let from = from.clone();

@@ -58,7 +58,7 @@ fuzz_target!(|input: &[u8]| {
         };
         let last_event_id = EventId::new(&last).unwrap();
         let mut subscription = hub
-            .subscribe(&names, last_event_id.as_ref())
+            .subscribe(&names).after(last_event_id.as_ref())
             .now_or_never()
             .unwrap()
             .unwrap();

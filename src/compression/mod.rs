@@ -109,7 +109,7 @@ pub(crate) use encoding::Encoding;
 /// use tower_sse::{Compression, Event, EventId, SseLayer};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), tower_sse::CompressionError> {
+/// # async fn main() {
 /// let events = |_: Request<()>, _: Option<EventId>| async {
 ///     Ok::<_, Infallible>(tokio_stream::iter([
 ///         Event::new().data(r#"{"price":101.5}"#),
@@ -118,7 +118,7 @@ pub(crate) use encoding::Encoding;
 /// };
 /// let layer = SseLayer::new(events)
 ///     .without_keep_alive()
-///     .compression(Compression::default().br(false).zstd_level(6)?);
+///     .compression(Compression::default().br(false).zstd_level(6));
 /// let inner = service_fn(|_: Request<()>| async {
 ///     Ok::<_, Infallible>(Response::new(String::from("a page")))
 /// });
@@ -136,7 +136,6 @@ pub(crate) use encoding::Encoding;
 /// let compressed = response.into_body().collect().await.unwrap().to_bytes();
 /// let events = zstd::decode_all(&compressed[..]).unwrap();
 /// assert_eq!(events, b"data: {\"price\":101.5}\n\ndata: {\"price\":101.6}\n\n");
-/// # Ok(())
 /// # }
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -234,25 +233,21 @@ impl Compression {
     /// Sets zstd's compression level, from 1 (fastest) to 22 (smallest), and switches
     /// zstd on. Default: 3.
     ///
-    /// # Errors
-    ///
-    /// [`CompressionError`] if `level` is outside `1..=22`.
+    /// A value outside `1..=22` is brought to the nearest end of the range.
     ///
     /// # Example
     ///
     /// ```
     /// use tower_sse::Compression;
     ///
-    /// assert!(Compression::default().zstd_level(6).is_ok());
-    /// assert!(Compression::default().zstd_level(23).is_err());
+    /// assert_eq!(Compression::default().zstd_level(23), Compression::default().zstd_level(22));
     /// ```
     #[cfg(feature = "compression-zstd")]
     #[cfg_attr(docsrs, doc(cfg(feature = "compression-zstd")))]
-    pub fn zstd_level(mut self, level: i32) -> Result<Self, CompressionError> {
-        check("zstd level", level.into(), 1, 22)?;
-        self.zstd.level = level;
+    pub fn zstd_level(mut self, level: i32) -> Self {
+        self.zstd.level = level.clamp(1, 22);
         self.zstd.enabled = true;
-        Ok(self)
+        self
     }
 
     /// Sets zstd's window to 2^`log` bytes, from 10 to 23, and switches zstd on: how
@@ -260,26 +255,22 @@ impl Compression {
     /// entries each), so it sets the memory each stream holds. Browsers refuse windows
     /// over 8 MiB (2^23). Default: 16 (64 KiB).
     ///
-    /// # Errors
-    ///
-    /// [`CompressionError`] if `log` is outside `10..=23`.
+    /// A value outside `10..=23` is brought to the nearest end of the range.
     ///
     /// # Example
     ///
     /// ```
     /// use tower_sse::Compression;
     ///
-    /// let compression = Compression::default().zstd_window_log(14)?;
+    /// let compression = Compression::default().zstd_window_log(14);
     /// # drop(compression);
-    /// # Ok::<_, tower_sse::CompressionError>(())
     /// ```
     #[cfg(feature = "compression-zstd")]
     #[cfg_attr(docsrs, doc(cfg(feature = "compression-zstd")))]
-    pub fn zstd_window_log(mut self, log: u32) -> Result<Self, CompressionError> {
-        check("zstd window log", log.into(), 10, 23)?;
-        self.zstd.window_log = log;
+    pub fn zstd_window_log(mut self, log: u32) -> Self {
+        self.zstd.window_log = log.clamp(10, 23);
         self.zstd.enabled = true;
-        Ok(self)
+        self
     }
 
     /// Switches brotli on or off. Default: on.
@@ -303,50 +294,42 @@ impl Compression {
     /// on. Higher qualities cost far more memory per stream: measured with the default
     /// window, about 430 KB at 3, 740 KB at 4 and 33 MB at 5. Default: 3.
     ///
-    /// # Errors
-    ///
-    /// [`CompressionError`] if `quality` is over 11.
+    /// A value outside `0..=11` is brought to the nearest end of the range.
     ///
     /// # Example
     ///
     /// ```
     /// use tower_sse::Compression;
     ///
-    /// assert!(Compression::default().br_quality(4).is_ok());
-    /// assert!(Compression::default().br_quality(12).is_err());
+    /// assert_eq!(Compression::default().br_quality(12), Compression::default().br_quality(11));
     /// ```
     #[cfg(feature = "compression-br")]
     #[cfg_attr(docsrs, doc(cfg(feature = "compression-br")))]
-    pub fn br_quality(mut self, quality: u32) -> Result<Self, CompressionError> {
-        check("brotli quality", quality.into(), 0, 11)?;
-        self.br.quality = quality;
+    pub fn br_quality(mut self, quality: u32) -> Self {
+        self.br.quality = quality.clamp(0, 11);
         self.br.enabled = true;
-        Ok(self)
+        self
     }
 
     /// Sets brotli's window to 2^`bits` bytes (less 16), from 10 to 24, and switches
     /// brotli on. Default: 16 (64 KiB).
     ///
-    /// # Errors
-    ///
-    /// [`CompressionError`] if `bits` is outside `10..=24`.
+    /// A value outside `10..=24` is brought to the nearest end of the range.
     ///
     /// # Example
     ///
     /// ```
     /// use tower_sse::Compression;
     ///
-    /// let compression = Compression::default().br_window_bits(18)?;
+    /// let compression = Compression::default().br_window_bits(18);
     /// # drop(compression);
-    /// # Ok::<_, tower_sse::CompressionError>(())
     /// ```
     #[cfg(feature = "compression-br")]
     #[cfg_attr(docsrs, doc(cfg(feature = "compression-br")))]
-    pub fn br_window_bits(mut self, bits: u32) -> Result<Self, CompressionError> {
-        check("brotli window bits", bits.into(), 10, 24)?;
-        self.br.window_bits = bits;
+    pub fn br_window_bits(mut self, bits: u32) -> Self {
+        self.br.window_bits = bits.clamp(10, 24);
         self.br.enabled = true;
-        Ok(self)
+        self
     }
 
     /// Switches gzip on or off. Default: on.
@@ -369,26 +352,21 @@ impl Compression {
     /// Sets gzip's level, from 0 (stored, no compression) to 9 (smallest), and switches
     /// gzip on. The memory per stream is the same at every level. Default: 3.
     ///
-    /// # Errors
-    ///
-    /// [`CompressionError`] if `level` is over 9.
+    /// A value outside `0..=9` is brought to the nearest end of the range.
     ///
     /// # Example
     ///
     /// ```
     /// use tower_sse::Compression;
     ///
-    /// assert!(Compression::default().gzip_level(1).is_ok());
-    /// let error = Compression::default().gzip_level(10).unwrap_err();
-    /// assert_eq!(error.to_string(), "gzip level 10 is not within 0..=9");
+    /// assert_eq!(Compression::default().gzip_level(10), Compression::default().gzip_level(9));
     /// ```
     #[cfg(feature = "compression-gzip")]
     #[cfg_attr(docsrs, doc(cfg(feature = "compression-gzip")))]
-    pub fn gzip_level(mut self, level: u32) -> Result<Self, CompressionError> {
-        check("gzip level", level.into(), 0, 9)?;
-        self.gzip.level = level;
+    pub fn gzip_level(mut self, level: u32) -> Self {
+        self.gzip.level = level.clamp(0, 9);
         self.gzip.enabled = true;
-        Ok(self)
+        self
     }
 
     /// Whether `encoding` is switched on.
@@ -465,48 +443,3 @@ where
     }
     Response::from_parts(parts, body)
 }
-
-/// A compression setting out of its range, from a [`Compression`] setter.
-///
-/// # Example
-///
-#[cfg_attr(feature = "compression-br", doc = "```")]
-#[cfg_attr(not(feature = "compression-br"), doc = "```ignore")]
-/// use tower_sse::Compression;
-///
-/// let error = Compression::default().br_window_bits(30).unwrap_err();
-/// assert_eq!(error.to_string(), "brotli window bits 30 is not within 10..=24");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CompressionError {
-    setting: &'static str,
-    value: i64,
-    min: i64,
-    max: i64,
-}
-
-/// `Ok` if `value` is within `min..=max`.
-fn check(setting: &'static str, value: i64, min: i64, max: i64) -> Result<(), CompressionError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(CompressionError {
-            setting,
-            value,
-            min,
-            max,
-        })
-    }
-}
-
-impl fmt::Display for CompressionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} is not within {}..={}",
-            self.setting, self.value, self.min, self.max
-        )
-    }
-}
-
-impl std::error::Error for CompressionError {}

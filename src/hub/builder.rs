@@ -1,33 +1,34 @@
 //! [`HubBuilder`], the hub's settings.
 
-use std::{
-    fmt,
-    sync::{Arc, atomic::AtomicU64},
-    time::Duration,
-};
+use std::{fmt, sync::Arc, time::Duration};
 
-use crate::{EncodedEvent, Event, Shutdown};
+use crate::{Event, Shutdown};
 
 use super::{
-    History, Hub, SetupError,
-    backend::{Backend, Engine, Feed},
-    config::{Hook, LagPolicy, Limits, SubscriberChange},
-    fanout::Fanout,
-    memory::MemoryBackend,
-    subscription::Context,
+    backend::{Backend, Engine, Feed, fanout::Fanout, memory::MemoryBackend},
+    config::{Config, LagPolicy, Limits, SubscriberChange},
+    error::SetupError,
+    handle::Hub,
+    history::History,
+    state::State,
 };
 
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) history: History,
-    pub(crate) lag_bound: usize,
-    pub(crate) lag: LagPolicy,
-    pub(crate) limits: Limits,
-    pub(crate) max_lifetime: Option<(Duration, Duration)>,
-    pub(crate) reset_event: EncodedEvent,
-    pub(crate) shutdown: Option<Shutdown>,
-    pub(crate) on_subscriber: Option<Hook>,
-    pub(crate) metrics_topics: usize,
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A hub with the default settings (see [`HubBuilder`]).
+    pub fn new() -> Self {
+        HubBuilder::default().build()
+    }
+
+    /// Starts building a hub.
+    pub fn builder() -> HubBuilder {
+        HubBuilder::default()
+    }
 }
 
 /// Builds a [`Hub`]; every setting has a default.
@@ -45,7 +46,7 @@ pub(crate) struct Config {
 ///     .lag_policy(LagPolicy::Disconnect)
 ///     .max_subscribers(50_000)
 ///     .max_subscribers_per_topic(10_000)
-///     .max_lifetime(Duration::from_secs(3600), Duration::from_secs(300))
+///     .max_duration(Duration::from_secs(3600), Duration::from_secs(300))
 ///     .graceful_shutdown(shutdown.clone())
 ///     .on_subscriber(|change| println!("{change:?}"))
 ///     .build();
@@ -68,7 +69,7 @@ impl Default for HubBuilder {
                     topic: usize::MAX,
                     retry_after: Duration::from_secs(5),
                 },
-                max_lifetime: None,
+                max_duration: None,
                 reset_event: Event::new().event_static("reset").data("").encode(),
                 shutdown: None,
                 on_subscriber: None,
@@ -132,12 +133,14 @@ impl HubBuilder {
         self
     }
 
-    /// Ends each subscription after `lifetime` plus a random part of `jitter`, so clients
+    /// Ends each subscription after `duration` plus a random part of `jitter`, so clients
     /// reconnect a few at a time (and resume from their `Last-Event-ID`).
     ///
     /// Default: none.
-    pub fn max_lifetime(mut self, lifetime: Duration, jitter: Duration) -> Self {
-        self.config.max_lifetime = Some((lifetime, jitter));
+    ///
+    /// (To end a stream when its client's access ends, use [`Lifetime`](crate::Lifetime).)
+    pub fn max_duration(mut self, duration: Duration, jitter: Duration) -> Self {
+        self.config.max_duration = Some((duration, jitter));
         self
     }
 
@@ -168,7 +171,7 @@ impl HubBuilder {
     ///
     /// let shutdown = Shutdown::with_last_event(Event::new().event_static("bye").data(""));
     /// let hub = Hub::builder().graceful_shutdown(shutdown.clone()).build();
-    /// let mut subscription = hub.subscribe("t", None).await.unwrap();
+    /// let mut subscription = hub.subscribe("t").await.unwrap();
     /// shutdown.trigger();
     /// assert_eq!(subscription.next().await.unwrap().as_bytes(), &b"event: bye\ndata: \n\n"[..]);
     /// assert!(subscription.next().await.is_none());
@@ -247,16 +250,7 @@ impl HubBuilder {
     }
 
     fn assemble(self, fanout: Arc<Fanout>, backend: Arc<dyn Backend>) -> Hub {
-        let context = Arc::new(Context {
-            fanout,
-            backend: backend.clone(),
-            lag: self.config.lag.clone(),
-            on_subscriber: self.config.on_subscriber.clone(),
-            lag_disconnects: AtomicU64::new(0),
-            lag_skips: AtomicU64::new(0),
-            next_watcher: AtomicU64::new(0),
-        });
-        let hub = Hub::new_with(backend, context, self.config);
+        let hub = Hub::new_with(Arc::new(State::new(backend, fanout, self.config)));
         hub.watch_shutdown();
         hub
     }

@@ -1,8 +1,25 @@
-//! The hub's settings that subscriptions and the fan-out read: lag, limits, hooks.
+//! The hub's settings, as [`HubBuilder`](super::HubBuilder) gathers them: lag, limits,
+//! the hub's own events, hooks.
 
 use std::{sync::Arc, time::Duration};
 
-use crate::EncodedEvent;
+use crate::{EncodedEvent, Shutdown};
+
+use super::history::History;
+
+/// Every setting of a hub.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) history: History,
+    pub(crate) lag_bound: usize,
+    pub(crate) lag: LagPolicy,
+    pub(crate) limits: Limits,
+    pub(crate) max_duration: Option<(Duration, Duration)>,
+    pub(crate) reset_event: EncodedEvent,
+    pub(crate) shutdown: Option<Shutdown>,
+    pub(crate) on_subscriber: Option<Hook>,
+    pub(crate) metrics_topics: usize,
+}
 
 /// What to do with a subscriber that falls more than [`HubBuilder::lag_bound`](super::HubBuilder::lag_bound) events
 /// behind.
@@ -48,7 +65,7 @@ pub enum LagPolicy {
 ///         }
 ///     })
 ///     .build();
-/// let _subscription = hub.subscribe("news", None).await.unwrap();
+/// let _subscription = hub.subscribe("news").await.unwrap();
 /// assert_eq!(joined.load(Ordering::Relaxed), 1);
 /// # }
 /// ```
@@ -67,7 +84,7 @@ pub enum SubscriberChange<'a> {
     },
 }
 
-/// What [`HubBuilder::on_subscriber`](super::HubBuilder::on_subscriber)(super::HubBuilder::on_subscriber) calls.
+/// What [`HubBuilder::on_subscriber`](super::HubBuilder::on_subscriber) calls.
 pub(crate) type Hook = Arc<dyn Fn(SubscriberChange<'_>) + Send + Sync>;
 
 /// The subscriber limits, checked when a subscriber joins.

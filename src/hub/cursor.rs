@@ -1,5 +1,5 @@
 //! The cursor a stream of several topics sends as its ids when each topic has its own
-//! sequence ([`IdScope::Topic`](super::IdScope::Topic)).
+//! sequence ([`IdScope::Topic`](super::backend::IdScope::Topic)).
 //!
 //! Format: `~`, seven base-36 digits of a 32-bit hash of the stream's sorted topic
 //! names, then for each topic in that order `.` and its position, `major` in base 36
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::MAX_LAST_EVENT_ID_LEN;
 
-use super::Position;
+use super::backend::Position;
 
 /// The id sent instead of a cursor too long to come back in a header.
 const TOO_LONG: &str = "~";

@@ -129,7 +129,7 @@ impl std::error::Error for PublishError {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let hub = Hub::builder().max_subscribers(0).build();
-/// let err = hub.subscribe("news", None).await.unwrap_err();
+/// let err = hub.subscribe("news").await.unwrap_err();
 /// let response = err.into_response();
 /// assert_eq!(response.status(), 200);
 /// assert_eq!(response.headers()["content-type"], "text/event-stream");
@@ -210,6 +210,18 @@ impl SubscribeError {
             Self::Backend(_) => Some(BACKEND_RETRY),
             Self::InvalidTopic => None,
         }
+    }
+}
+
+/// Without axum, the layer's factories may still refuse with a `SubscribeError`.
+#[cfg(not(feature = "axum"))]
+impl crate::IntoRefusal for SubscribeError {}
+
+#[cfg(not(feature = "axum"))]
+#[allow(private_interfaces)] // sealed: no other crate can name the trait
+impl crate::response::sealed::Sealed for SubscribeError {
+    fn into_refusal(self) -> Response<OwnBody> {
+        self.refusal()
     }
 }
 

@@ -7,8 +7,11 @@ use http::{HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{
-    Delivery, EventId, Hub, IntoTopics, Position, SubscribeError, backend::Replayed, cursor,
-    handle::topic_set,
+    backend::{Delivery, EventId, Position, Retained},
+    cursor,
+    error::SubscribeError,
+    handle::Hub,
+    topics::{IntoTopics, topic_set},
 };
 use crate::EncodedEvent;
 
@@ -88,7 +91,7 @@ impl Hub {
     /// let id = hub.publish("prices", Event::new().data("published in between")).await?;
     ///
     /// // The page's EventSource connects with the handoff's id.
-    /// let mut events = hub.subscribe("prices", Some(handoff.id())).await?;
+    /// let mut events = hub.subscribe("prices").after(Some(handoff.id())).await?;
     /// let expected = format!("data: published in between\nid: {id}\n\n");
     /// assert_eq!(events.next().await.unwrap().as_bytes(), expected.as_bytes());
     /// # Ok(())
@@ -127,7 +130,7 @@ impl Hub {
     /// assert_eq!(shown, ["two", "three"]);
     ///
     /// let four = hub.publish("chat", Event::new().data("four")).await?;
-    /// let mut stream = hub.subscribe("chat", Some(page.id())).await?;
+    /// let mut stream = hub.subscribe("chat").after(Some(page.id())).await?;
     /// assert_eq!(stream.next().await.unwrap().id(), Some(four.as_str()));
     /// # Ok(())
     /// # }
@@ -163,7 +166,7 @@ impl Hub {
     ) -> Result<Vec<EncodedEvent>, SubscribeError> {
         let mut events: Vec<Delivery> = Vec::new();
         for (topic, head) in topics.iter().zip(heads) {
-            if let Replayed::Events(retained) =
+            if let Retained::Events(retained) =
                 self.backend().replay(topic, Position::START, false).await?
             {
                 let upto = retained.partition_point(|d| d.position() <= *head);

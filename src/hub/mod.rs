@@ -20,7 +20,7 @@
 //!     move |_: Request<Body>, last_event_id: Option<EventId>| {
 //!         let hub = hub.clone();
 //!         // A refused subscriber is told to come back later (`retry:`).
-//!         async move { hub.subscribe("news", last_event_id.as_ref()).await }
+//!         async move { hub.subscribe("news").after(last_event_id.as_ref()).await }
 //!     }
 //! };
 //! let app: Router = Router::new()
@@ -42,7 +42,7 @@
 //! of your own with [`Hub::publish_with_id`]. The id is
 //! part of the encoded event, so the browser sends it back when it reconnects. A backend
 //! whose topics have sequences of their own (Redis) sends a stream of several topics a
-//! cursor as its ids instead: one position per topic (see [`Hub::subscribe`]).
+//! cursor as its ids instead: one position per topic (see [`Subscribe::after`]).
 //!
 //! Each topic keeps a bounded history ([`HubBuilder::history`]: by count, bytes and age,
 //! on every engine).
@@ -70,11 +70,11 @@
 //! history holds it (keep the history longer than the lag bound); or it skips ahead,
 //! optionally with a notice event.
 //!
-//! # Limits, lifetime and shutdown
+//! # Limits, duration and shutdown
 //!
 //! [`HubBuilder::max_subscribers`] and [`HubBuilder::max_subscribers_per_topic`] refuse
 //! subscribers past a limit with a [`SubscribeError`] that answers `200` with only
-//! `retry:` (and `Retry-After`), so that browsers come back later. [`HubBuilder::max_lifetime`] ends each subscription after a time with
+//! `retry:` (and `Retry-After`), so that browsers come back later. [`HubBuilder::max_duration`] ends each subscription after a time with
 //! random jitter, so that clients reconnect (and, after a deploy, reconnect elsewhere) a
 //! few at a time. [`HubBuilder::graceful_shutdown`] takes the server's
 //! [`Shutdown`](crate::Shutdown) signal: when it is triggered, every subscription gets
@@ -91,24 +91,20 @@
 //! of which receives only the topics its clients follow; with the `nats` feature,
 //! `nats::Nats` keeps every topic's history in one NATS JetStream stream; with the
 //! `postgres` feature, `postgres::Postgres` keeps it in a PostgreSQL table, and events
-//! can be published from SQL inside your own transaction. The hub's API is the same. An engine of your own implements [`Engine`] and [`Backend`].
+//! can be published from SQL inside your own transaction. The hub's API is the same. An engine of your own implements [`Engine`] and
+//! [`backend::Backend`]: see the [`backend`] module.
 
-mod backend;
+pub mod backend;
 mod builder;
 mod config;
 mod cursor;
-mod delivery;
 mod error;
-mod fanout;
-mod flight;
 mod handle;
 mod handoff;
 mod history;
-mod memory;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
-mod position;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
@@ -118,29 +114,25 @@ pub mod redis;
 #[cfg(any(feature = "redis", feature = "postgres", feature = "nats"))]
 mod remote;
 mod revocation;
+mod state;
 mod stats;
-mod subscription;
+mod subscribe;
 mod topics;
 
-/// The id of an event (the crate root's [`EventId`]), here too for
-/// backends.
-pub use crate::EventId;
-pub use backend::{Backend, BoxFuture, Engine, Feed, IdScope, Replayed};
+pub use backend::Engine;
 pub use builder::HubBuilder;
 pub use config::{LagPolicy, SubscriberChange};
-pub use delivery::Delivery;
 pub use error::{PublishError, SetupError, SubscribeError};
 pub use handle::Hub;
 pub use handoff::{Handoff, POSITION_HEADER};
 pub use history::History;
-pub use position::Position;
 pub use revocation::{MAX_REVOCATION_KEY_LEN, Revocation};
 pub use stats::HubStats;
-pub use subscription::{Replay, Subscription};
-pub use topics::IntoTopics;
+pub use subscribe::{Replay, Subscribe, Subscription};
+pub use topics::{IntoTopics, MAX_TOPIC_LEN, MAX_TOPICS_PER_SUBSCRIPTION};
 
-/// The longest topic name, in bytes.
-pub const MAX_TOPIC_LEN: usize = 256;
-
-/// The most topics one subscription may follow.
-pub const MAX_TOPICS_PER_SUBSCRIPTION: usize = 64;
+/// The engine API under the names the crate's engines use.
+#[allow(unused_imports)]
+pub(crate) use backend::{
+    Backend, BoxFuture, Delivery, EventId, Feed, IdScope, Position, Replayed,
+};

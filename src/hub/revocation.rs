@@ -12,7 +12,12 @@ use tokio_stream::Stream;
 
 use crate::Event;
 
-use super::{Hub, PublishError, SubscribeError, Subscription, handle::RESERVED};
+use super::{
+    error::{PublishError, SubscribeError},
+    handle::Hub,
+    subscribe::Subscription,
+    topics::RESERVED,
+};
 
 /// The longest revocation key, in bytes.
 pub const MAX_REVOCATION_KEY_LEN: usize = 200;
@@ -48,7 +53,7 @@ impl Hub {
     ///
     /// let hub = Hub::new();
     /// // In the factory: the stream of user 42 ends when user 42 logs out.
-    /// let events = hub.subscribe("news", None).await?;
+    /// let events = hub.subscribe("news").await?;
     /// let mut stream = Lifetime::new()
     ///     .revoked_by(hub.revocation("user:42").await?)
     ///     .wrap(events);

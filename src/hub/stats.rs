@@ -1,6 +1,14 @@
 //! [`HubStats`], counters of a hub's activity.
 
-/// Counters of a hub's activity, from [`Hub::stats`](super::Hub::stats).
+use std::{collections::HashMap, sync::Arc};
+
+/// Counters of a hub's activity, from [`Hub::stats`](super::Hub::stats): the one way to
+/// read them. The same counts go to a metrics recorder with the `metrics` feature
+/// (`sse_hub_subscribers` by topic), and
+/// [`HubBuilder::on_subscriber`](super::HubBuilder::on_subscriber) is told of each
+/// subscriber as it joins and leaves, to act on it (it counts nothing).
+///
+/// It is a snapshot, taken in one pass over the topics that have subscribers.
 ///
 /// # Example
 ///
@@ -10,16 +18,17 @@
 /// use tower_sse::{Event, hub::Hub};
 ///
 /// let hub = Hub::new();
-/// let subscription = hub.subscribe("news", None).await.unwrap();
+/// let subscription = hub.subscribe("news").await.unwrap();
+/// assert_eq!(hub.stats().subscribers_of("news"), 1);
 /// hub.publish("news", Event::new().data("x")).await.unwrap();
 /// let stats = hub.stats();
 /// assert_eq!((stats.subscribers, stats.topics, stats.published), (1, 1, 1));
 /// drop(subscription);
 /// assert_eq!(hub.stats().subscribers, 0);
-/// assert_eq!(hub.subscribers("news"), 0);
+/// assert_eq!(hub.stats().subscribers_of("news"), 0);
 /// # }
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HubStats {
     /// Subscribers connected now.
@@ -35,4 +44,13 @@ pub struct HubStats {
     pub lag_disconnects: u64,
     /// Times a subscriber skipped events because it fell behind.
     pub lag_skips: u64,
+    pub(crate) by_topic: HashMap<Arc<str>, usize>,
+}
+
+impl HubStats {
+    /// Subscribers of `topic` connected now (a subscription of several topics counts in
+    /// each).
+    pub fn subscribers_of(&self, topic: &str) -> usize {
+        self.by_topic.get(topic).copied().unwrap_or(0)
+    }
 }

@@ -122,7 +122,7 @@ pub fn hub_app(hub: &Hub) -> Router {
             if topics.is_empty() {
                 topics.push("room");
             }
-            hub.subscribe(topics, last.as_ref()).await
+            hub.subscribe(topics).after(last.as_ref()).await
         }
     };
     Router::new()
@@ -320,7 +320,7 @@ pub mod engine {
         let server = instance(hub).await;
         let events = connect_events(server, uri, None).await;
         eventually(Duration::from_secs(5), "subscribed", || {
-            hub.subscribers(topic) == 1
+            hub.stats().subscribers_of(topic) == 1
         })
         .await;
         (server, events)

@@ -161,7 +161,7 @@ pub fn page_app(hub: &Hub, recorder: SocketAddr) -> Router {
     let hub = hub.clone();
     let events = move |_: Request<Body>, last: Option<EventId>| {
         let hub = hub.clone();
-        async move { hub.subscribe("room", last.as_ref()).await }
+        async move { hub.subscribe("room").after(last.as_ref()).await }
     };
     let page = page(recorder);
     Router::new()
@@ -192,7 +192,7 @@ pub async fn restart_while_followed(
     reopens: usize,
 ) -> (Vec<String>, Duration) {
     recorder.wait_for("open", 1).await;
-    let subscribed = |n| move || hub.subscribers("room") == n;
+    let subscribed = |n| move || hub.stats().subscribers_of("room") == n;
     eventually(Duration::from_secs(30), "subscribed", subscribed(1)).await;
     publish(hub, ["a1", "a2", "a3"]).await;
     // The page has them (and a3's id) before the app goes away: a page without an id

@@ -56,7 +56,7 @@ pub async fn cut_off_briefly_catches_up_once_in_order<E: Engine>(engine: E) {
     let got = take(&mut events, 55).await;
     assert_eq!(got[..50], during);
     assert_eq!(got[50..], after);
-    assert_eq!(cut_off.subscribers("room"), 1);
+    assert_eq!(cut_off.stats().subscribers_of("room"), 1);
 }
 
 /// Cut off while others publish more than the topic keeps: the events it missed are
@@ -84,7 +84,7 @@ pub async fn cut_off_past_the_history_gives_reset<E: Engine>(engine: E) {
         "the stream ends, skipping nothing"
     );
     eventually(Duration::from_secs(5), "the subscription released", || {
-        cut_off.subscribers("room") == 0
+        cut_off.stats().subscribers_of("room") == 0
     })
     .await;
 
@@ -120,7 +120,7 @@ pub async fn a_silent_connection_is_found<E: Engine>(engine: E) {
     engine.proxy().freeze_open_connections();
     let missed = publish_all(&publisher, "room", texts("m", 0..20)).await;
     assert_eq!(take(&mut events, 20).await, missed);
-    assert_eq!(frozen.subscribers("room"), 1);
+    assert_eq!(frozen.stats().subscribers_of("room"), 1);
     let more = publish_all(&frozen, "room", ["from the frozen one".to_owned()]).await;
     assert_eq!(take(&mut events, 1).await, more);
 }

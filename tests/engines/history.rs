@@ -65,7 +65,7 @@ pub async fn age_bound_gives_reset<E: Engine>(engine: E) {
     .await;
     let new = publish_all(&hub, "room", ["new".to_owned()]).await;
     assert_eq!(take(&mut events, 1).await, new, "the same stream goes on");
-    assert_eq!(hub.subscribers("room"), 1);
+    assert_eq!(hub.stats().subscribers_of("room"), 1);
     within(Duration::from_secs(20), async {
         while stored(&hub, "room").await != 1 {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -90,7 +90,11 @@ pub async fn restart_with_data_loses_nothing<E: Engine>(mut engine: E) {
     until_published(&other).await;
     let after = publish_all(&other, "room", texts("after ", 0..20)).await;
     assert_eq!(take(&mut events, 20).await, after);
-    assert_eq!(hub.subscribers("room"), 1, "the stream stayed open");
+    assert_eq!(
+        hub.stats().subscribers_of("room"),
+        1,
+        "the stream stayed open"
+    );
 }
 
 /// The server (for memory: the process) comes back empty: a live client's stream ends

@@ -73,7 +73,7 @@ pub async fn interest_based_delivery<E: Engine>(engine: E) {
 
     drop(events);
     eventually(Duration::from_secs(5), "the client left", || {
-        b.subscribers("room") == 0
+        b.stats().subscribers_of("room") == 0
     })
     .await;
     within(Duration::from_secs(5), async {
@@ -223,7 +223,7 @@ pub async fn revocation_across_instances<E: Engine>(engine: E) {
             let a = a.clone();
             async move {
                 let lifetime = tower_sse::Lifetime::new().revoked_by(a.revocation("user:7").await?);
-                let events = a.subscribe("room", None).await?;
+                let events = a.subscribe("room").await?;
                 Ok::<_, tower_sse::hub::SubscribeError>(lifetime.wrap(events))
             }
         }

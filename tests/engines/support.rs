@@ -24,10 +24,10 @@ pub async fn subscribed(hub: &Hub, uri: &str, topic: &str) -> (SocketAddr, Event
 /// Opens an event stream on `server` (serving `hub`), subscribed to `topic` when this
 /// returns.
 pub async fn follow(hub: &Hub, server: SocketAddr, uri: &str, topic: &str) -> Events {
-    let before = hub.subscribers(topic);
+    let before = hub.stats().subscribers_of(topic);
     let events = connect_events(server, uri, None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers(topic) > before
+        hub.stats().subscribers_of(topic) > before
     })
     .await;
     events
@@ -43,7 +43,7 @@ pub fn data(events: &[(String, String)]) -> Vec<String> {
 pub async fn until_published(hub: &Hub) {
     within(Duration::from_secs(30), async {
         while hub.publish("probe", Event::new().data("p")).await.is_err() {}
-        while hub.subscribe("probe", None).await.is_err() {
+        while hub.subscribe("probe").await.is_err() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -52,7 +52,7 @@ pub async fn until_published(hub: &Hub) {
 
 /// How many events of `topic` `hub` can replay from the start.
 pub async fn stored(hub: &Hub, topic: &str) -> usize {
-    let subscription = hub.subscribe_with_history(topic, None).await.unwrap();
+    let subscription = hub.subscribe(topic).with_history().await.unwrap();
     match subscription.replay() {
         Replay::Exact(n) => n,
         other => panic!("a replay of the history: {other:?}"),
@@ -62,7 +62,11 @@ pub async fn stored(hub: &Hub, topic: &str) -> usize {
 /// What a resume from `id` on `hub` would replay.
 pub async fn replay_from(hub: &Hub, topic: &str, id: &str) -> Replay {
     let id = EventId::new(id).unwrap();
-    hub.subscribe(topic, id.as_ref()).await.unwrap().replay()
+    hub.subscribe(topic)
+        .after(id.as_ref())
+        .await
+        .unwrap()
+        .replay()
 }
 
 /// `n` texts `{prefix}{i}`.

@@ -31,7 +31,7 @@ fn app(hub: &Hub) -> Router {
             if let Some(seconds) = expires_in {
                 lifetime = lifetime.expires_in(Duration::from_secs(seconds));
             }
-            let events = hub.subscribe("news", last.as_ref()).await?;
+            let events = hub.subscribe("news").after(last.as_ref()).await?;
             Ok::<_, tower_sse::hub::SubscribeError>(lifetime.wrap(events))
         }
     };

@@ -16,8 +16,8 @@ use futures_util::StreamExt;
 use tower_sse::{
     Event, EventId,
     hub::{
-        Backend, BoxFuture, Delivery, Engine, Feed, History, Hub, IdScope, Position, PublishError,
-        Replay, Replayed, SetupError, SubscribeError,
+        Engine, History, Hub, PublishError, Replay, SetupError, SubscribeError,
+        backend::{Backend, BoxFuture, Delivery, Feed, IdScope, Position, Retained},
     },
 };
 
@@ -110,7 +110,7 @@ impl Backend for PerTopic {
         topic: &'a str,
         after: Position,
         exact: bool,
-    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
+    ) -> BoxFuture<'a, Result<Retained, SubscribeError>> {
         self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let gate = self.gate.clone();
         let state = self.state.lock().unwrap();
@@ -118,11 +118,11 @@ impl Backend for PerTopic {
         let head = log.last().map_or(Position::START, Delivery::position);
         let oldest = log.first().map_or(Position::START, Delivery::position);
         let result = if exact && after > head {
-            Replayed::Unknown
+            Retained::Unknown
         } else if exact && !log.is_empty() && after.parts().0 + 1 < oldest.parts().0 {
-            Replayed::Expired
+            Retained::Expired
         } else {
-            Replayed::Events(
+            Retained::Events(
                 log.iter()
                     .filter(|d| d.position() > after)
                     .cloned()
@@ -155,7 +155,7 @@ async fn a_backend_of_ones_own_serves_streams_and_resumes_them() {
     // One topic: the backend's own ids, resumed through `locate`.
     let mut room = connect_events(server, "/", None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers("room") == 1
+        hub.stats().subscribers_of("room") == 1
     })
     .await;
     for text in ["a", "b", "c"] {
@@ -170,7 +170,7 @@ async fn a_backend_of_ones_own_serves_streams_and_resumes_them() {
     let uri = "/?topic=x&topic=y";
     let mut both = connect_events(server, uri, None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers("y") == 1
+        hub.stats().subscribers_of("y") == 1
     })
     .await;
     for (topic, text) in [("x", "x1"), ("y", "y1"), ("x", "x2"), ("y", "y2")] {
@@ -203,15 +203,24 @@ async fn what_the_backend_cannot_replay_resets_and_what_it_ends_ends() {
     }
     let from = |id: &str| EventId::new(id).unwrap();
     // Kept: 3 and 4. After 2: exact; after 1: expired; after 9: unknown.
-    let exact = hub.subscribe("room", from("2").as_ref()).await.unwrap();
+    let exact = hub
+        .subscribe("room")
+        .after(from("2").as_ref())
+        .await
+        .unwrap();
     assert_eq!(exact.replay(), Replay::Exact(2));
     for id in ["1", "9"] {
-        let reset = hub.subscribe("room", from(id).as_ref()).await.unwrap();
+        let reset = hub
+            .subscribe("room")
+            .after(from(id).as_ref())
+            .await
+            .unwrap();
         assert_eq!(reset.replay(), Replay::Reset, "after {id}");
     }
     // A cursor for another set of topics resets too.
     let other = hub
-        .subscribe(["room", "x"], from("~0000000.1.1").as_ref())
+        .subscribe(["room", "x"])
+        .after(from("~0000000.1.1").as_ref())
         .await
         .unwrap();
     assert_eq!(other.replay(), Replay::Reset);
@@ -219,7 +228,7 @@ async fn what_the_backend_cannot_replay_resets_and_what_it_ends_ends() {
 
     // The backend ends a topic's streams (it lost track of the topic): they end, after
     // what they had queued, and new subscribers join as usual.
-    let mut live = hub.subscribe("room", None).await.unwrap();
+    let mut live = hub.subscribe("room").await.unwrap();
     hub.publish("room", Event::new().data("e")).await.unwrap();
     let feed = feed.lock().unwrap().clone().unwrap();
     assert_eq!(feed.end_topics(&["room".into()]), 1);
@@ -227,7 +236,7 @@ async fn what_the_backend_cannot_replay_resets_and_what_it_ends_ends() {
     assert_eq!(queued.as_bytes(), &b"data: e\nid: 5\n\n"[..]);
     assert!(within(Duration::from_secs(5), live.next()).await.is_none());
     assert!(!feed.is_closed());
-    let again = hub.subscribe("room", None).await.unwrap();
+    let again = hub.subscribe("room").await.unwrap();
     assert_eq!(again.replay(), Replay::Live);
 }
 
@@ -259,7 +268,7 @@ async fn subscribers_resuming_at_once_share_one_history_read() {
     for k in 0..500 {
         let (hub, from) = (hub.clone(), ids[100 + k % 50].clone());
         clients.spawn(async move {
-            let subscription = hub.subscribe("room", Some(&from)).await.unwrap();
+            let subscription = hub.subscribe("room").after(Some(&from)).await.unwrap();
             let seen: u64 = from.as_str().parse().unwrap();
             assert_eq!(subscription.replay(), Replay::Exact((200 - seen) as usize));
             let got: Vec<u64> = subscription
@@ -276,7 +285,7 @@ async fn subscribers_resuming_at_once_share_one_history_read() {
     }
     // Every client has joined and waits for the history.
     eventually(Duration::from_secs(10), "500 subscribers waiting", || {
-        hub.subscribers("room") == 500
+        hub.stats().subscribers_of("room") == 500
     })
     .await;
     gate.add_permits(10_000);

@@ -76,7 +76,7 @@ async fn exact_replay_after_last_event_id() {
     // Without an id, only live events.
     let mut fresh = connect_events(addr, "/", None).await;
     eventually(Duration::from_secs(5), "second subscriber joined", || {
-        hub.subscribers("room") == 2
+        hub.stats().subscribers_of("room") == 2
     })
     .await;
     publish_n(&hub, "room", 13..=13).await;
@@ -153,7 +153,7 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
         } else {
             EventId::new(&last).unwrap()
         };
-        let subscription = hub.subscribe("t", last.as_ref()).await.unwrap();
+        let subscription = hub.subscribe("t").after(last.as_ref()).await.unwrap();
         subscribers.push((last, subscription));
         tokio::task::yield_now().await;
     }
@@ -195,8 +195,8 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
 #[tokio::test]
 async fn a_lagging_subscriber_is_disconnected_and_resumes_exactly() {
     let hub = Hub::builder().lag_bound(8).build();
-    let mut slow = hub.subscribe("t", None).await.unwrap();
-    let mut fast = hub.subscribe("t", None).await.unwrap();
+    let mut slow = hub.subscribe("t").await.unwrap();
+    let mut fast = hub.subscribe("t").await.unwrap();
 
     let sent = publish_n(&hub, "t", 1..=3).await;
     assert_eq!(
@@ -224,9 +224,10 @@ async fn a_lagging_subscriber_is_disconnected_and_resumes_exactly() {
     assert!(slow.next().await.is_none());
     assert_eq!(hub.stats().lag_disconnects, 1);
     drop(slow);
-    assert_eq!(hub.subscribers("t"), 1);
+    assert_eq!(hub.stats().subscribers_of("t"), 1);
     let resumed = hub
-        .subscribe("t", EventId::new(&sent[0]).unwrap().as_ref())
+        .subscribe("t")
+        .after(EventId::new(&sent[0]).unwrap().as_ref())
         .await
         .unwrap();
     assert_eq!(resumed.replay(), Replay::Exact(22));
@@ -241,7 +242,7 @@ async fn the_skip_policy_sends_a_notice_and_goes_on() {
         .lag_bound(4)
         .lag_policy(LagPolicy::Skip(Some(notice)))
         .build();
-    let mut slow = hub.subscribe("t", None).await.unwrap();
+    let mut slow = hub.subscribe("t").await.unwrap();
     let sent = publish_n(&hub, "t", 1..=10).await;
     let first = slow.next().await.unwrap();
     assert_eq!(first.as_bytes(), &b"event: lagged\ndata: \n\n"[..]);
@@ -273,7 +274,7 @@ async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
     .unwrap();
     let mut reader = connect_events(addr, "/", None).await;
     eventually(Duration::from_secs(5), "both subscribed", || {
-        hub.subscribers("room") == 2
+        hub.stats().subscribers_of("room") == 2
     })
     .await;
 
@@ -302,7 +303,7 @@ async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
     eventually(
         Duration::from_secs(5),
         "stuck client removed once gone",
-        || hub.subscribers("room") == 0,
+        || hub.stats().subscribers_of("room") == 0,
     )
     .await;
 }
@@ -395,7 +396,7 @@ async fn shutdown_ends_every_stream_and_the_server() {
         hub.publish("room", Event::new()).await,
         Err(PublishError::ShuttingDown)
     ));
-    assert!(hub.subscribe("room", None).await.is_err());
+    assert!(hub.subscribe("room").await.is_err());
 }
 
 #[tokio::test]
@@ -419,8 +420,8 @@ async fn a_client_that_leaves_is_removed_from_the_counts() {
         hub.stats().subscribers == 1
     })
     .await;
-    assert_eq!(hub.subscribers("news"), 1);
-    assert_eq!(hub.subscribers("sport"), 1);
+    assert_eq!(hub.stats().subscribers_of("news"), 1);
+    assert_eq!(hub.stats().subscribers_of("sport"), 1);
     assert_eq!(hub.stats().topics, 2);
 
     drop(client);
@@ -428,7 +429,7 @@ async fn a_client_that_leaves_is_removed_from_the_counts() {
         hub.stats().subscribers == 0
     })
     .await;
-    assert_eq!(hub.subscribers("news"), 0);
+    assert_eq!(hub.stats().subscribers_of("news"), 0);
     assert_eq!(hub.stats().topics, 0);
     assert_eq!(
         *changes.lock().unwrap(),
@@ -474,7 +475,7 @@ async fn thousands_of_subscribers_receive_every_event_in_order() {
         }));
     }
     eventually(Duration::from_secs(20), "all subscribed", || {
-        hub.subscribers("room") == CLIENTS
+        hub.stats().subscribers_of("room") == CLIENTS
     })
     .await;
     publish_n(&hub, "room", 1..=EVENTS).await;
@@ -490,8 +491,8 @@ async fn thousands_of_subscribers_receive_every_event_in_order() {
 #[tokio::test]
 async fn one_encoding_is_shared_by_every_subscriber() {
     let hub = Hub::new();
-    let mut a: Subscription = hub.subscribe("t", None).await.unwrap();
-    let mut b = hub.subscribe("t", None).await.unwrap();
+    let mut a: Subscription = hub.subscribe("t").await.unwrap();
+    let mut b = hub.subscribe("t").await.unwrap();
     hub.publish("t", Event::new().data("x")).await.unwrap();
     let (a, b) = (a.next().await.unwrap(), b.next().await.unwrap());
     assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
@@ -500,12 +501,12 @@ async fn one_encoding_is_shared_by_every_subscriber() {
 #[tokio::test(start_paused = true)]
 async fn subscriptions_end_after_their_lifetime_with_jitter() {
     let hub = Hub::builder()
-        .max_lifetime(Duration::from_secs(60), Duration::from_secs(30))
+        .max_duration(Duration::from_secs(60), Duration::from_secs(30))
         .build();
     let mut ends = Vec::new();
     for _ in 0..20 {
         let start = tokio::time::Instant::now();
-        let mut subscription = hub.subscribe("t", None).await.unwrap();
+        let mut subscription = hub.subscribe("t").await.unwrap();
         assert!(subscription.next().await.is_none());
         ends.push(start.elapsed());
     }
@@ -551,7 +552,7 @@ async fn publish_refuses_bad_ids_and_topics() {
         "cannot publish with this id: invalid SSE `id` value: line feed (LF) at byte 1; `id` cannot contain CR, LF or NUL"
     );
     assert_eq!(hub.stats().published, 0, "nothing was stored");
-    assert!(hub.subscribe(Vec::<&str>::new(), None).await.is_err());
+    assert!(hub.subscribe(Vec::<&str>::new()).await.is_err());
 }
 
 /// Publishing to two topics from one thread while another reads both in one stream: the
@@ -561,7 +562,7 @@ async fn publish_refuses_bad_ids_and_topics() {
 async fn a_multi_topic_stream_misses_nothing_under_concurrent_publishing() {
     const EVENTS: u64 = 20_000;
     let hub = Hub::builder().lag_bound(EVENTS as usize).build();
-    let subscription = hub.subscribe(["a", "b"], None).await.unwrap();
+    let subscription = hub.subscribe(["a", "b"]).await.unwrap();
     let reader = tokio::spawn(async move {
         subscription
             .take(EVENTS as usize)
@@ -609,7 +610,7 @@ async fn a_merge_starved_by_the_cooperative_budget_keeps_the_order() {
     // the later event in one of the two rounds.
     for (first, second) in [("a", "b"), ("b", "a")] {
         let hub = Hub::builder().build();
-        let mut subscription = hub.subscribe(["a", "b"], None).await.unwrap();
+        let mut subscription = hub.subscribe(["a", "b"]).await.unwrap();
         let early = hub
             .publish(first, Event::new().data("early"))
             .await
@@ -691,12 +692,12 @@ async fn ids_that_could_not_come_back_are_refused() {
 async fn settings_at_their_extremes_do_not_panic() {
     let hub = Hub::builder()
         .lag_bound(usize::MAX)
-        .max_lifetime(Duration::MAX, Duration::from_secs(1))
+        .max_duration(Duration::MAX, Duration::from_secs(1))
         .retry_after(Duration::MAX)
         .max_subscribers(1)
         .build();
-    let _first = hub.subscribe("t", None).await.unwrap();
-    let refused = hub.subscribe("t", None).await.unwrap_err();
+    let _first = hub.subscribe("t").await.unwrap();
+    let refused = hub.subscribe("t").await.unwrap_err();
     let response = axum::response::IntoResponse::into_response(refused);
     assert_eq!(
         response.headers()["retry-after"],
@@ -706,10 +707,10 @@ async fn settings_at_their_extremes_do_not_panic() {
     let too_many: Vec<String> = (0..65).map(|n| n.to_string()).collect();
     let hub = Hub::new();
     assert!(matches!(
-        hub.subscribe(&too_many, None).await,
+        hub.subscribe(&too_many).await,
         Err(tower_sse::hub::SubscribeError::InvalidTopic)
     ));
-    assert!(hub.subscribe(&too_many[..64], None).await.is_ok());
+    assert!(hub.subscribe(&too_many[..64]).await.is_ok());
 }
 
 #[tokio::test]
@@ -721,7 +722,7 @@ async fn a_refusal_is_a_retry_an_event_source_follows() {
     let refusing = hub.clone();
     let layer = SseLayer::new(move |_: Request<Body>, last: Option<EventId>| {
         let hub = refusing.clone();
-        async move { hub.subscribe("room", last.as_ref()).await }
+        async move { hub.subscribe("room").after(last.as_ref()).await }
     });
     let addr = serve(
         Router::new()
@@ -750,8 +751,8 @@ async fn a_panicking_hook_does_not_leak_a_subscriber() {
         })
         .build();
     let joining = hub.clone();
-    let result = tokio::spawn(async move { joining.subscribe("t", None).await.map(drop) }).await;
+    let result = tokio::spawn(async move { joining.subscribe("t").await.map(drop) }).await;
     assert!(result.unwrap_err().is_panic());
     assert_eq!(hub.stats().subscribers, 0);
-    assert_eq!(hub.subscribers("t"), 0);
+    assert_eq!(hub.stats().subscribers_of("t"), 0);
 }

@@ -129,7 +129,7 @@ async fn every_client_gets_the_last_event_once(
         clients.push(send(addr, request("/", &[("accept", "text/event-stream")])).await);
     }
     common::eventually(Duration::from_secs(10), "every client subscribed", || {
-        hub.subscribers("room") == CLIENTS
+        hub.stats().subscribers_of("room") == CLIENTS
     })
     .await;
     let id = hub
@@ -154,7 +154,7 @@ fn hub_behind_a_layer(hub: &tower_sse::hub::Hub, layer_shutdown: Option<&Shutdow
         let hub = hub.clone();
         move |_: Request<Body>, last: Option<EventId>| {
             let hub = hub.clone();
-            async move { hub.subscribe("room", last.as_ref()).await }
+            async move { hub.subscribe("room").after(last.as_ref()).await }
         }
     };
     let layer = SseLayer::new(subscribe);
@@ -220,7 +220,7 @@ async fn one_signal_for_the_hub_and_an_event_stream() {
         State((hub, shutdown)): State<(Hub, Shutdown)>,
         last: Option<EventId>,
     ) -> axum::response::Response {
-        match hub.subscribe("room", last.as_ref()).await {
+        match hub.subscribe("room").after(last.as_ref()).await {
             Ok(subscription) => EventStream::new(subscription)
                 .graceful_shutdown(shutdown)
                 .into_response(),

@@ -329,7 +329,7 @@ async fn hub_stream_in_an_event_stream_is_held_the_window() {
     use tower_sse::{EventStream, hub::Hub};
 
     let hub = Hub::builder().build();
-    let subscription = hub.subscribe("prices", None).await.unwrap();
+    let subscription = hub.subscribe("prices").await.unwrap();
     let mut body = EventStream::new(subscription)
         .without_keep_alive()
         .write_window(WINDOW)

@@ -14,8 +14,8 @@ use tower::ServiceExt;
 use tower_sse::{
     Event, EventId, Shutdown, SseLayer,
     hub::{
-        Backend, BoxFuture, Engine, Feed, History, Hub, IdScope, Position, PublishError, Replayed,
-        SetupError, SubscribeError,
+        Engine, History, Hub, PublishError, SetupError, SubscribeError,
+        backend::{Backend, BoxFuture, Feed, IdScope, Position, Retained},
     },
 };
 
@@ -31,7 +31,7 @@ async fn hub_body(hub: &Hub) -> std::pin::Pin<Box<tower_sse::ResponseBody<Full<B
     let hub = hub.clone();
     body_of(move |_: Request<Body>, last: Option<EventId>| {
         let hub = hub.clone();
-        async move { hub.subscribe("t", last.as_ref()).await }
+        async move { hub.subscribe("t").after(last.as_ref()).await }
     })
     .await
 }
@@ -56,11 +56,11 @@ where
 fn subscribers_per_topic_are_bounded_and_go_back_to_zero() {
     run(false, |m| async move {
         let hub = Hub::builder().metrics_topics(2).build();
-        let a1 = hub.subscribe("a", None).await.unwrap();
-        let b = hub.subscribe("b", None).await.unwrap();
+        let a1 = hub.subscribe("a").await.unwrap();
+        let b = hub.subscribe("b").await.unwrap();
         // Past the bound: "c" and "d" count under "_other", in a stream of two topics too.
-        let c = hub.subscribe("c", None).await.unwrap();
-        let ad = hub.subscribe(["a", "d"], None).await.unwrap();
+        let c = hub.subscribe("c").await.unwrap();
+        let ad = hub.subscribe(["a", "d"]).await.unwrap();
         let gauge = |topic: &str| m.gauge(SUBSCRIBERS, &[("topic", topic)]);
         assert_eq!((gauge("a"), gauge("b"), gauge("_other")), (2.0, 1.0, 2.0));
         assert_eq!(
@@ -73,8 +73,8 @@ fn subscribers_per_topic_are_bounded_and_go_back_to_zero() {
         drop((a1, b, c, ad));
         assert_eq!((gauge("a"), gauge("b"), gauge("_other")), (0.0, 0.0, 0.0));
         // A labelled topic keeps its label; a new one still goes under "_other".
-        let a2 = hub.subscribe("a", None).await.unwrap();
-        let e = hub.subscribe("e", None).await.unwrap();
+        let a2 = hub.subscribe("a").await.unwrap();
+        let e = hub.subscribe("e").await.unwrap();
         assert_eq!((gauge("a"), gauge("_other")), (1.0, 1.0));
         drop((a2, e));
         assert_eq!((gauge("a"), gauge("_other")), (0.0, 0.0));
@@ -131,7 +131,7 @@ fn replays_count_exact_and_reset() {
         // Live: no id, no replay.
         let _live = connect_events(addr, "/", None).await;
         // The whole history for a new client counts as exact.
-        let _history = hub.subscribe_with_history("room", None).await.unwrap();
+        let _history = hub.subscribe("room").with_history().await.unwrap();
         assert_eq!(m.counter(REPLAYS, &[("result", "exact")]), 2);
         assert_eq!(m.counter(REPLAYS, &[("result", "reset")]), 1);
         assert_eq!(m.series(REPLAYS).len(), 2, "{:?}", m.series(REPLAYS));
@@ -217,8 +217,8 @@ impl Backend for Failing {
         _: &'a str,
         _: Position,
         _: bool,
-    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
-        Box::pin(async { Ok(Replayed::Unknown) })
+    ) -> BoxFuture<'a, Result<Retained, SubscribeError>> {
+        Box::pin(async { Ok(Retained::Unknown) })
     }
 }
 
@@ -259,10 +259,10 @@ fn streams_ended_by_the_backend_count_backend() {
 }
 
 #[test]
-fn a_subscription_past_its_lifetime_counts_lifetime() {
+fn a_subscription_past_its_max_duration_counts_max_duration() {
     run(true, |m| async move {
         let hub = Hub::builder()
-            .max_lifetime(Duration::from_secs(60), Duration::ZERO)
+            .max_duration(Duration::from_secs(60), Duration::ZERO)
             .build();
         let mut body = hub_body(&hub).await;
         let id = hub.publish("t", Event::new().data("x")).await.unwrap();
@@ -270,8 +270,8 @@ fn a_subscription_past_its_lifetime_counts_lifetime() {
             body.frame().await.unwrap().unwrap().into_data().unwrap(),
             format!("data: x\nid: {id}\n\n")
         );
-        assert!(body.frame().await.is_none(), "ends after its lifetime");
-        assert_eq!(m.counter(CLOSED, &[("reason", "lifetime")]), 1);
+        assert!(body.frame().await.is_none(), "ends after its max duration");
+        assert_eq!(m.counter(CLOSED, &[("reason", "max_duration")]), 1);
         assert_eq!(m.series(CLOSED).len(), 1, "{:?}", m.series(CLOSED));
         assert_eq!(m.counter("sse_events_sent_total", &[]), 1);
     });
@@ -308,7 +308,7 @@ async fn limited_body(
             let lifetime = tower_sse::Lifetime::new()
                 .expires_in(expires)
                 .revoked_by(hub.revocation(user).await?);
-            Ok::<_, SubscribeError>(lifetime.wrap(hub.subscribe("t", None).await?))
+            Ok::<_, SubscribeError>(lifetime.wrap(hub.subscribe("t").await?))
         }
     })
     .await

@@ -233,18 +233,18 @@ fn keep_alives_are_counted_with_their_bytes() {
 }
 
 /// A stream that ends right after another one ended (a chain) does not inherit the
-/// reason the first one noted: here a hub subscription that reached its lifetime,
+/// reason the first one noted: here a hub subscription that reached its maximum duration,
 /// followed by events of another stream, then the chain's own end.
 #[test]
 fn a_noted_reason_does_not_leak_to_the_next_stream() {
     run(true, |m| async move {
         let hub = tower_sse::hub::Hub::builder()
-            .max_lifetime(Duration::from_secs(1), Duration::ZERO)
+            .max_duration(Duration::from_secs(1), Duration::ZERO)
             .build();
         let factory = move |_: Request<Body>, _: Option<EventId>| {
             let hub = hub.clone();
             async move {
-                let subscription = hub.subscribe("t", None).await?;
+                let subscription = hub.subscribe("t").await?;
                 let after = tokio_stream::iter([Event::new().data("after").encode()]);
                 Ok::<_, tower_sse::hub::SubscribeError>(subscription.chain(after))
             }

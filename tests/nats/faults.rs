@@ -25,5 +25,9 @@ async fn a_server_stopping_gracefully_mid_stream_loses_nothing() {
     let got = take(&mut events, 40).await;
     assert_eq!(got[..20], before);
     assert_eq!(got[20..], after);
-    assert_eq!(hub.subscribers("room"), 1, "the stream stayed open");
+    assert_eq!(
+        hub.stats().subscribers_of("room"),
+        1,
+        "the stream stayed open"
+    );
 }

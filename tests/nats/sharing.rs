@@ -75,7 +75,8 @@ async fn an_age_bound_resets_what_it_cannot_prove() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             publish_all(&hub, "ticks", ["t".to_owned()]).await;
             let subscription = hub
-                .subscribe("room", EventId::new(&old[0].0).unwrap().as_ref())
+                .subscribe("room")
+                .after(EventId::new(&old[0].0).unwrap().as_ref())
                 .await
                 .unwrap();
             gone = subscription.replay() != Replay::Exact(1);

@@ -24,7 +24,10 @@ fn app(hub: &Hub) -> Router {
             let hub = hub.clone();
             async move {
                 let topic = request.uri().path().trim_start_matches('/').to_owned();
-                hub.subscribe_with_history(topic, last.as_ref()).await
+                hub.subscribe(topic)
+                    .after(last.as_ref())
+                    .with_history()
+                    .await
             }
         }
     };
@@ -86,7 +89,7 @@ async fn prompt(hub: &Hub, port: u16) -> Prompt {
     ];
     let headers = names.map(|name| events.header(name));
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers("prompt") == 1
+        hub.stats().subscribers_of("prompt") == 1
     })
     .await;
     let (mut latencies, mut stuck) = (Vec::new(), None);
@@ -131,7 +134,7 @@ async fn idle(hub: &Hub, port: u16) -> Idle {
     let mut live = Events::open(port, "/idle").await;
     let mut silent = Events::open(port, "/silent").await;
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers("idle") == 1 && hub.subscribers("silent") == 1
+        hub.stats().subscribers_of("idle") == 1 && hub.stats().subscribers_of("silent") == 1
     })
     .await;
     let idle_for = Duration::from_secs(3 * TIMEOUT_SECS);

@@ -54,7 +54,7 @@ fn app(hub: &Hub, protocols: Arc<Mutex<Vec<String>>>, all: mpsc::UnboundedSender
             let proto = request.headers().get("x-client-proto");
             let proto = proto.and_then(|v| v.to_str().ok()).unwrap_or("none");
             protocols.lock().unwrap().push(proto.to_owned());
-            hub.subscribe("room", last.as_ref()).await
+            hub.subscribe("room").after(last.as_ref()).await
         }
     };
     Router::new()
@@ -132,7 +132,7 @@ async fn ten_streams(protocol: &str, flags: fn(u16, &str) -> Vec<String>) {
     let spki = spki_hash(&certificate);
     let _browser = launch_with(&format!("https://127.0.0.1:{port}/"), &flags(port, &spki));
     eventually(Duration::from_secs(30), "ten streams open", || {
-        hub.subscribers("room") == STREAMS
+        hub.stats().subscribers_of("room") == STREAMS
     })
     .await;
     hub.publish("room", Event::new().data("to all"))

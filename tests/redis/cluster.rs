@@ -113,7 +113,7 @@ async fn a_node_restarting_touches_only_its_own_topics() {
     let (server, mut on_lost) = subscribed_to(&hub, &format!("/?topic={lost}"), &lost).await;
     let mut on_kept = connect_events(server, &format!("/?topic={kept}"), None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers(&kept) == 1
+        hub.stats().subscribers_of(&kept) == 1
     })
     .await;
     let before = publish_all(&publisher, &lost, ["before".to_owned()]).await;
@@ -139,7 +139,7 @@ async fn a_node_restarting_touches_only_its_own_topics() {
 
     let after = publish_all(&publisher, &kept, ["after".to_owned()]).await;
     assert_eq!(take(&mut on_kept, 1).await, after, "still the same stream");
-    assert_eq!(hub.subscribers(&kept), 1);
+    assert_eq!(hub.stats().subscribers_of(&kept), 1);
 }
 
 /// A master is killed and its replica, which has every event (the test waits for the
@@ -162,7 +162,7 @@ async fn a_master_failing_over_to_its_replica() {
     let (server, mut on_moved) = subscribed_to(&hub, &format!("/?topic={moved}"), &moved).await;
     let mut on_kept = connect_events(server, &format!("/?topic={kept}"), None).await;
     eventually(Duration::from_secs(5), "subscribed", || {
-        hub.subscribers(&kept) == 1
+        hub.stats().subscribers_of(&kept) == 1
     })
     .await;
     let before = publish_all(&publisher, &moved, ["before".to_owned()]).await;
@@ -189,7 +189,7 @@ async fn a_master_failing_over_to_its_replica() {
         after,
         "the same stream, every event once"
     );
-    assert_eq!(hub.subscribers(&moved), 1);
+    assert_eq!(hub.stats().subscribers_of(&moved), 1);
     let kept_after = publish_all(&publisher, &kept, ["after".to_owned()]).await;
     assert_eq!(take(&mut on_kept, 1).await, kept_after);
 }

@@ -37,7 +37,7 @@ async fn two_instances_render_the_same_recent_events_and_resume_after_them() {
 
     // The stream opened from B's page starts exactly after what it rendered.
     let six = a.publish("room", Event::new().data("m6")).await.unwrap();
-    let mut stream = b.subscribe("room", Some(page_b.id())).await.unwrap();
+    let mut stream = b.subscribe("room").after(Some(page_b.id())).await.unwrap();
     let next = stream.next().await.unwrap();
     assert_eq!(next.id(), Some(six.as_str()));
     assert_eq!(next.data().as_deref(), Some("m6"));

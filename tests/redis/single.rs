@@ -52,7 +52,7 @@ async fn a_stream_deleted_and_written_again_ends_the_streams() {
     next_is_reset(&mut resumed).await;
 }
 
-/// With no `Last-Event-ID`, `subscribe_with_history` replays every retained event of its
+/// With no `Last-Event-ID`, `subscribe(..).with_history()` replays every retained event of its
 /// topic, in order, over several read batches (the last one short).
 #[tokio::test]
 async fn everything_retained_is_replayed_over_several_read_batches() {
@@ -73,7 +73,7 @@ async fn everything_retained_is_replayed_over_several_read_batches() {
             expected.push(format!("data: {text}\nid: {id}\n\n"));
         }
     }
-    let mut subscription = hub.subscribe_with_history(["room"], None).await.unwrap();
+    let mut subscription = hub.subscribe(["room"]).with_history().await.unwrap();
     assert_eq!(subscription.replay(), Replay::Exact(40));
     let mut replayed = Vec::new();
     while replayed.len() < expected.len() {
@@ -96,7 +96,7 @@ async fn the_longest_command_timeout_still_delivers() {
         .build_with(Redis::new(config(&redis).command_timeout(Duration::MAX)))
         .await
         .unwrap();
-    let mut subscription = hub.subscribe("room", None).await.unwrap();
+    let mut subscription = hub.subscribe("room").await.unwrap();
     let id = hub.publish("room", Event::new().data("x")).await.unwrap();
     let event = within(Duration::from_secs(5), subscription.next())
         .await
@@ -215,7 +215,7 @@ async fn the_greatest_id_is_unknown_not_an_error() {
     let redis = RedisServer::start().await;
     let hub = hub(&redis).await;
     let last = EventId::new("18446744073709551615-18446744073709551615").unwrap();
-    let subscription = hub.subscribe("room", last.as_ref()).await.unwrap();
+    let subscription = hub.subscribe("room").after(last.as_ref()).await.unwrap();
     assert_eq!(subscription.replay(), Replay::Reset);
 }
 

@@ -228,7 +228,7 @@ async fn chromium_gets_the_events_published_between_the_page_and_its_event_sourc
         let hub = hub.clone();
         move |_: Request<Body>, last: Option<EventId>| {
             let hub = hub.clone();
-            async move { hub.subscribe("news", last.as_ref()).await }
+            async move { hub.subscribe("news").after(last.as_ref()).await }
         }
     };
     let (page_hub, between_hub) = (hub.clone(), hub.clone());
@@ -270,7 +270,7 @@ async fn chromium_gets_the_events_published_between_the_page_and_its_event_sourc
     common::eventually(
         Duration::from_secs(60),
         "the page's EventSource subscribed",
-        || hub.subscribers("news") == 1,
+        || hub.stats().subscribers_of("news") == 1,
     )
     .await;
     for data in ["live", "done"] {

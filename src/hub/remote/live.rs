@@ -465,7 +465,7 @@ mod tests {
         BoxError,
         hub::{
             BoxFuture, History, IdScope, SetupError,
-            fanout::Fanout,
+            backend::fanout::Fanout,
             remote::{AppendError, Page},
         },
     };

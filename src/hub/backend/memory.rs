@@ -11,8 +11,11 @@ use tokio::time::Instant;
 use crate::Event;
 
 use super::{
-    Delivery, EventId, History, Position, PublishError, SubscribeError,
-    backend::{Backend, BoxFuture, Feed, IdScope, Replayed},
+    super::{
+        error::{PublishError, SubscribeError},
+        history::History,
+    },
+    Backend, BoxFuture, Delivery, EventId, Feed, IdScope, Position, Retained,
 };
 
 struct Stored {
@@ -132,11 +135,11 @@ impl MemoryBackend {
         Ok(EventId::trusted(id))
     }
 
-    fn replay_now(&self, topic: &str, after: Position, exact: bool) -> Replayed {
+    fn replay_now(&self, topic: &str, after: Position, exact: bool) -> Retained {
         let mut state = self.lock();
         let state = &mut *state;
         let Some(log) = state.topics.get_mut(topic) else {
-            return Replayed::Events(Vec::new());
+            return Retained::Events(Vec::new());
         };
         // Events past the age bound leave now, whether or not the topic was published to.
         evict(
@@ -151,12 +154,12 @@ impl MemoryBackend {
             .as_ref()
             .is_some_and(|(_, position)| *position > after);
         if exact && evicted_after {
-            return Replayed::Expired;
+            return Retained::Expired;
         }
         let start = log
             .events
             .partition_point(|stored| stored.delivery.position() <= after);
-        Replayed::Events(
+        Retained::Events(
             log.events
                 .range(start..)
                 .map(|stored| stored.delivery.clone())
@@ -267,7 +270,7 @@ impl Backend for MemoryBackend {
         topic: &'a str,
         after: Position,
         exact: bool,
-    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
+    ) -> BoxFuture<'a, Result<Retained, SubscribeError>> {
         Box::pin(std::future::ready(Ok(self.replay_now(topic, after, exact))))
     }
 
@@ -307,9 +310,9 @@ mod tests {
         ids(b.replay_now(topic, position, true))
     }
 
-    fn ids(replayed: Replayed) -> Result<Vec<String>, &'static str> {
+    fn ids(replayed: Retained) -> Result<Vec<String>, &'static str> {
         match replayed {
-            Replayed::Events(events) => Ok(events
+            Retained::Events(events) => Ok(events
                 .iter()
                 .map(|d| {
                     let text = std::str::from_utf8(d.event().as_bytes()).unwrap();
@@ -320,8 +323,8 @@ mod tests {
                         .to_owned()
                 })
                 .collect()),
-            Replayed::Expired => Err("expired"),
-            Replayed::Unknown => Err("unknown"),
+            Retained::Expired => Err("expired"),
+            Retained::Unknown => Err("unknown"),
         }
     }
 

@@ -1,18 +1,56 @@
-//! [`Backend`]: where a hub keeps its history and how events reach its subscribers.
+//! The engine API: what an engine author implements to put a [`Hub`](super::Hub) over a
+//! store of their own. An app does not need this module: it builds a hub with
+//! [`HubBuilder::build`](super::HubBuilder::build) or hands one of the crate's engines
+//! (`hub::redis::Redis`, `hub::nats::Nats`, `hub::postgres::Postgres`) to
+//! [`HubBuilder::build_with`](super::HubBuilder::build_with).
+//!
+//! # Writing an engine
+//!
+//! An engine is two values:
+//!
+//! 1. its settings, an [`Engine`]: [`HubBuilder::build_with`](super::HubBuilder::build_with)
+//!    calls [`Engine::start`] once, with the hub's [`Feed`] and [`History`]
+//!    bound, and gets the running [`Backend`];
+//! 2. the running [`Backend`]: it stores each published event in its topic's bounded
+//!    history, gives it an [`EventId`] and a [`Position`], and hands it, encoded once as a
+//!    [`Delivery`], to the [`Feed`] of every process that [watches](Backend::watch) the
+//!    topic. [`Backend::replay`] answers a resuming client with the [`Retained`] events
+//!    after a position, or says why it cannot.
+//!
+//! The hub does the rest: topic checks, limits, merging several topics, the reset
+//! event, single-flight history reads, lag, the maximum duration and shutdown. Say in
+//! [`Backend::ids`] ([`IdScope`]) whether one id places a client in every topic or only
+//! in its own; the hub then sends cursors for streams of several topics.
+//!
+//! The contract the hub relies on for exact resumption is on [`Backend`];
+//! `tests/hub/backend.rs` holds a complete engine with a history, and the example on
+//! [`Backend`] a minimal one.
+
+mod delivery;
+pub(crate) mod fanout;
+mod feed;
+pub(crate) mod flight;
+pub(crate) mod memory;
+mod position;
 
 use std::{
     future::Future,
     pin::Pin,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use crate::Event;
 
+/// The id of an event (the crate root's `EventId`), here too for
+/// engines.
+pub use crate::EventId;
+pub use delivery::Delivery;
+pub use feed::Feed;
+pub use position::Position;
+
 use super::{
-    Delivery, EventId, History, Position, PublishError, SetupError, SubscribeError, fanout::Fanout,
+    error::{PublishError, SetupError, SubscribeError},
+    history::History,
 };
 
 /// A boxed future, as [`Backend`]'s methods return.
@@ -23,7 +61,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// # Example
 ///
 /// ```
-/// use tower_sse::hub::IdScope;
+/// use tower_sse::hub::backend::IdScope;
 ///
 /// assert_ne!(IdScope::Hub, IdScope::Topic);
 /// ```
@@ -43,14 +81,14 @@ pub enum IdScope {
 /// # Example
 ///
 /// ```
-/// use tower_sse::hub::Replayed;
+/// use tower_sse::hub::backend::Retained;
 ///
-/// let nothing_missed = Replayed::Events(Vec::new());
-/// assert!(matches!(nothing_missed, Replayed::Events(events) if events.is_empty()));
+/// let nothing_missed = Retained::Events(Vec::new());
+/// assert!(matches!(nothing_missed, Retained::Events(events) if events.is_empty()));
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Replayed {
+pub enum Retained {
     /// Every retained event after the position asked for, in order.
     Events(Vec<Delivery>),
     /// Events after the position have left the history: an exact replay is impossible.
@@ -58,64 +96,6 @@ pub enum Replayed {
     /// The position is ahead of the history (the storage lost data) or was never given:
     /// an exact replay is impossible.
     Unknown,
-}
-
-/// The hub's local fan-out, handed to a [`Backend`] when the hub is built: the backend
-/// hands it every event published to a topic this process [watches](Backend::watch).
-///
-/// # Example
-///
-/// ```
-/// use tower_sse::{Event, hub::{Delivery, Feed, Position}};
-///
-/// fn hand_over(feed: &Feed, n: u64) {
-///     let id = n.to_string();
-///     let delivery = Delivery::new(Position::new(n, 0), &id, Event::new().data("x")).unwrap();
-///     feed.deliver("news", delivery); // to this process's subscribers of "news", if any
-/// }
-/// # let _ = hand_over;
-/// ```
-#[derive(Clone)]
-pub struct Feed {
-    fanout: Arc<Fanout>,
-}
-
-impl Feed {
-    pub(crate) fn new(fanout: Arc<Fanout>) -> Self {
-        Self { fanout }
-    }
-
-    /// Sends `delivery` to this process's subscribers of `topic`. Deliveries of one topic
-    /// must come in increasing position, each once.
-    pub fn deliver(&self, topic: &str, delivery: Delivery) {
-        self.fanout.deliver(topic, delivery);
-    }
-
-    /// Ends the current subscriptions of `topics` after what they have queued: for a
-    /// backend that cannot deliver their events exactly any more. Their clients resume
-    /// from their `Last-Event-ID`, exactly or with the reset event; the topics' other
-    /// subscriptions go on.
-    pub fn end_topics(&self, topics: &[Arc<str>]) -> usize {
-        self.fanout.end_topics(topics)
-    }
-
-    /// Ends every current subscription, as [`end_topics`](Feed::end_topics) does.
-    pub fn end_all(&self) -> usize {
-        self.fanout.end_subscriptions()
-    }
-
-    /// Whether the hub has shut down.
-    pub fn is_closed(&self) -> bool {
-        self.fanout.is_closed()
-    }
-}
-
-impl std::fmt::Debug for Feed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Feed")
-            .field("subscribers", &self.fanout.subscribers())
-            .finish()
-    }
 }
 
 /// What a [`HubBuilder`](super::HubBuilder) is handed to build a hub over: an engine's
@@ -165,8 +145,8 @@ pub trait Engine: Send + 'static {
 ///
 /// ```
 /// use std::sync::{Mutex, atomic::{AtomicU64, Ordering}};
-/// use tower_sse::{Event, hub::{Backend, BoxFuture, Delivery, Engine, EventId, Feed, History,
-///     Hub, IdScope, Position, PublishError, Replayed, SetupError, SubscribeError}};
+/// use tower_sse::{Event, hub::{History, Hub, PublishError, SetupError, SubscribeError,
+///     backend::{Backend, BoxFuture, Delivery, Engine, EventId, Feed, IdScope, Position, Retained}}};
 ///
 /// #[derive(Default)]
 /// struct NoHistory { next: AtomicU64, feed: Mutex<Option<Feed>> }
@@ -200,8 +180,8 @@ pub trait Engine: Send + 'static {
 ///     }
 ///     fn unwatch(&self, _topic: &str, _watcher: u64) {}
 ///     fn replay<'a>(&'a self, _topic: &'a str, _after: Position, _exact: bool)
-///         -> BoxFuture<'a, Result<Replayed, SubscribeError>> {
-///         Box::pin(async { Ok(Replayed::Unknown) })
+///         -> BoxFuture<'a, Result<Retained, SubscribeError>> {
+///         Box::pin(async { Ok(Retained::Unknown) })
 ///     }
 ///     // The `backend` label of the hub's metrics; "custom" if left out.
 ///     fn name(&self) -> &'static str { "no-history" }
@@ -267,14 +247,14 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// The retained events of `topic` after `after`. With `exact`, say
-    /// [`Replayed::Expired`] or [`Replayed::Unknown`] when events after it are gone;
+    /// [`Retained::Expired`] or [`Retained::Unknown`] when events after it are gone;
     /// without, return whatever is retained.
     fn replay<'a>(
         &'a self,
         topic: &'a str,
         after: Position,
         exact: bool,
-    ) -> BoxFuture<'a, Result<Replayed, SubscribeError>>;
+    ) -> BoxFuture<'a, Result<Retained, SubscribeError>>;
 
     /// The hub is shutting down: refuse events from now on. An event whose publish
     /// returned before this call has been delivered.
@@ -301,3 +281,7 @@ pub(crate) fn redacted(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
+/// The answer's old name, still used by the crate's engines.
+#[allow(unused_imports)]
+pub(crate) use Retained as Replayed;

@@ -11,7 +11,10 @@ use std::{
 
 use tokio::sync::broadcast;
 
-use super::{Delivery, SubscribeError, config::Limits};
+use super::{
+    super::{config::Limits, error::SubscribeError},
+    Delivery,
+};
 
 struct Channel {
     sender: broadcast::Sender<Delivery>,
@@ -190,12 +193,12 @@ impl Fanout {
         self.subscribers.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn topic_subscribers(&self, topic: &str) -> usize {
-        self.lock().get(topic).map_or(0, |c| c.subscribers)
-    }
-
-    pub(crate) fn topics(&self) -> usize {
-        self.lock().len()
+    /// The subscribers of each topic that has any now.
+    pub(crate) fn topic_subscribers(&self) -> HashMap<Arc<str>, usize> {
+        self.lock()
+            .iter()
+            .map(|(topic, channel)| (topic.clone(), channel.subscribers))
+            .collect()
     }
 }
 

@@ -10,12 +10,12 @@ use std::{
 
 use tokio::sync::OnceCell;
 
-use super::{Delivery, Position, SubscribeError, backend::Backend, backend::Replayed};
+use super::{super::error::SubscribeError, Backend, Delivery, Position, Retained};
 
 /// The history reads of each topic: one runs at a time, and the subscribers that come
 /// while it runs wait together for the next, which reads once for all of them.
 #[derive(Default)]
-pub(super) struct Flights {
+pub(crate) struct Flights {
     topics: Mutex<HashMap<Arc<str>, Reads>>,
 }
 
@@ -46,13 +46,13 @@ impl Flights {
     /// The retained events of `topic` after `after`, as [`Backend::replay`] answers,
     /// from a read that starts after this call (so it holds every event published
     /// before) and is shared with the other subscribers waiting for it.
-    pub(super) async fn replay(
+    pub(crate) async fn replay(
         &self,
         backend: &dyn Backend,
         topic: &Arc<str>,
         after: Position,
         exact: bool,
-    ) -> Result<Replayed, SubscribeError> {
+    ) -> Result<Retained, SubscribeError> {
         let (flight, gate) = self.board(topic, after, exact);
         let (read_after, outcome) = flight
             .outcome
@@ -137,9 +137,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn read(backend: &dyn Backend, topic: &str, after: Position, exact: bool) -> Outcome {
     match backend.replay(topic, after, exact).await {
-        Ok(Replayed::Events(events)) => Outcome::Events(events.into()),
-        Ok(Replayed::Expired) => Outcome::Expired,
-        Ok(Replayed::Unknown) => Outcome::Unknown,
+        Ok(Retained::Events(events)) => Outcome::Events(events.into()),
+        Ok(Retained::Expired) => Outcome::Expired,
+        Ok(Retained::Unknown) => Outcome::Unknown,
         Err(err) => Outcome::Failed(err.to_string().into()),
     }
 }
@@ -150,19 +150,19 @@ fn slice(
     outcome: Outcome,
     read_after: Position,
     after: Position,
-) -> Option<Result<Replayed, SubscribeError>> {
+) -> Option<Result<Retained, SubscribeError>> {
     match outcome {
         Outcome::Failed(why) => Some(Err(SubscribeError::Backend(why.to_string().into()))),
         _ if read_after != after && !matches!(outcome, Outcome::Events(_)) => None,
-        Outcome::Expired => Some(Ok(Replayed::Expired)),
-        Outcome::Unknown => Some(Ok(Replayed::Unknown)),
+        Outcome::Expired => Some(Ok(Retained::Expired)),
+        Outcome::Unknown => Some(Ok(Retained::Unknown)),
         Outcome::Events(events) if read_after == after => {
-            Some(Ok(Replayed::Events(events.to_vec())))
+            Some(Ok(Retained::Events(events.to_vec())))
         }
         Outcome::Events(events) => {
             // Exact from `after` only if the read holds the event at `after` itself.
             let at = events.iter().position(|d| d.position() == after)?;
-            Some(Ok(Replayed::Events(events[at + 1..].to_vec())))
+            Some(Ok(Retained::Events(events[at + 1..].to_vec())))
         }
     }
 }
@@ -176,9 +176,9 @@ mod tests {
         Delivery::new(Position::new(n, 0), &n.to_string(), Event::new().data("x")).unwrap()
     }
 
-    fn positions(answer: Option<Result<Replayed, SubscribeError>>) -> Option<Vec<u64>> {
+    fn positions(answer: Option<Result<Retained, SubscribeError>>) -> Option<Vec<u64>> {
         match answer? {
-            Ok(Replayed::Events(events)) => {
+            Ok(Retained::Events(events)) => {
                 Some(events.iter().map(|d| d.position().parts().0).collect())
             }
             _ => None,
@@ -201,7 +201,7 @@ mod tests {
         assert!(slice(Outcome::Expired, at(3), at(6)).is_none());
         assert!(matches!(
             slice(Outcome::Expired, at(3), at(3)),
-            Some(Ok(Replayed::Expired))
+            Some(Ok(Retained::Expired))
         ));
     }
 }

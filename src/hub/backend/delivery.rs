@@ -12,7 +12,7 @@ use super::Position;
 /// # Example
 ///
 /// ```
-/// use tower_sse::{Event, hub::{Delivery, Position}};
+/// use tower_sse::{Event, hub::backend::{Delivery, Position}};
 ///
 /// let delivery = Delivery::new(Position::new(7, 0), "7", Event::new().data("hi"))?;
 /// assert_eq!(delivery.position(), Position::new(7, 0));

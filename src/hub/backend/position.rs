@@ -13,7 +13,7 @@ use std::fmt;
 /// # Example
 ///
 /// ```
-/// use tower_sse::hub::Position;
+/// use tower_sse::hub::backend::Position;
 ///
 /// let redis_id = Position::new(1_700_000_000_000, 0);
 /// assert!(redis_id < Position::new(1_700_000_000_000, 1));

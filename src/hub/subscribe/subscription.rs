@@ -4,10 +4,7 @@ use std::{
     collections::VecDeque,
     fmt,
     pin::Pin,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     task::{Context as TaskContext, Poll},
 };
 
@@ -21,26 +18,13 @@ use crate::{
     metrics::{self, EndReason},
 };
 
-use super::{
-    Delivery, Position,
-    backend::Backend,
-    config::{Hook, LagPolicy, SubscriberChange},
+use super::super::{
+    backend::{BoxFuture, Delivery, Position},
+    config::{LagPolicy, SubscriberChange},
     cursor,
-    fanout::Fanout,
+    error::SubscribeError,
+    state::State,
 };
-
-/// What every subscription of a hub shares: the fan-out it reads, the backend it
-/// unwatches its topics with, the lag policy, the counters and the hook.
-pub(crate) struct Context {
-    pub(crate) fanout: Arc<Fanout>,
-    pub(crate) backend: Arc<dyn Backend>,
-    pub(crate) lag: LagPolicy,
-    pub(crate) on_subscriber: Option<Hook>,
-    pub(crate) lag_disconnects: AtomicU64,
-    pub(crate) lag_skips: AtomicU64,
-    /// Numbers each subscription's watches, for the backend.
-    pub(crate) next_watcher: AtomicU64,
-}
 
 /// How a subscription's start relates to the client's `Last-Event-ID`.
 ///
@@ -54,9 +38,9 @@ pub(crate) struct Context {
 /// let hub = Hub::new();
 /// let id = hub.publish("t", Event::new().data("x")).await.unwrap();
 /// let from = |id: &str| EventId::new(id).unwrap();
-/// assert_eq!(hub.subscribe("t", None).await.unwrap().replay(), Replay::Live);
-/// assert_eq!(hub.subscribe("t", Some(&id)).await.unwrap().replay(), Replay::Exact(0));
-/// assert_eq!(hub.subscribe("t", from("nope").as_ref()).await.unwrap().replay(), Replay::Reset);
+/// assert_eq!(hub.subscribe("t").await.unwrap().replay(), Replay::Live);
+/// assert_eq!(hub.subscribe("t").after(Some(&id)).await.unwrap().replay(), Replay::Exact(0));
+/// assert_eq!(hub.subscribe("t").after(from("nope").as_ref()).await.unwrap().replay(), Replay::Reset);
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,9 +88,9 @@ struct Cursor {
 /// event published to its topics, merged in publish order. Dropping it (the client left)
 /// removes the subscriber from the hub's counts at once.
 ///
-/// It ends when the hub shuts down (after its [shutdown signal](super::HubBuilder::graceful_shutdown)'s
-/// last event), when its maximum
-/// lifetime is reached, or, under the default [`LagPolicy`], when the client falls too
+/// It ends when the hub shuts down (after its
+/// [shutdown signal](super::super::HubBuilder::graceful_shutdown)'s last event), when its maximum
+/// duration is reached, or, under the default [`LagPolicy`], when the client falls too
 /// far behind; over Redis, also when this instance finds that entries it had not read
 /// were trimmed away (the `redis` engine).
 /// In each case the client reconnects and resumes from its `Last-Event-ID`.
@@ -120,7 +104,7 @@ struct Cursor {
 /// use tower_sse::{Event, hub::Hub};
 ///
 /// let hub = Hub::new();
-/// let mut subscription = hub.subscribe("news", None).await.unwrap();
+/// let mut subscription = hub.subscribe("news").await.unwrap();
 /// assert_eq!(&*subscription.topics()[0], "news");
 /// let id = hub.publish("news", Event::new().data("hi")).await.unwrap();
 /// let expected = format!("data: hi\nid: {id}\n\n");
@@ -134,12 +118,12 @@ pub struct Subscription {
     /// Whether the shutdown event was sent.
     sent_last: bool,
     replay: Replay,
-    lifetime: Option<Pin<Box<Sleep>>>,
+    deadline: Option<Pin<Box<Sleep>>>,
     done: bool,
     topics: Arc<[Arc<str>]>,
     /// This subscription's name in its watches.
     watcher: u64,
-    context: Arc<Context>,
+    state: Arc<State>,
 }
 
 /// What reading the live feeds found.
@@ -154,11 +138,11 @@ enum Found {
 impl Subscription {
     /// A subscriber of `topics` that has joined the fan-out (one receiver per topic, in
     /// order) and watched each topic from `starts`. With `cursor`, ids are cursors.
-    pub(super) fn new(
-        context: Arc<Context>,
+    pub(crate) fn new(
+        state: Arc<State>,
         topics: Arc<[Arc<str>]>,
         receivers: Vec<tokio::sync::broadcast::Receiver<Delivery>>,
-        lifetime: Option<Pin<Box<Sleep>>>,
+        deadline: Option<Pin<Box<Sleep>>>,
     ) -> Self {
         let live = receivers
             .into_iter()
@@ -176,33 +160,31 @@ impl Subscription {
             cursor: None,
             sent_last: false,
             replay: Replay::Live,
-            lifetime,
+            deadline,
             done: false,
             topics,
-            watcher: context.next_watcher.fetch_add(1, Ordering::Relaxed),
-            context,
+            watcher: state.next_watcher.fetch_add(1, Ordering::Relaxed),
+            state,
         }
     }
 
     /// Asks the backend to watch topic `index` for this subscription; from now on, the
     /// subscription unwatches it when it ends, whatever the answer.
-    pub(super) fn watch(
+    pub(crate) fn watch(
         &mut self,
         index: usize,
-    ) -> super::BoxFuture<'_, Result<Position, super::SubscribeError>> {
+    ) -> BoxFuture<'_, Result<Position, SubscribeError>> {
         self.live[index].watched = true;
-        self.context
-            .backend
-            .watch(&self.topics[index], self.watcher)
+        self.state.backend.watch(&self.topics[index], self.watcher)
     }
 
     /// Starts topic `index` after `through`: live events up to it are not sent.
-    pub(super) fn start_after(&mut self, index: usize, through: Position) {
+    pub(crate) fn start_after(&mut self, index: usize, through: Position) {
         self.live[index].through = through;
     }
 
     /// Sends cursors of per-topic positions as ids, starting from each topic's start.
-    pub(super) fn use_cursor(&mut self) {
+    pub(crate) fn use_cursor(&mut self) {
         self.cursor = Some(Cursor {
             hash: cursor::topics_hash(&self.topics),
             positions: self.live.iter().map(|live| live.through).collect(),
@@ -210,7 +192,7 @@ impl Subscription {
     }
 
     /// Sends `replayed` (each with its topic's index) first, then the live events.
-    pub(super) fn start_with(&mut self, replayed: Vec<(usize, Delivery)>, replay: Replay) {
+    pub(crate) fn start_with(&mut self, replayed: Vec<(usize, Delivery)>, replay: Replay) {
         for (topic, delivery) in replayed {
             let live = &mut self.live[topic];
             live.through = live.through.max(delivery.position());
@@ -223,7 +205,7 @@ impl Subscription {
     }
 
     /// Sends the reset event first, then the live events.
-    pub(super) fn start_with_reset(&mut self, reset: EncodedEvent) {
+    pub(crate) fn start_with_reset(&mut self, reset: EncodedEvent) {
         self.pending.push_back(Pending {
             topic: None,
             delivery: Delivery::without_id(Position::START, reset),
@@ -248,7 +230,7 @@ impl Subscription {
         self.unwatch();
         self.live.clear();
         self.pending.clear();
-        self.lifetime = None;
+        self.deadline = None;
         Poll::Ready(None)
     }
 
@@ -256,7 +238,7 @@ impl Subscription {
     fn unwatch(&mut self) {
         for (live, topic) in self.live.iter_mut().zip(self.topics.iter()) {
             if std::mem::take(&mut live.watched) {
-                self.context.backend.unwatch(topic, self.watcher);
+                self.state.backend.unwatch(topic, self.watcher);
             }
         }
     }
@@ -288,9 +270,9 @@ impl Subscription {
 
     /// Applies the lag policy to a subscriber that missed `missed` events.
     fn lagged(&mut self, missed: u64) -> Result<(), EndReason> {
-        match &self.context.lag {
+        match &self.state.config.lag {
             LagPolicy::Disconnect => {
-                self.context.lag_disconnects.fetch_add(1, Ordering::Relaxed);
+                self.state.lag_disconnects.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     topics = ?self.topics, missed,
                     "hub subscriber fell behind; disconnecting it so it resumes from its Last-Event-ID"
@@ -298,7 +280,7 @@ impl Subscription {
                 Err(EndReason::Lag)
             }
             LagPolicy::Skip(notice) => {
-                self.context.lag_skips.fetch_add(1, Ordering::Relaxed);
+                self.state.lag_skips.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     topics = ?self.topics, missed,
                     "hub subscriber fell behind; skipping the events it missed"
@@ -340,7 +322,7 @@ impl Subscription {
                 Poll::Ready(None) => {
                     live.closed = true;
                     // Closed while the hub is open: the backend ended the topic.
-                    if !self.context.fanout.is_closed() {
+                    if !self.state.fanout.is_closed() {
                         return Err(EndReason::Backend);
                     }
                 }
@@ -411,10 +393,10 @@ impl Stream for Subscription {
         if this.done {
             return Poll::Ready(None);
         }
-        if let Some(lifetime) = &mut this.lifetime {
-            if lifetime.as_mut().poll(cx).is_ready() {
-                tracing::debug!(topics = ?this.topics, "hub subscription reached its maximum lifetime");
-                return this.finish(EndReason::Lifetime);
+        if let Some(deadline) = &mut this.deadline {
+            if deadline.as_mut().poll(cx).is_ready() {
+                tracing::debug!(topics = ?this.topics, "hub subscription reached its maximum duration");
+                return this.finish(EndReason::MaxDuration);
             }
         }
         if let Some(pending) = this.pending.pop_front() {
@@ -443,9 +425,9 @@ impl Stream for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.unwatch();
-        self.context.fanout.leave(&self.topics);
+        self.state.fanout.leave(&self.topics);
         tracing::debug!(topics = ?self.topics, "hub subscriber left");
-        if let Some(hook) = &self.context.on_subscriber {
+        if let Some(hook) = &self.state.config.on_subscriber {
             hook(SubscriberChange::Left {
                 topics: &self.topics,
             });
