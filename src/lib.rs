@@ -118,63 +118,54 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
-mod accept;
 mod body;
 #[cfg(feature = "compression")]
 mod compression;
-mod config;
 mod event;
-mod event_id;
-#[cfg(feature = "axum")]
-mod event_stream;
-mod factory;
-mod future;
+mod handler;
 #[cfg(feature = "hub")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hub")))]
 pub mod hub;
-mod keep_alive;
-mod layer;
-mod lifetime;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 #[cfg(not(feature = "metrics"))]
 mod metrics;
-mod predicate;
-mod response;
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub mod routing;
-mod script;
-mod service;
-mod shutdown;
+mod request;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
-pub use accept::accepts_event_stream;
-pub use body::{ResponseBody, open_streams};
+pub use body::{
+    ResponseBody,
+    keep_alive::KeepAlive,
+    lifetime::{Lifetime, Limited, LimitedItem},
+    open_streams,
+    shutdown::Shutdown,
+};
 #[cfg(feature = "compression")]
 #[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
 pub use compression::Compression;
-pub use event::{EncodedEvent, Event, EventError};
-pub use event_id::{EventId, MAX_LAST_EVENT_ID_LEN};
+pub use event::{
+    EncodedEvent, Event, EventError,
+    id::{EventId, MAX_LAST_EVENT_ID_LEN},
+};
+pub use handler::script::RECONNECTING_EVENT_SOURCE_JS;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use event_stream::EventStream;
-pub use factory::{EventItem, MakeEventStream};
+pub use handler::{event_stream::EventStream, routing};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use factory::{WithExtractors, with_extractors};
-pub use future::ResponseFuture;
-pub use keep_alive::KeepAlive;
-pub use layer::SseLayer;
-pub use lifetime::{Lifetime, Limited, LimitedItem};
-pub use predicate::{DefaultPredicate, Predicate};
-pub use response::IntoRefusal;
-pub use script::RECONNECTING_EVENT_SOURCE_JS;
-pub use service::Sse;
-pub use shutdown::Shutdown;
+pub use request::factory::{WithExtractors, with_extractors};
+pub use request::{
+    accept::accepts_event_stream,
+    factory::{EventItem, MakeEventStream},
+    future::ResponseFuture,
+    layer::SseLayer,
+    predicate::{DefaultPredicate, Predicate},
+    response::IntoRefusal,
+    service::Sse,
+};
 
 /// A type-erased error, as Tower uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -154,7 +154,7 @@ fn parse_quality(value: &[u8]) -> Option<Quality> {
         {
             Some(1000)
         }
-        _ => crate::accept::parse_qvalue(value),
+        _ => crate::request::accept::parse_qvalue(value),
     }
 }
 

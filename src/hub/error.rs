@@ -6,7 +6,7 @@ use http::{HeaderValue, Response, StatusCode, header::RETRY_AFTER};
 
 use crate::{
     BoxError, EventError,
-    response::{OwnBody, bytes_body, text_response},
+    request::response::{OwnBody, bytes_body, text_response},
 };
 
 /// Why [`Hub::publish`](super::Hub::publish) refused an event. Nothing was stored or sent,
@@ -219,7 +219,7 @@ impl crate::IntoRefusal for SubscribeError {}
 
 #[cfg(not(feature = "axum"))]
 #[allow(private_interfaces)] // sealed: no other crate can name the trait
-impl crate::response::sealed::Sealed for SubscribeError {
+impl crate::request::response::sealed::Sealed for SubscribeError {
     fn into_refusal(self) -> Response<OwnBody> {
         self.refusal()
     }

@@ -6,7 +6,7 @@
 
 use std::{error::Error as StdError, future::Future};
 
-use crate::response::IntoRefusal;
+use crate::request::response::IntoRefusal;
 use futures_core::Stream;
 use http::Request;
 

@@ -12,8 +12,8 @@ use tower_service::Service;
 
 use crate::{
     BoxError, DefaultPredicate, EventId, MakeEventStream, Predicate, ResponseBody, ResponseFuture,
-    config::Config,
-    future::{Plan, bad_request},
+    request::config::Config,
+    request::future::{Plan, bad_request},
 };
 
 /// Serves Server-Sent Events to the requests that ask for them; passes every other

@@ -1,4 +1,11 @@
 //! [`ResponseBody`], and the body that writes an event stream.
+//!
+//! Beside it, what shapes a running stream: [`keep_alive`], [`shutdown`] and
+//! [`lifetime`].
+
+pub(crate) mod keep_alive;
+pub(crate) mod lifetime;
+pub(crate) mod shutdown;
 
 use std::{
     convert::Infallible,
@@ -22,10 +29,10 @@ use tokio::{
 
 use crate::{
     BoxError, EventItem, Shutdown,
-    config::Config,
-    factory::{Piece, sealed::Sealed},
     metrics::{self, EndReason, StreamMetrics},
-    response::OwnBody,
+    request::config::Config,
+    request::factory::{Piece, sealed::Sealed},
+    request::response::OwnBody,
 };
 
 pin_project! {

@@ -15,8 +15,8 @@ use tokio::time::{Instant, Sleep};
 
 use crate::{
     BoxError, Event, EventItem,
-    factory::Piece,
     metrics::{EndReason, note_end},
+    request::factory::Piece,
 };
 
 type Revoked = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
@@ -234,10 +234,10 @@ enum Inner<I> {
 
 impl<I: EventItem> EventItem for LimitedItem<I> {}
 #[allow(private_interfaces)] // sealed: no other crate can name the trait
-impl<I: EventItem> crate::factory::sealed::Sealed for LimitedItem<I> {
+impl<I: EventItem> crate::request::factory::sealed::Sealed for LimitedItem<I> {
     fn into_piece(self) -> Result<Piece, BoxError> {
         match self.0 {
-            Inner::Item(item) => crate::factory::sealed::Sealed::into_piece(item),
+            Inner::Item(item) => crate::request::factory::sealed::Sealed::into_piece(item),
             Inner::Last(bytes) => Ok(Piece::Encoded(bytes)),
         }
     }

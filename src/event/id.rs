@@ -256,7 +256,10 @@ impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for EventId
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         // In a layer's factory, the id the layer read, by its settings.
-        if let Some(read) = parts.extensions.get::<crate::factory::LayerEventId>() {
+        if let Some(read) = parts
+            .extensions
+            .get::<crate::request::factory::LayerEventId>()
+        {
             return Ok(read.0.clone());
         }
         Self::from_parts(&parts.headers, &parts.uri, true)
@@ -267,7 +270,7 @@ impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for EventId
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl axum_core::response::IntoResponse for EventError {
     fn into_response(self) -> axum_core::response::Response {
-        crate::future::bad_request(self.to_string())
+        crate::request::future::bad_request(self.to_string())
     }
 }
 

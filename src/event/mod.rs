@@ -1,10 +1,14 @@
 //! The [`Event`] builder and its encoded form, [`EncodedEvent`].
+//!
+//! The ids a client sends back are in [`id`].
+
+pub(crate) mod id;
 
 use std::{fmt, time::Duration};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::event_id::IdReason;
+use crate::event::id::IdReason;
 
 /// One server-sent event, built field by field and encoded as it is built.
 ///

@@ -13,7 +13,7 @@
 /// dispatches the events listened for, `open`, `error`, `reset` (the hub's event for
 /// "events were lost") and `reopen`. A `204` does not stop it: call `close()`.
 ///
-/// Serve it with [`routing::reconnecting_event_source`](crate::routing::reconnecting_event_source)
+/// Serve it with [`routing::reconnecting_event_source`](crate::handler::routing::reconnecting_event_source)
 /// (feature `axum`) or from this constant with `Content-Type: text/javascript`, or
 /// inline it in a page. The same text is `src/reconnecting.js` in the crate's sources.
 ///

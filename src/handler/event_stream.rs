@@ -8,7 +8,7 @@ use axum_core::{
 };
 use futures_core::Stream;
 
-use crate::{EventItem, body::EventBody, config::Config};
+use crate::{EventItem, body::EventBody, request::config::Config};
 
 /// The settings of a response with none set, shared rather than made for each.
 static DEFAULTS: LazyLock<Arc<Config>> = LazyLock::new(Arc::default);
@@ -22,7 +22,7 @@ static DEFAULTS: LazyLock<Arc<Config>> = LazyLock::new(Arc::default);
 /// The layer chooses by `Accept` for a whole service; with an `EventStream` the handler
 /// does, and axum's extractors (`State`, `Path`, `Query`, authentication) and the
 /// [`EventId`](crate::EventId) extractor are at hand.
-/// [`routing::page_or_events`](crate::routing::page_or_events) serves a page and its
+/// [`routing::page_or_events`](crate::handler::routing::page_or_events) serves a page and its
 /// events on one URL this way.
 ///
 /// # Example
@@ -64,7 +64,7 @@ where
         }
     }
 
-    crate::config::stream_settings!();
+    crate::request::config::stream_settings!();
 
     /// Reads the request's `Accept-Encoding`, which chooses the coding when the stream
     /// is [compressed](Self::compression): a handler's response does not see the
@@ -106,7 +106,7 @@ where
     St::Item: EventItem,
 {
     fn into_response(self) -> Response {
-        let head = crate::future::with_event_stream_headers(
+        let head = crate::request::future::with_event_stream_headers(
             Response::new(()),
             self.config.x_accel_buffering,
         );

@@ -19,8 +19,8 @@ use pin_project_lite::pin_project;
 use crate::{
     BoxError, EventItem, ResponseBody,
     body::EventBody,
-    config::Config,
-    response::{IntoRefusal, OwnBody, bytes_body, own_body, text_response},
+    request::config::Config,
+    request::response::{IntoRefusal, OwnBody, bytes_body, own_body, text_response},
 };
 
 pin_project! {
