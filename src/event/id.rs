@@ -270,7 +270,7 @@ impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for EventId
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl axum_core::response::IntoResponse for EventError {
     fn into_response(self) -> axum_core::response::Response {
-        crate::request::future::bad_request(self.to_string())
+        crate::request::response::bad_request(self.to_string())
     }
 }
 

@@ -106,7 +106,7 @@ where
     St::Item: EventItem,
 {
     fn into_response(self) -> Response {
-        let head = crate::request::future::with_event_stream_headers(
+        let head = crate::request::response::with_event_stream_headers(
             Response::new(()),
             self.config.x_accel_buffering,
         );

@@ -8,7 +8,7 @@ use axum::{
     routing::MethodRouter,
 };
 
-use crate::{accepts_event_stream, request::future::add_vary_accept};
+use crate::{accepts_event_stream, request::response::add_vary_accept};
 
 /// A `GET` route that answers requests asking for `text/event-stream` with the `events`
 /// handler, and every other request with the `page` handler: one URL for a page and its

@@ -13,7 +13,7 @@ use tower_service::Service;
 use crate::{
     BoxError, DefaultPredicate, EventId, MakeEventStream, Predicate, ResponseBody, ResponseFuture,
     request::config::Config,
-    request::future::{Plan, bad_request},
+    request::response::{Plan, bad_request},
 };
 
 /// Serves Server-Sent Events to the requests that ask for them; passes every other
