@@ -5,6 +5,7 @@
 
 pub(crate) mod keep_alive;
 pub(crate) mod lifetime;
+pub(crate) mod own;
 pub(crate) mod shutdown;
 
 use std::{
@@ -29,10 +30,10 @@ use tokio::{
 
 use crate::{
     BoxError, EventItem, Shutdown,
+    body::own::OwnBody,
     metrics::{self, EndReason, StreamMetrics},
     request::config::Config,
     request::factory::{Piece, sealed::Sealed},
-    request::response::OwnBody,
 };
 
 pin_project! {

@@ -23,7 +23,7 @@ use http_body::Body;
 
 use crate::{
     BoxError,
-    request::response::{OwnBody, bytes_body, own_body},
+    body::own::{OwnBody, bytes_body, own_body},
 };
 use body::CompressedBody;
 use encoder::Encoder;

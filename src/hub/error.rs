@@ -6,7 +6,8 @@ use http::{HeaderValue, Response, StatusCode, header::RETRY_AFTER};
 
 use crate::{
     BoxError, EventError,
-    request::response::{OwnBody, bytes_body, text_response},
+    body::own::{OwnBody, bytes_body},
+    request::response::text_response,
 };
 
 /// Why [`Hub::publish`](super::Hub::publish) refused an event. Nothing was stored or sent,

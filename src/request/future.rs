@@ -13,7 +13,8 @@ use pin_project_lite::pin_project;
 
 use crate::{
     BoxError, EventItem, ResponseBody,
-    request::response::{IntoRefusal, OwnBody, Plan, add_vary_accept, event_stream_response},
+    body::own::OwnBody,
+    request::response::{IntoRefusal, Plan, add_vary_accept, event_stream_response},
 };
 
 pin_project! {
