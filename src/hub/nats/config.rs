@@ -1,8 +1,9 @@
 //! [`NatsConfig`]: where the hub keeps its topics in NATS.
 
-use std::time::Duration;
-
-use crate::hub::SetupError;
+use crate::hub::{
+    SetupError,
+    remote::{self, Timing},
+};
 
 /// Where and how the hub keeps its topics in NATS JetStream; every setting but the
 /// server has a default.
@@ -27,9 +28,7 @@ pub struct NatsConfig {
     pub(super) stream: String,
     pub(super) prefix: String,
     pub(super) max_bytes: Option<i64>,
-    pub(super) connect_timeout: Duration,
-    pub(super) request_timeout: Duration,
-    pub(super) heartbeat: Duration,
+    pub(super) timing: Timing,
 }
 
 impl NatsConfig {
@@ -49,9 +48,7 @@ impl NatsConfig {
             stream: "TOWER_SSE".into(),
             prefix: "tower-sse".into(),
             max_bytes: None,
-            connect_timeout: Duration::from_secs(3),
-            request_timeout: Duration::from_secs(3),
-            heartbeat: Duration::from_secs(5),
+            timing: Timing::default(),
         }
     }
 
@@ -87,33 +84,6 @@ impl NatsConfig {
         self
     }
 
-    /// How long connecting to NATS may take.
-    ///
-    /// Default: 3 seconds.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How long a request (a publish's acknowledgement, a history read) may take
-    /// before it fails.
-    ///
-    /// Default: 3 seconds.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// How often the connection is pinged. After two pings without an answer (it died
-    /// without closing: a NAT forgot it, a network partition) it is replaced, and what
-    /// the watched topics missed is read from the stream.
-    ///
-    /// Default: 5 seconds.
-    pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.heartbeat = every.max(Duration::from_millis(10));
-        self
-    }
-
     /// Checks the settings that NATS would refuse later, or read wrongly.
     pub(super) fn check(&self) -> Result<(), SetupError> {
         if self.servers.is_empty() {
@@ -136,6 +106,26 @@ impl NatsConfig {
             ));
         }
         Ok(())
+    }
+}
+
+remote::timing_setters! {
+    NatsConfig {
+        /// How long connecting to NATS may take.
+        ///
+        /// Default: 3 seconds.
+        connect_timeout;
+        /// How long a request (a publish's acknowledgement, a history read) may take
+        /// before it fails.
+        ///
+        /// Default: 3 seconds.
+        request_timeout;
+        /// How often the connection is pinged. After two pings without an answer (it died
+        /// without closing: a NAT forgot it, a network partition) it is replaced, and what
+        /// the watched topics missed is read from the stream.
+        ///
+        /// Default: 5 seconds.
+        heartbeat;
     }
 }
 

@@ -33,7 +33,7 @@ use crate::{
     BoxError,
     hub::{
         BoxFuture, History, IdScope, Position, SetupError,
-        remote::{AppendError, Entry, Notice, Page, RemoteEngine},
+        remote::{Append, AppendError, Appended, Entry, Found, Notice, Paged, RemoteEngine},
     },
 };
 
@@ -74,7 +74,7 @@ impl Engine {
         Ok(Self {
             store: Arc::new(store),
             consumers: Mutex::new(HashMap::new()),
-            heartbeat: config.heartbeat,
+            heartbeat: config.timing.heartbeat,
         })
     }
 
@@ -144,9 +144,9 @@ impl Engine {
 fn options(config: &NatsConfig, link: Link) -> ConnectOptions {
     ConnectOptions::new()
         .name("tower-sse hub")
-        .connection_timeout(config.connect_timeout)
-        .request_timeout(Some(config.request_timeout))
-        .ping_interval(config.heartbeat)
+        .connection_timeout(config.timing.connect)
+        .request_timeout(Some(config.timing.command))
+        .ping_interval(config.timing.heartbeat)
         .reconnect_delay_callback(|attempts| {
             let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
             Duration::from_millis(50)
@@ -225,22 +225,16 @@ impl RemoteEngine for Engine {
     /// (`Nats-Expected-Last-Subject-Sequence`), recording it in a header, with the
     /// token as its `Nats-Msg-Id`: JetStream's duplicate window answers a second
     /// append with the first one's sequence.
-    fn append<'a>(
-        &'a self,
-        topic: &'a str,
-        previous: Option<Position>,
-        token: &'a str,
-        fields: &'a [u8],
-    ) -> BoxFuture<'a, Result<Position, AppendError>> {
+    fn append<'a>(&'a self, append: Append<'a>) -> Appended<'a> {
         Box::pin(async move {
-            let last = previous.map_or(0, |previous| previous.parts().0);
+            let last = append.previous.map_or(0, |previous| previous.parts().0);
             let epoch = self.store.epoch().await.map_err(not_sent)?;
             let message = PublishMessage::build()
-                .payload(Bytes::copy_from_slice(fields))
-                .message_id(token)
+                .payload(Bytes::copy_from_slice(append.fields))
+                .message_id(append.token)
                 .expected_last_subject_sequence(last)
                 .header(PREVIOUS, last.to_string().as_str());
-            let subject = self.store.subjects.of(topic);
+            let subject = self.store.subjects.of(append.topic);
             let ack =
                 (self.store.context.send_publish(subject, message).await).map_err(not_sent)?;
             match ack.await {
@@ -269,11 +263,7 @@ impl RemoteEngine for Engine {
     /// Nothing: a message id cannot be looked up without publishing, and
     /// [`append`](RemoteEngine::append) with the same token is the look-up (within the
     /// duplicate window, two minutes or the age bound).
-    fn find<'a>(
-        &'a self,
-        _topic: &'a str,
-        _token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Position>, BoxError>> {
+    fn find<'a>(&'a self, _topic: &'a str, _token: &'a str) -> Found<'a> {
         Box::pin(async { Ok(None) })
     }
 
@@ -285,12 +275,7 @@ impl RemoteEngine for Engine {
         })
     }
 
-    fn read<'a>(
-        &'a self,
-        topic: &'a str,
-        after: Position,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Page, BoxError>> {
+    fn read<'a>(&'a self, topic: &'a str, after: Position, limit: usize) -> Paged<'a> {
         Box::pin(self.store.read(topic, after, limit))
     }
 

@@ -5,7 +5,7 @@
 //!
 //! - **History: one JetStream stream** ([`NatsConfig::stream`], file storage) captures
 //!   every topic's subject, `<prefix>.t.<topic in hex>`. It keeps the hub's
-//!   [`History`] of each topic (its event count as the stream's
+//!   [`History`](super::History) of each topic (its event count as the stream's
 //!   per-subject limit, its age bound as the stream's `max_age`; a byte bound per topic
 //!   is refused) and, if set, is bounded in all by [`NatsConfig::max_bytes`]. A stream
 //!   that exists already is used as it is.
@@ -93,12 +93,9 @@ mod store;
 mod subjects;
 
 pub use self::config::NatsConfig;
-use super::{
-    History,
-    backend::{Engine, Feed},
-    remote::{self, Starting},
-};
+use super::remote;
 
+remote::engine_value! {
 /// The NATS JetStream engine, as a value to build a hub over with
 /// [`HubBuilder::build_with`](super::HubBuilder::build_with). See the module for what it
 /// guarantees.
@@ -117,20 +114,5 @@ use super::{
 /// assert!(matches!(err, SetupError::Invalid { engine: "nats", .. }));
 /// # }
 /// ```
-#[derive(Debug)]
-pub struct Nats {
-    config: NatsConfig,
-}
-
-impl Nats {
-    /// The engine with these settings; nothing is connected until the hub is built.
-    pub fn new(config: NatsConfig) -> Self {
-        Self { config }
-    }
-}
-
-impl Engine for Nats {
-    fn start(self, feed: Feed, history: History) -> Starting {
-        remote::start(engine::Engine::connect(self.config, history), feed, history)
-    }
+Nats(NatsConfig) => engine::Engine::connect
 }

@@ -134,7 +134,7 @@ impl Store {
         link: Link,
     ) -> Result<Self, BoxError> {
         let mut context = jetstream::new(client.clone());
-        context.set_timeout(config.request_timeout);
+        context.set_timeout(config.timing.command);
         let subjects = Subjects {
             prefix: config.prefix.clone(),
         };

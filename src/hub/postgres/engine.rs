@@ -11,7 +11,7 @@ use crate::{
     BoxError,
     hub::{
         BoxFuture, History, IdScope, Position, SetupError,
-        remote::{AppendError, Entry, Notice, Page, RemoteEngine},
+        remote::{Append, AppendError, Appended, Entry, Found, Notice, Page, Paged, RemoteEngine},
     },
 };
 
@@ -146,20 +146,14 @@ impl RemoteEngine for Engine {
         true
     }
 
-    fn append<'a>(
-        &'a self,
-        topic: &'a str,
-        _previous: Option<Position>,
-        token: &'a str,
-        fields: &'a [u8],
-    ) -> BoxFuture<'a, Result<Position, AppendError>> {
+    fn append<'a>(&'a self, append: Append<'a>) -> Appended<'a> {
         Box::pin(async move {
-            let stored = stored_topic(topic);
+            let stored = stored_topic(append.topic);
             let topic: &str = &stored;
             let run = |s: Arc<Session>| async move {
                 let rows = s
                     .client
-                    .query(&s.append, &[&topic, &fields, &token])
+                    .query(&s.append, &[&topic, &append.fields, &append.token])
                     .await?;
                 first_position(&rows)
             };
@@ -174,11 +168,7 @@ impl RemoteEngine for Engine {
         })
     }
 
-    fn find<'a>(
-        &'a self,
-        topic: &'a str,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Position>, BoxError>> {
+    fn find<'a>(&'a self, topic: &'a str, token: &'a str) -> Found<'a> {
         Box::pin(async move {
             let stored = stored_topic(topic);
             let topic: &str = &stored;
@@ -201,12 +191,7 @@ impl RemoteEngine for Engine {
         })
     }
 
-    fn read<'a>(
-        &'a self,
-        topic: &'a str,
-        after: Position,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Page, BoxError>> {
+    fn read<'a>(&'a self, topic: &'a str, after: Position, limit: usize) -> Paged<'a> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         Box::pin(async move {
             let stored = stored_topic(topic);

@@ -19,7 +19,7 @@ use crate::{
     hub::{
         BoxFuture, History, IdScope, Position, SetupError,
         backend::redacted,
-        remote::{AppendError, Notice, Page, RemoteEngine},
+        remote::{Append, AppendError, Appended, Found, Notice, Page, Paged, RemoteEngine},
     },
 };
 
@@ -59,7 +59,7 @@ impl Engine {
         load_scripts(&commands).await.map_err(setup)?;
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let window =
-            (config.command_timeout.saturating_mul(2)).saturating_add(Duration::from_secs(1));
+            (config.timing.command.saturating_mul(2)).saturating_add(Duration::from_secs(1));
         let keys = Keys::new(&config.prefix);
         let feeds = Feeds::new(&config, seeds[0].clone(), topology);
         Ok(Self {
@@ -71,7 +71,7 @@ impl Engine {
             max_age_ms: history.age_limit().map_or(0, ms),
             window_ms: ms(window),
             read_batch: config.read_batch,
-            heartbeat: config.heartbeat,
+            heartbeat: config.timing.heartbeat,
             feeds,
         })
     }
@@ -103,7 +103,7 @@ async fn connect_commands(
     config: &RedisConfig,
     seeds: &[ConnectionInfo],
 ) -> Result<(Commands, Commands, Topology), RedisError> {
-    let (connect, command) = (config.connect_timeout, config.command_timeout);
+    let (connect, command) = (config.timing.connect, config.timing.command);
     if config.cluster {
         let mut commands = Commands::cluster(seeds.to_vec(), connect, command, 3).await?;
         let publishing = Commands::cluster(seeds.to_vec(), connect, command, 0).await?;
@@ -191,19 +191,13 @@ impl RemoteEngine for Engine {
         parse_id(id).filter(|&position| position != Position::END)
     }
 
-    fn append<'a>(
-        &'a self,
-        topic: &'a str,
-        _previous: Option<Position>,
-        token: &'a str,
-        fields: &'a [u8],
-    ) -> BoxFuture<'a, Result<Position, AppendError>> {
+    fn append<'a>(&'a self, append: Append<'a>) -> Appended<'a> {
         Box::pin(async move {
             let appended: Result<String, RedisError> = PUBLISH
-                .key(self.keys.stream(topic))
-                .arg(self.keys.channel(topic))
-                .arg(fields)
-                .arg(token)
+                .key(self.keys.stream(append.topic))
+                .arg(self.keys.channel(append.topic))
+                .arg(append.fields)
+                .arg(append.token)
                 .arg(self.max_len)
                 .arg(self.max_age_ms)
                 .invoke_async(&mut self.publishing.clone())
@@ -222,11 +216,7 @@ impl RemoteEngine for Engine {
         })
     }
 
-    fn find<'a>(
-        &'a self,
-        topic: &'a str,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Position>, BoxError>> {
+    fn find<'a>(&'a self, topic: &'a str, token: &'a str) -> Found<'a> {
         Box::pin(async move {
             let found: Value = FIND
                 .key(self.keys.stream(topic))
@@ -247,12 +237,7 @@ impl RemoteEngine for Engine {
         })
     }
 
-    fn read<'a>(
-        &'a self,
-        topic: &'a str,
-        after: Position,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Page, BoxError>> {
+    fn read<'a>(&'a self, topic: &'a str, after: Position, limit: usize) -> Paged<'a> {
         Box::pin(async move {
             let mut conn = self.commands.clone();
             Ok(read(&mut conn, &self.keys, topic, after, limit).await?)

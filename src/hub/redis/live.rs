@@ -75,8 +75,8 @@ impl Feeds {
             shared: Arc::new(Shared { keys, state }),
             seed,
             cluster: config.cluster,
-            connect_timeout: config.connect_timeout,
-            command_timeout: config.command_timeout,
+            connect_timeout: config.timing.connect,
+            command_timeout: config.timing.command,
         }
     }
 

@@ -67,14 +67,14 @@ mod live;
 mod scripts;
 mod topology;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use redis::{ConnectionInfo, IntoConnectionInfo};
 
 use super::{
-    History, SetupError,
-    backend::{Engine, Feed, redacted},
-    remote::{self, Starting},
+    SetupError,
+    backend::redacted,
+    remote::{self, Timing},
 };
 
 /// Where and how the hub keeps its topics in Redis; every setting but the nodes has a
@@ -99,9 +99,7 @@ pub struct RedisConfig {
     cluster: bool,
     prefix: String,
     read_batch: usize,
-    connect_timeout: Duration,
-    command_timeout: Duration,
-    heartbeat: Duration,
+    timing: Timing,
 }
 
 impl RedisConfig {
@@ -126,9 +124,7 @@ impl RedisConfig {
             cluster,
             prefix: "tower-sse:".into(),
             read_batch: 256,
-            connect_timeout: Duration::from_secs(3),
-            command_timeout: Duration::from_secs(3),
-            heartbeat: Duration::from_secs(5),
+            timing: Timing::default(),
         }
     }
 
@@ -148,32 +144,25 @@ impl RedisConfig {
         self.read_batch = entries.max(1);
         self
     }
+}
 
-    /// How long connecting to a Redis node may take.
-    ///
-    /// Default: 3 seconds.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How long a command may take before it fails.
-    ///
-    /// Default: 3 seconds.
-    pub fn command_timeout(mut self, timeout: Duration) -> Self {
-        self.command_timeout = timeout;
-        self
-    }
-
-    /// How often each connection that receives live events is pinged. One that does
-    /// not answer within the [command timeout](RedisConfig::command_timeout) (it died
-    /// without closing: a NAT forgot it, a network partition) is replaced, and what its
-    /// topics missed is read from their history.
-    ///
-    /// Default: 5 seconds.
-    pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.heartbeat = every.max(Duration::from_millis(10));
-        self
+remote::timing_setters! {
+    RedisConfig {
+        /// How long connecting to a Redis node may take.
+        ///
+        /// Default: 3 seconds.
+        connect_timeout;
+        /// How long a command may take before it fails.
+        ///
+        /// Default: 3 seconds.
+        command_timeout;
+        /// How often each connection that receives live events is pinged. One that does
+        /// not answer within the [command timeout](RedisConfig::command_timeout) (it died
+        /// without closing: a NAT forgot it, a network partition) is replaced, and what its
+        /// topics missed is read from their history.
+        ///
+        /// Default: 5 seconds.
+        heartbeat;
     }
 }
 
@@ -182,6 +171,7 @@ fn invalid(reason: String) -> SetupError {
     SetupError::Invalid { engine, reason }
 }
 
+remote::engine_value! {
 /// The Redis engine (one server or a cluster), as a value to build a hub over with
 /// [`HubBuilder::build_with`](super::HubBuilder::build_with). See the module for what it
 /// guarantees.
@@ -200,22 +190,7 @@ fn invalid(reason: String) -> SetupError {
 /// assert!(matches!(err, SetupError::Invalid { engine: "redis", .. }));
 /// # }
 /// ```
-#[derive(Debug)]
-pub struct Redis {
-    config: RedisConfig,
-}
-
-impl Redis {
-    /// The engine with these settings; nothing is connected until the hub is built.
-    pub fn new(config: RedisConfig) -> Self {
-        Self { config }
-    }
-}
-
-impl Engine for Redis {
-    fn start(self, feed: Feed, history: History) -> Starting {
-        remote::start(engine::Engine::connect(self.config, history), feed, history)
-    }
+Redis(RedisConfig) => engine::Engine::connect
 }
 
 /// The names of a topic's stream and channel.

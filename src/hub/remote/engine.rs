@@ -100,6 +100,33 @@ pub(crate) enum Topics {
     Only(Vec<Arc<str>>),
 }
 
+/// One append the driver asks of [`RemoteEngine::append`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Append<'a> {
+    /// The topic appended to.
+    pub(crate) topic: &'a str,
+    /// The topic's last event as the driver read it; `None` for an engine that
+    /// [orders appends](RemoteEngine::orders_appends) itself.
+    #[cfg_attr(
+        not(feature = "nats"),
+        allow(dead_code, reason = "read by the NATS engine")
+    )]
+    pub(crate) previous: Option<Position>,
+    /// The publish's token: the event is stored once per token.
+    pub(crate) token: &'a str,
+    /// The event's fields (`Event::field_bytes`), without an id.
+    pub(crate) fields: &'a [u8],
+}
+
+/// What [`RemoteEngine::append`] returns: the stored event's position.
+pub(crate) type Appended<'a> = BoxFuture<'a, Result<Position, AppendError>>;
+
+/// What [`RemoteEngine::find`] returns: the position of the event stored with a token.
+pub(crate) type Found<'a> = BoxFuture<'a, Result<Option<Position>, BoxError>>;
+
+/// What [`RemoteEngine::read`] returns: a page of a topic's history.
+pub(crate) type Paged<'a> = BoxFuture<'a, Result<Page, BoxError>>;
+
 /// Why one append did not store the event.
 #[derive(Debug)]
 pub(crate) enum AppendError {
@@ -168,35 +195,20 @@ pub(crate) trait RemoteEngine: Send + Sync + 'static {
         false
     }
 
-    /// Appends `fields` to `topic`, recording the topic's last event as its previous:
-    /// with `Some(previous)`, only if the topic's last event is `previous` (else
+    /// Appends the event's `fields` to its `topic`, recording the topic's last event as
+    /// its previous: with `Some(previous)`, only if the topic's last event is `previous` (else
     /// [`AppendError::Raced`]). Stores it once per `token`: a second append with the
     /// same token returns the first one's position.
-    fn append<'a>(
-        &'a self,
-        topic: &'a str,
-        previous: Option<Position>,
-        token: &'a str,
-        fields: &'a [u8],
-    ) -> BoxFuture<'a, Result<Position, AppendError>>;
+    fn append<'a>(&'a self, append: Append<'a>) -> Appended<'a>;
 
     /// The position of the event appended with `token`, if it was stored.
-    fn find<'a>(
-        &'a self,
-        topic: &'a str,
-        token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Position>, BoxError>>;
+    fn find<'a>(&'a self, topic: &'a str, token: &'a str) -> Found<'a>;
 
     /// The position of `topic`'s last event ([`Position::START`] for none).
     fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, BoxError>>;
 
     /// Up to `limit` retained events of `topic` after `after`, with the head.
-    fn read<'a>(
-        &'a self,
-        topic: &'a str,
-        after: Position,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Page, BoxError>>;
+    fn read<'a>(&'a self, topic: &'a str, after: Position, limit: usize) -> Paged<'a>;
 
     /// How many events one [`read`](RemoteEngine::read) asks for.
     fn page_size(&self) -> usize {

@@ -466,7 +466,7 @@ mod tests {
         hub::{
             BoxFuture, History, IdScope, SetupError,
             backend::fanout::Fanout,
-            remote::{AppendError, Page},
+            remote::{Append, Appended, Found, Paged},
         },
     };
 
@@ -503,20 +503,10 @@ mod tests {
         fn locate(&self, _: &str) -> Option<Position> {
             None
         }
-        fn append<'a>(
-            &'a self,
-            _: &'a str,
-            _: Option<Position>,
-            _: &'a str,
-            _: &'a [u8],
-        ) -> BoxFuture<'a, Result<Position, AppendError>> {
+        fn append<'a>(&'a self, _: Append<'a>) -> Appended<'a> {
             unreachable!("no publishing here")
         }
-        fn find<'a>(
-            &'a self,
-            _: &'a str,
-            _: &'a str,
-        ) -> BoxFuture<'a, Result<Option<Position>, BoxError>> {
+        fn find<'a>(&'a self, _: &'a str, _: &'a str) -> Found<'a> {
             Box::pin(async { Ok(None) })
         }
         fn head<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Position, BoxError>> {
@@ -530,12 +520,7 @@ mod tests {
                 }
             })
         }
-        fn read<'a>(
-            &'a self,
-            _: &'a str,
-            _: Position,
-            _: usize,
-        ) -> BoxFuture<'a, Result<Page, BoxError>> {
+        fn read<'a>(&'a self, _: &'a str, _: Position, _: usize) -> Paged<'a> {
             Box::pin(async { Err("no reads here".into()) })
         }
         fn connect_live(

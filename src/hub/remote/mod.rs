@@ -81,7 +81,9 @@ use tokio::sync::{mpsc, oneshot};
 
 #[cfg(any(feature = "redis", feature = "nats"))]
 pub(crate) use self::engine::Topics;
-pub(crate) use self::engine::{AppendError, Entry, Notice, Page, RemoteEngine};
+pub(crate) use self::engine::{
+    Append, AppendError, Appended, Entry, Found, Notice, Page, Paged, RemoteEngine,
+};
 #[cfg(any(feature = "redis", feature = "nats"))]
 pub(crate) use self::ids::{marked_id, parse_marked};
 use self::{
@@ -168,6 +170,99 @@ pub(crate) fn start<E: RemoteEngine>(
         Ok(Box::new(remote) as Box<dyn Backend>)
     })
 }
+
+/// The settings every engine outside the process has, whatever each config calls
+/// them: how long connecting and one command may take, and how often the live
+/// connection is pinged (the driver's heartbeat).
+#[cfg(any(feature = "redis", feature = "nats"))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    pub(crate) connect: std::time::Duration,
+    pub(crate) command: std::time::Duration,
+    pub(crate) heartbeat: std::time::Duration,
+}
+
+#[cfg(any(feature = "redis", feature = "nats"))]
+impl Default for Timing {
+    fn default() -> Self {
+        let seconds = std::time::Duration::from_secs;
+        Self {
+            connect: seconds(3),
+            command: seconds(3),
+            heartbeat: seconds(5),
+        }
+    }
+}
+
+/// The public setters of a config's [`Timing`] (its field `timing`), under the
+/// config's own names and docs: `connect_timeout`, the command timeout's name, and
+/// `heartbeat` (at least 10 ms).
+#[cfg(any(feature = "redis", feature = "nats"))]
+macro_rules! timing_setters {
+    (
+        $config:ident {
+            $(#[$connect_doc:meta])* connect_timeout;
+            $(#[$command_doc:meta])* $command:ident;
+            $(#[$heartbeat_doc:meta])* heartbeat;
+        }
+    ) => {
+        impl $config {
+            $(#[$connect_doc])*
+            pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+                self.timing.connect = timeout;
+                self
+            }
+
+            $(#[$command_doc])*
+            pub fn $command(mut self, timeout: std::time::Duration) -> Self {
+                self.timing.command = timeout;
+                self
+            }
+
+            $(#[$heartbeat_doc])*
+            pub fn heartbeat(mut self, every: std::time::Duration) -> Self {
+                self.timing.heartbeat = every.max(std::time::Duration::from_millis(10));
+                self
+            }
+        }
+    };
+}
+
+/// An engine value (the public type a user hands to
+/// [`HubBuilder::build_with`](super::HubBuilder::build_with)): a struct holding its
+/// config, its `new`, and its [`Engine`](super::backend::Engine) impl, which starts the
+/// driver over the engine that `$connect(config, history)` makes.
+#[cfg(any(feature = "redis", feature = "nats"))]
+macro_rules! engine_value {
+    ($(#[$doc:meta])* $name:ident($config:ty) => $connect:path) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            config: $config,
+        }
+
+        impl $name {
+            /// The engine with these settings; nothing is connected until the hub is built.
+            pub fn new(config: $config) -> Self {
+                Self { config }
+            }
+        }
+
+        impl $crate::hub::backend::Engine for $name {
+            fn start(
+                self,
+                feed: $crate::hub::backend::Feed,
+                history: $crate::hub::History,
+            ) -> $crate::hub::remote::Starting {
+                let connecting = $connect(self.config, history);
+                $crate::hub::remote::start(connecting, feed, history)
+            }
+        }
+    };
+}
+
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(crate) use {engine_value, timing_setters};
 
 impl<E: RemoteEngine> Backend for Remote<E> {
     fn ids(&self) -> IdScope {

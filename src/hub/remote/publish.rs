@@ -9,7 +9,7 @@ use crate::{
     hub::{EventId, PublishError},
 };
 
-use super::engine::{AppendError, RemoteEngine};
+use super::engine::{Append, AppendError, RemoteEngine};
 
 /// How many times a publish that failed is tried again (after 50, 100 and 200 ms).
 const RETRIES: u32 = 3;
@@ -85,7 +85,13 @@ async fn try_once<E: RemoteEngine + ?Sized>(
     } else {
         Some(engine.head(topic).await.map_err(not_sent)?)
     };
-    engine.append(topic, previous, token, fields).await
+    let append = Append {
+        topic,
+        previous,
+        token,
+        fields,
+    };
+    engine.append(append).await
 }
 
 /// A token unique to one publish, stored with the event.
@@ -111,7 +117,7 @@ mod tests {
     use super::*;
     use crate::hub::{
         BoxFuture, History, IdScope, Position, SetupError,
-        remote::{Notice, Page},
+        remote::{Appended, Found, Notice, Paged},
     };
 
     /// An engine whose appends answer from a script, as an engine that does not order
@@ -163,23 +169,17 @@ mod tests {
         fn locate(&self, _: &str) -> Option<Position> {
             None
         }
-        fn append<'a>(
-            &'a self,
-            _: &'a str,
-            previous: Option<Position>,
-            _: &'a str,
-            _: &'a [u8],
-        ) -> BoxFuture<'a, Result<Position, AppendError>> {
-            assert_eq!(previous, Some(Position::new(7, 0)), "after the head read");
+        fn append<'a>(&'a self, append: Append<'a>) -> Appended<'a> {
+            assert_eq!(
+                append.previous,
+                Some(Position::new(7, 0)),
+                "after the head read"
+            );
             self.called("append");
             let next = self.appends.lock().unwrap().pop();
             Box::pin(async move { next.unwrap_or_else(|| failed(false)) })
         }
-        fn find<'a>(
-            &'a self,
-            _: &'a str,
-            _: &'a str,
-        ) -> BoxFuture<'a, Result<Option<Position>, BoxError>> {
+        fn find<'a>(&'a self, _: &'a str, _: &'a str) -> Found<'a> {
             self.called("find");
             let found = self.found;
             Box::pin(async move { Ok(found) })
@@ -188,12 +188,7 @@ mod tests {
             self.called("head");
             Box::pin(async { Ok(Position::new(7, 0)) })
         }
-        fn read<'a>(
-            &'a self,
-            _: &'a str,
-            _: Position,
-            _: usize,
-        ) -> BoxFuture<'a, Result<Page, BoxError>> {
+        fn read<'a>(&'a self, _: &'a str, _: Position, _: usize) -> Paged<'a> {
             Box::pin(async { Err("no reads here".into()) })
         }
         fn connect_live(
