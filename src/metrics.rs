@@ -39,10 +39,10 @@
 //! | `error` | the stream yielded an error |
 //!
 //! The streams are the responses of [`Sse`](crate::Sse) and axum's `EventStream`. A hub
-//! [`Subscription`](crate::hub::Subscription) tells the body polling it why it ended; a
-//! stream of yours that wraps one passes the reason on if it ends in the same poll as the
-//! subscription (as `map` and `filter` do). A subscription read in another
-//! task, through a channel, ends as `ended`.
+//! [`Subscription`](crate::hub::Subscription) says why it ended in its last item, an
+//! empty [`EncodedEvent`](crate::EncodedEvent) that the body sends nothing for; a stream
+//! of yours that wraps one passes the reason on if it passes that item on and ends right
+//! after it (as `map` does, or a channel that forwards every item).
 //!
 //! # The cardinality bound
 //!
@@ -89,8 +89,6 @@
 //!
 //! With OpenTelemetry, install `metrics-exporter-opentelemetry`'s recorder over your
 //! meter provider instead; the names and labels are the same.
-
-use std::cell::Cell;
 
 /// `sse_streams_open`, a gauge: event streams open now.
 #[cfg(feature = "metrics")]
@@ -176,7 +174,7 @@ pub fn describe() {
 /// Why an event stream closed: the `reason` label of `sse_streams_closed_total`.
 // The hub's streams, and the drop that counts `client_left`, may be compiled out.
 #[cfg_attr(not(all(feature = "hub", feature = "metrics")), allow(dead_code))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum EndReason {
     Ended,
     ClientLeft,
@@ -204,41 +202,6 @@ impl EndReason {
             Self::Error => "error",
         }
     }
-}
-
-thread_local! {
-    /// The reason a stream noted right before it ended, for the body polling it.
-    static NOTED_END: Cell<Option<EndReason>> = const { Cell::new(None) };
-}
-
-/// Tells the body polling this stream why it is ending: call it right before returning
-/// `Poll::Ready(None)`, in the same `poll_next`. Without a note the body counts `ended`.
-///
-/// The body forgets any note before each poll and reads it right after a `Ready(None)`
-/// on the same thread, so a note can only be read by the poll that made it.
-#[cfg_attr(not(feature = "hub"), allow(dead_code))]
-#[inline]
-pub(crate) fn note_end(reason: EndReason) {
-    #[cfg(feature = "metrics")]
-    NOTED_END.with(|noted| noted.set(Some(reason)));
-    #[cfg(not(feature = "metrics"))]
-    let _ = reason;
-}
-
-/// Forgets any note: the body calls it before polling its stream.
-#[inline]
-pub(crate) fn forget_end() {
-    #[cfg(feature = "metrics")]
-    NOTED_END.with(|noted| noted.set(None));
-}
-
-/// The note of the stream that just returned `Ready(None)`, if it made one.
-#[inline]
-pub(crate) fn take_end() -> Option<EndReason> {
-    #[cfg(feature = "metrics")]
-    return NOTED_END.with(Cell::take);
-    #[cfg(not(feature = "metrics"))]
-    None
 }
 
 /// One open event stream's metrics: counted open when made, closed once (with its

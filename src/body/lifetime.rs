@@ -13,11 +13,7 @@ use futures_core::Stream;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use crate::{
-    BoxError, Event, EventItem,
-    metrics::{EndReason, note_end},
-    request::factory::Piece,
-};
+use crate::{BoxError, Event, EventItem, metrics::EndReason, request::factory::Piece};
 
 type Revoked = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 
@@ -175,7 +171,7 @@ impl Lifetime {
                 .map(|at| Box::pin(tokio::time::sleep_until(at))),
             lifetime: self,
             last: None,
-            reason: EndReason::Lifetime,
+            reason: Some(EndReason::Lifetime),
         }
     }
 }
@@ -217,8 +213,8 @@ pin_project! {
         lifetime: Lifetime,
         // The last event, once the lifetime has ended; sent, then the stream ends.
         last: Option<Option<Bytes>>,
-        // Why the lifetime ended, for the metrics.
-        reason: EndReason,
+        // Why the lifetime ended, for the metrics; taken when the end is yielded.
+        reason: Option<EndReason>,
     }
 }
 
@@ -229,7 +225,8 @@ pub struct LimitedItem<I>(Inner<I>);
 #[derive(Debug)]
 enum Inner<I> {
     Item(I),
-    Last(Bytes),
+    // The last event, if there is one, and why the lifetime ended.
+    Last(Option<Bytes>, EndReason),
 }
 
 impl<I: EventItem> EventItem for LimitedItem<I> {}
@@ -238,7 +235,7 @@ impl<I: EventItem> crate::request::factory::sealed::Sealed for LimitedItem<I> {
     fn into_piece(self) -> Result<Piece, BoxError> {
         match self.0 {
             Inner::Item(item) => crate::request::factory::sealed::Sealed::into_piece(item),
-            Inner::Last(bytes) => Ok(Piece::Encoded(bytes)),
+            Inner::Last(last, reason) => Ok(Piece::End(last, reason)),
         }
     }
 }
@@ -262,7 +259,7 @@ impl<S> Limited<S> {
                 return false;
             };
             tracing::debug!(?reason, "event stream revoked");
-            *this.reason = EndReason::Revoked;
+            *this.reason = Some(EndReason::Revoked);
             reason.map(|reason| {
                 this.lifetime
                     .revoked_event
@@ -300,10 +297,11 @@ where
         }
         let this = self.project();
         let last = this.last.as_mut().and_then(Option::take);
-        if last.is_none() {
-            note_end(*this.reason);
-        }
-        Poll::Ready(last.map(|last| LimitedItem(Inner::Last(last))))
+        Poll::Ready(
+            this.reason
+                .take()
+                .map(|reason| LimitedItem(Inner::Last(last, reason))),
+        )
     }
 }
 

@@ -31,7 +31,7 @@ use tokio::{
 use crate::{
     BoxError, EventItem, Shutdown,
     body::own::OwnBody,
-    metrics::{self, EndReason, StreamMetrics},
+    metrics::{EndReason, StreamMetrics},
     request::config::Config,
     request::factory::{Piece, sealed::Sealed},
 };
@@ -252,6 +252,8 @@ pin_project! {
         // Events the write window holds for more, and how many; `None` without one.
         pending: Option<BytesMut>,
         pending_events: usize,
+        // Why the stream said it is ending (its end marker), until it ends or goes on.
+        noted_end: Option<EndReason>,
         // When the held frame goes out at the latest: the window after its first event.
         hold_until: Option<Instant>,
         // The size of the last batch, to size the next one in one allocation.
@@ -277,6 +279,7 @@ impl<St> EventBody<St> {
             held: None,
             pending: None,
             pending_events: 0,
+            noted_end: None,
             hold_until: None,
             batch_hint: 0,
             running: false,
@@ -419,15 +422,20 @@ where
         let mut batch = Batch::resume(this.pending.take(), this.held, &mut events);
         let mut end = None;
         while this.held.is_none() && batch.open(copy_limit) {
-            // A reason noted by a stream is read right after its `Ready(None)`, in this
-            // poll: one noted earlier (by a stream that went on) is forgotten first.
-            metrics::forget_end();
             let item = stream.as_mut().poll_next(cx);
             match item.map(|item| item.map(Sealed::into_piece)) {
-                Poll::Ready(Some(Ok(piece))) => match batch.push(piece, copy_limit, max, hint) {
-                    Ok(()) => events += 1,
-                    Err(piece) => *this.held = Some(piece.into_bytes()),
-                },
+                Poll::Ready(Some(Ok(piece))) => {
+                    // An end marker (a hub's, a lifetime's) says why the stream ends, if
+                    // it ends next; a stream that goes on (a chain) forgets it.
+                    let (piece, reason) = piece.split_end();
+                    *this.noted_end = reason;
+                    if let Some(piece) = piece {
+                        match batch.push(piece, copy_limit, max, hint) {
+                            Ok(()) => events += 1,
+                            Err(piece) => *this.held = Some(piece.into_bytes()),
+                        }
+                    }
+                }
                 Poll::Ready(Some(Err(error))) => {
                     tracing::error!(
                         %error,
@@ -435,7 +443,7 @@ where
                     );
                     end = Some(EndReason::Error);
                 }
-                Poll::Ready(None) => end = Some(metrics::take_end().unwrap_or(EndReason::Ended)),
+                Poll::Ready(None) => end = Some(this.noted_end.unwrap_or(EndReason::Ended)),
                 Poll::Pending => break,
             }
             if end.is_some() {

@@ -8,7 +8,7 @@ use std::{fmt, time::Duration};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::event::id::IdReason;
+use crate::{event::id::IdReason, metrics::EndReason};
 
 /// One server-sent event, built field by field and encoded as it is built.
 ///
@@ -287,7 +287,7 @@ impl Event {
     /// ```
     pub fn encode(mut self) -> EncodedEvent {
         self.buf.push(b'\n');
-        EncodedEvent(Bytes::from(self.buf))
+        EncodedEvent(Bytes::from(self.buf), None)
     }
 
     /// The length of [`encode`](Event::encode)'s result.
@@ -446,7 +446,9 @@ impl fmt::Debug for Event {
 
 /// An event in its final wire form: immutable bytes, cheap to clone.
 ///
-/// Made by [`Event::encode`], so it is always a whole, valid event. A stream served by
+/// Made by [`Event::encode`], so it is always a whole, valid event, with one exception:
+/// a hub [`Subscription`](crate::hub::Subscription)'s last item is empty (no bytes) and
+/// tells the body why the subscription ended, for the metrics. A stream served by
 /// [`SseLayer`](crate::SseLayer) may yield `EncodedEvent`s instead of [`Event`]s, which is
 /// how one encoding is shared by every client of a broadcast.
 ///
@@ -460,13 +462,25 @@ impl fmt::Debug for Event {
 /// assert_eq!(bytes, encoded.as_bytes());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct EncodedEvent(Bytes);
+pub struct EncodedEvent(Bytes, Option<EndReason>);
 
 impl EncodedEvent {
     /// Bytes that are already one whole encoded event.
     #[cfg_attr(not(feature = "hub"), allow(dead_code))]
     pub(crate) fn from_bytes(bytes: Bytes) -> Self {
-        Self(bytes)
+        Self(bytes, None)
+    }
+
+    /// The last item of a stream that ended for `reason`: no bytes, the reason for the
+    /// body's metrics.
+    #[cfg_attr(not(feature = "hub"), allow(dead_code))]
+    pub(crate) fn end(reason: EndReason) -> Self {
+        Self(Bytes::new(), Some(reason))
+    }
+
+    /// Why the stream ended, if this is its end marker.
+    pub(crate) fn end_reason(&self) -> Option<EndReason> {
+        self.1
     }
 
     /// The encoded bytes, ending with the blank line.
@@ -480,7 +494,7 @@ impl EncodedEvent {
     }
 
     /// The length of the encoded event in bytes.
-    #[allow(clippy::len_without_is_empty)] // never empty: at least the blank line
+    #[allow(clippy::len_without_is_empty)] // at least the blank line (a hub's end: 0)
     pub fn len(&self) -> usize {
         self.0.len()
     }

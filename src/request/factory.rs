@@ -12,7 +12,7 @@ use http::Request;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{BoxError, EncodedEvent, Event, EventId};
+use crate::{BoxError, EncodedEvent, Event, EventId, metrics::EndReason};
 
 /// Makes the event stream for a request that [`SseLayer`](crate::SseLayer) diverted.
 ///
@@ -151,7 +151,10 @@ impl sealed::Sealed for Event {
 impl EventItem for EncodedEvent {}
 impl sealed::Sealed for EncodedEvent {
     fn into_piece(self) -> Result<Piece, BoxError> {
-        Ok(Piece::Encoded(self.into_bytes()))
+        Ok(match self.end_reason() {
+            Some(reason) => Piece::End(None, reason),
+            None => Piece::Encoded(self.into_bytes()),
+        })
     }
 }
 
@@ -171,8 +174,8 @@ where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
     fn into_piece(self) -> Result<Piece, BoxError> {
-        self.map(|event| Piece::Encoded(event.into_bytes()))
-            .map_err(Into::into)
+        self.map_err(Into::into)
+            .and_then(<EncodedEvent as sealed::Sealed>::into_piece)
     }
 }
 
@@ -329,27 +332,41 @@ pub(crate) enum Piece {
     Event(crate::Event),
     /// Encoded bytes, possibly shared with other streams.
     Encoded(Bytes),
+    /// The stream's end marker, after its last event if it has one: if the stream ends
+    /// next, the body counts it closed for the reason.
+    End(Option<Bytes>, EndReason),
 }
 
 impl Piece {
+    /// The piece to send, if any, and why the stream ended, if this piece ends it.
+    pub(crate) fn split_end(self) -> (Option<Self>, Option<EndReason>) {
+        match self {
+            Self::End(last, reason) => (last.map(Self::Encoded), Some(reason)),
+            piece => (Some(piece), None),
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         match self {
             Self::Event(event) => event.encoded_len(),
-            Self::Encoded(bytes) => bytes.len(),
+            Self::Encoded(bytes) | Self::End(Some(bytes), _) => bytes.len(),
+            Self::End(None, _) => 0,
         }
     }
 
     pub(crate) fn write_to(&self, dst: &mut BytesMut) {
         match self {
             Self::Event(event) => event.encode_into(dst),
-            Self::Encoded(bytes) => dst.extend_from_slice(bytes),
+            Self::Encoded(bytes) | Self::End(Some(bytes), _) => dst.extend_from_slice(bytes),
+            Self::End(None, _) => {}
         }
     }
 
     pub(crate) fn into_bytes(self) -> Bytes {
         match self {
             Self::Event(event) => event.encode().into_bytes(),
-            Self::Encoded(bytes) => bytes,
+            Self::Encoded(bytes) | Self::End(Some(bytes), _) => bytes,
+            Self::End(None, _) => Bytes::new(),
         }
     }
 }

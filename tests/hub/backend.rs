@@ -234,7 +234,13 @@ async fn what_the_backend_cannot_replay_resets_and_what_it_ends_ends() {
     assert_eq!(feed.end_topics(&["room".into()]), 1);
     let queued = within(Duration::from_secs(5), live.next()).await.unwrap();
     assert_eq!(queued.as_bytes(), &b"data: e\nid: 5\n\n"[..]);
-    assert!(within(Duration::from_secs(5), live.next()).await.is_none());
+    let end = within(Duration::from_secs(5), live.next()).await;
+    assert_eq!(
+        end.map(|end| end.len()),
+        Some(0),
+        "the empty item that says why"
+    );
+    assert!(live.next().await.is_none());
     assert!(!feed.is_closed());
     let again = hub.subscribe("room").await.unwrap();
     assert_eq!(again.replay(), Replay::Live);

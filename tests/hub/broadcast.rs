@@ -170,6 +170,12 @@ async fn no_event_is_missed_or_repeated_while_clients_join() {
             })
             .collect()
             .await;
+        // The last item is the empty one that says why the stream ended: no id.
+        assert_eq!(
+            got.pop(),
+            Some(None),
+            "ends with the empty item for {last:?}"
+        );
         if replay == Replay::Reset {
             // An id not published yet: the reset event (no id) comes first.
             assert_eq!(got.remove(0), None, "reset event first for {last:?}");
@@ -220,7 +226,9 @@ async fn a_lagging_subscriber_is_disconnected_and_resumes_exactly() {
         "the fast subscriber got every event at once"
     );
 
-    // Its stream ends; the client reconnects from the last event it got: 1.
+    // Its stream ends, after the empty item that says why; the client reconnects from
+    // the last event it got: 1.
+    assert_eq!(slow.next().await.map(|end| end.len()), Some(0));
     assert!(slow.next().await.is_none());
     assert_eq!(hub.stats().lag_disconnects, 1);
     drop(slow);
@@ -507,6 +515,7 @@ async fn subscriptions_end_after_their_lifetime_with_jitter() {
     for _ in 0..20 {
         let start = tokio::time::Instant::now();
         let mut subscription = hub.subscribe("t").await.unwrap();
+        assert_eq!(subscription.next().await.map(|end| end.len()), Some(0));
         assert!(subscription.next().await.is_none());
         ends.push(start.elapsed());
     }

@@ -294,6 +294,14 @@ mod tests {
             .to_owned()
     }
 
+    /// The ids a subscription sends until it ends, after checking that it ends with the
+    /// empty item that says why.
+    async fn ids_to_the_end(subscription: Subscription) -> Vec<String> {
+        let mut events: Vec<EncodedEvent> = subscription.collect().await;
+        assert_eq!(events.pop().map(|end| end.len()), Some(0));
+        events.iter().map(id_of).collect()
+    }
+
     /// A subscription of `t` resuming after event `first`, with an event published after
     /// it joined the live feed and before it read the history (so the event is in both).
     async fn resumed_after_one_while_publishing(hub: &Hub, first: EventId) -> Subscription {
@@ -324,7 +332,7 @@ mod tests {
         assert_eq!(subscription.replay(), Replay::Exact(3));
         hub.publish("t", Event::new().data("after")).await.unwrap();
         shutdown.trigger();
-        let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
+        let ids = ids_to_the_end(subscription).await;
         assert_eq!(ids, ["2", "3", "4", "5"]);
     }
 
@@ -336,7 +344,7 @@ mod tests {
         let first = hub.publish("t", Event::new().data("seen")).await.unwrap();
         let subscription = resumed_after_one_while_publishing(&hub, first).await;
         shutdown.trigger();
-        let ids: Vec<String> = subscription.map(|event| id_of(&event)).collect().await;
+        let ids = ids_to_the_end(subscription).await;
         assert_eq!(ids, ["2"]);
     }
 }

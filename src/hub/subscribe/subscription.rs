@@ -13,10 +13,7 @@ use futures_core::Stream;
 use tokio::time::Sleep;
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
-use crate::{
-    EncodedEvent,
-    metrics::{self, EndReason},
-};
+use crate::{EncodedEvent, metrics::EndReason};
 
 use super::super::{
     backend::{BoxFuture, Delivery, Position},
@@ -94,6 +91,10 @@ struct Cursor {
 /// far behind; over Redis, also when this instance finds that entries it had not read
 /// were trimmed away (the `redis` engine).
 /// In each case the client reconnects and resumes from its `Last-Event-ID`.
+/// Its last item, when it ends by itself, is an empty [`EncodedEvent`] (no bytes,
+/// [`len`](EncodedEvent::len) 0): the body sends nothing for it and, if the stream ends
+/// right after it, counts the end for its reason in `sse_streams_closed_total`. Pass it
+/// on if you wrap the stream.
 ///
 /// # Example
 ///
@@ -223,15 +224,14 @@ impl Subscription {
         &self.topics
     }
 
-    /// Ends the subscription, telling the body that polls it why.
+    /// Ends the subscription: its last item tells the body that polls it why.
     fn finish(&mut self, reason: EndReason) -> Poll<Option<EncodedEvent>> {
-        metrics::note_end(reason);
         self.done = true;
         self.unwatch();
         self.live.clear();
         self.pending.clear();
         self.deadline = None;
-        Poll::Ready(None)
+        Poll::Ready(Some(EncodedEvent::end(reason)))
     }
 
     /// Tells the backend that this subscription no longer follows the topics it watched.
