@@ -91,7 +91,7 @@ async fn storm_full_size() {
         std::env::var("ENGINES").unwrap_or_else(|_| "redis,cluster,nats,postgres".to_owned());
     let local = storm(crate::harness::memory::Memory::default(), clients).await;
     for name in wanted.split(',') {
-        let took = match name {
+        let took: Option<Duration> = match name {
             #[cfg(feature = "redis")]
             "redis" => full::<crate::harness::redis::Redis>(clients).await,
             #[cfg(feature = "redis")]

@@ -210,7 +210,7 @@ async fn the_signal_on_the_layer_alone() {
 }
 
 /// One signal, given to the hub and to each handler's `EventStream`.
-#[cfg(feature = "hub")]
+#[cfg(all(feature = "hub", feature = "axum"))]
 #[tokio::test]
 async fn one_signal_for_the_hub_and_an_event_stream() {
     use axum::{extract::State, response::IntoResponse};

@@ -68,6 +68,7 @@
 
 mod chain;
 mod engine;
+#[cfg(any(feature = "redis", feature = "nats"))]
 mod ids;
 mod live;
 mod publish;
