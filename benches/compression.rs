@@ -270,36 +270,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn end_to_end(coding: &'static str, count: usize) -> (Duration, Duration) {
     let events = events(count);
     let (publish_tx, publish_rx) = mpsc::unbounded_channel::<EncodedEvent>();
-    let publish_rx = Arc::new(Mutex::new(Some(publish_rx)));
-    let factory = move |_: Request<axum::body::Body>, _: Option<EventId>| {
-        let rx = publish_rx.lock().unwrap().take().unwrap();
-        async move { Ok::<_, Infallible>(UnboundedReceiverStream::new(rx)) }
-    };
-    let app = axum::Router::new()
-        .route("/", axum::routing::get(|| async { "page" }))
-        .layer(
-            SseLayer::new(factory)
-                .without_keep_alive()
-                .compression(Compression::default()),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let request = Request::get("/")
-        .header("host", "bench")
-        .header("accept", "text/event-stream")
-        .header("accept-encoding", coding)
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
-    let mut body = sender.send_request(request).await.unwrap().into_body();
+    let (addr, server) = serve_published(publish_rx).await;
+    let mut body = open_stream(addr, coding).await;
 
     let published: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::with_capacity(count)));
     let stamps = published.clone();
@@ -332,6 +304,47 @@ async fn end_to_end(coding: &'static str, count: usize) -> (Duration, Duration) 
     server.abort();
     latencies.sort();
     (percentile(&latencies, 0.5), percentile(&latencies, 0.99))
+}
+
+/// A loopback server whose one event stream, compressed, is what `publish_rx` receives.
+async fn serve_published(
+    publish_rx: mpsc::UnboundedReceiver<EncodedEvent>,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let publish_rx = Arc::new(Mutex::new(Some(publish_rx)));
+    let factory = move |_: Request<axum::body::Body>, _: Option<EventId>| {
+        let rx = publish_rx.lock().unwrap().take().unwrap();
+        async move { Ok::<_, Infallible>(UnboundedReceiverStream::new(rx)) }
+    };
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "page" }))
+        .layer(
+            SseLayer::new(factory)
+                .without_keep_alive()
+                .compression(Compression::default()),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, server)
+}
+
+/// Opens the event stream at `addr` with a hyper client accepting `coding`; answers the
+/// response's body.
+async fn open_stream(addr: std::net::SocketAddr, coding: &str) -> hyper::body::Incoming {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = Request::get("/")
+        .header("host", "bench")
+        .header("accept", "text/event-stream")
+        .header("accept-encoding", coding)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    sender.send_request(request).await.unwrap().into_body()
 }
 
 /// A streaming decoder, as a client runs one (`identity` copies).
@@ -401,6 +414,14 @@ fn main() {
         Compression::default(),
     );
     println!();
+    cost_table(&runtime, &events, runs);
+    println!();
+    end_to_end_table(2_000.min(count));
+}
+
+/// The table of wire bytes, CPU, frame latency and memory per coding.
+fn cost_table(runtime: &tokio::runtime::Runtime, events: &[EncodedEvent], runs: usize) {
+    let count = events.len();
     println!(
         "| coding | wire bytes | vs identity | CPU per event (median) | + over identity | frame latency p50 / p99 | heap per connection | RSS per connection |"
     );
@@ -410,7 +431,7 @@ fn main() {
         let mut totals = Vec::with_capacity(runs);
         let mut last = None;
         for _ in 0..runs {
-            let run = runtime.block_on(run(coding, &events));
+            let run = runtime.block_on(run(coding, events));
             totals.push(run.total.as_nanos() as f64 / count as f64);
             last = Some(run);
         }
@@ -418,7 +439,7 @@ fn main() {
         let cpu = totals[totals.len() / 2];
         let mut last = last.unwrap();
         last.per_event.sort();
-        let heap = runtime.block_on(heap_per_connection(coding, &events));
+        let heap = runtime.block_on(heap_per_connection(coding, events));
         let rss = rss_per_connection(coding);
         let (base_wire, base_cpu) = *identity.get_or_insert((last.wire, cpu));
         println!(
@@ -430,8 +451,10 @@ fn main() {
             percentile(&last.per_event, 0.99).as_nanos() as f64 / 1000.0,
         );
     }
-    println!();
-    let e2e = 2_000.min(count);
+}
+
+/// The table of publish-to-decoded latency per coding, `e2e` events each.
+fn end_to_end_table(e2e: usize) {
     println!("end to end over loopback, {e2e} events at 1 ms intervals, publish to decoded:");
     println!();
     println!("| coding | p50 | p99 |");

@@ -49,39 +49,9 @@ async fn main() {
     let mut servers = Vec::new();
     let url = match std::env::var("NATS_URL") {
         Ok(url) => url,
-        Err(_) => {
-            let port = free_port();
-            let dir = std::env::temp_dir().join(format!("tower-sse-bench-nats-{port}"));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            let child = Command::new("nats-server")
-                .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
-                .arg("-sd")
-                .arg(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("nats-server (apt-get install nats-server), or set NATS_URL");
-            servers.push(Server(child));
-            format!("nats://127.0.0.1:{port}")
-        }
+        Err(_) => start_nats(&mut servers),
     };
-    let config = || NatsConfig::new(&url).prefix("bench");
-    let a = loop {
-        match Hub::builder()
-            .history(History::new().events(100_000))
-            .build_with(Nats::new(config()))
-            .await
-        {
-            Ok(hub) => break hub,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    };
-    let b = Hub::builder()
-        .history(History::new().events(100_000))
-        .build_with(Nats::new(config()))
-        .await
-        .unwrap();
+    let (a, b) = nats_pair(&url).await;
     let mut engines = vec![("nats", a, b)];
     if let Some((ra, rb)) = redis_pair(&mut servers).await {
         engines.push(("redis", ra, rb));
@@ -97,20 +67,71 @@ async fn main() {
 
     latency::header();
     for paced in [true, false] {
-        let mode = if paced {
-            "paced, 1 per 200 µs"
-        } else {
-            "burst"
-        };
-        for (name, a, b) in &engines {
-            // One engine's failure is reported, and the others still measured.
-            let (a, b) = (a.clone(), b.clone());
-            match tokio::spawn(async move { measure(&a, &b, paced).await }).await {
-                Ok(latencies) => report(&format!("{name}, A -> B, {mode}"), latencies),
-                Err(_) => println!("{name}, A -> B, {mode}: failed (the panic is on stderr)"),
-            }
+        measure_mode(&engines, paced).await;
+    }
+    publish_rates(&engines).await;
+    drop(servers);
+}
+
+/// Starts a `nats-server -js` of the bench's own on a free loopback port, kept in
+/// `servers`, and answers its URL.
+fn start_nats(servers: &mut Vec<Server>) -> String {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("tower-sse-bench-nats-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+        .arg("-sd")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server (apt-get install nats-server), or set NATS_URL");
+    servers.push(Server(child));
+    format!("nats://127.0.0.1:{port}")
+}
+
+/// Two hubs on the NATS server at `url`, the first one retried until the server is up.
+async fn nats_pair(url: &str) -> (Hub, Hub) {
+    let config = || NatsConfig::new(url).prefix("bench");
+    let a = loop {
+        match Hub::builder()
+            .history(History::new().events(100_000))
+            .build_with(Nats::new(config()))
+            .await
+        {
+            Ok(hub) => break hub,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let b = Hub::builder()
+        .history(History::new().events(100_000))
+        .build_with(Nats::new(config()))
+        .await
+        .unwrap();
+    (a, b)
+}
+
+/// Publish-to-receive latency of each engine, paced or in a burst.
+async fn measure_mode(engines: &[(&str, Hub, Hub)], paced: bool) {
+    let mode = if paced {
+        "paced, 1 per 200 µs"
+    } else {
+        "burst"
+    };
+    for (name, a, b) in engines {
+        // One engine's failure is reported, and the others still measured.
+        let (a, b) = (a.clone(), b.clone());
+        match tokio::spawn(async move { measure(&a, &b, paced).await }).await {
+            Ok(latencies) => report(&format!("{name}, A -> B, {mode}"), latencies),
+            Err(_) => println!("{name}, A -> B, {mode}: failed (the panic is on stderr)"),
         }
     }
+}
+
+/// Publishes per second of each engine, in three interleaved rounds.
+async fn publish_rates(engines: &[(&str, Hub, Hub)]) {
     let mut rates = vec![Vec::new(); engines.len()];
     for _round in 0..3 {
         for ((_, a, _), rates) in engines.iter().zip(&mut rates) {
@@ -122,7 +143,6 @@ async fn main() {
         let shown: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
         println!("{name:<44} {}", shown.join(" / "));
     }
-    drop(servers);
 }
 
 /// Two hubs on a `redis-server` of the bench's own, if the feature and the program are

@@ -93,27 +93,38 @@ fn stamped(size: usize) -> String {
     data
 }
 
-fn main() {
-    let mut implementation = "tower-sse".to_owned();
-    let mut addr = "127.0.0.1:4000".to_owned();
-    let mut workers = 1usize;
-    let mut redis: Option<String> = None;
-    let mut window = Duration::ZERO;
+/// The server's command line.
+struct ServerArgs {
+    implementation: String,
+    addr: String,
+    workers: usize,
+    redis: Option<String>,
+    window: Duration,
+}
+
+fn server_args() -> ServerArgs {
+    let mut parsed = ServerArgs {
+        implementation: "tower-sse".to_owned(),
+        addr: "127.0.0.1:4000".to_owned(),
+        workers: 1,
+        redis: None,
+        window: Duration::ZERO,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--impl" => implementation = args.next().expect("--impl NAME"),
-            "--addr" => addr = args.next().expect("--addr HOST:PORT"),
-            "--redis" => redis = Some(args.next().expect("--redis URL")),
+            "--impl" => parsed.implementation = args.next().expect("--impl NAME"),
+            "--addr" => parsed.addr = args.next().expect("--addr HOST:PORT"),
+            "--redis" => parsed.redis = Some(args.next().expect("--redis URL")),
             "--write-window-ms" => {
-                window = args
+                parsed.window = args
                     .next()
                     .and_then(|ms| ms.parse().ok())
                     .map(Duration::from_millis)
                     .expect("--write-window-ms N")
             }
             "--workers" => {
-                workers = args
+                parsed.workers = args
                     .next()
                     .and_then(|w| w.parse().ok())
                     .expect("--workers N")
@@ -121,71 +132,99 @@ fn main() {
             other => panic!("unknown argument {other}"),
         }
     }
+    parsed
+}
+
+fn main() {
+    let args = server_args();
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+        .worker_threads(args.workers)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
-        println!(
-            "{implementation} on http://{}/ with {workers} workers",
-            listener.local_addr().unwrap()
-        );
-        let (router, hub) = match implementation.as_str() {
-            "tower-sse" | "tower-sse-layered" => {
-                let hub = match redis {
-                    Some(url) => redis_hub(url).await,
-                    None => hub(),
-                };
-                let (router, hub) = tower_sse_app(hub, window);
-                (router, Some(hub))
-            }
-            "axum" => (axum_app(), None),
-            "bare" => (bare_app(), None),
-            "limit-layered" => (
-                bare_app().layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20)),
-                None,
-            ),
-            "floor" => return serve_floor(listener).await,
-            other => {
-                panic!(
-                    "--impl is tower-sse, tower-sse-layered, axum, bare, limit-layered or floor, not {other}"
-                )
-            }
-        };
-        let Some(hub) = hub else {
-            return axum::serve(listener, router.into_make_service())
-                .await
-                .unwrap();
-        };
-        // `/hub`'s factory: a subscription to the topic, resumed from `Last-Event-ID`.
-        let subscribe = move |_: Request<Body>, last: Option<EventId>| {
-            let hub = hub.clone();
-            async move { hub.subscribe(TOPIC).after(last.as_ref()).await }
-        };
-        let layer = SseLayer::new(subscribe)
-            .predicate(hub_route)
-            .write_window(window);
-        if implementation == "tower-sse-layered" {
-            // With `Router::layer`, which axum applies to every route.
-            return axum::serve(listener, router.layer(layer).into_make_service())
-                .await
-                .unwrap();
+    runtime.block_on(serve(args));
+}
+
+/// Serves the implementation `args` names.
+async fn serve(args: ServerArgs) {
+    let ServerArgs {
+        implementation,
+        addr,
+        workers,
+        redis,
+        window,
+    } = args;
+    let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+    println!(
+        "{implementation} on http://{}/ with {workers} workers",
+        listener.local_addr().unwrap()
+    );
+    let (router, hub) = match implementation.as_str() {
+        "tower-sse" | "tower-sse-layered" => {
+            let hub = match redis {
+                Some(url) => redis_hub(url).await,
+                None => hub(),
+            };
+            let (router, hub) = tower_sse_app(hub, window);
+            (router, Some(hub))
         }
-        // In front of the whole router, the way axum's docs wrap an app in a middleware
-        // that runs before routing.
-        let app = ServiceBuilder::new()
-            .map_response(|response: Response<ResponseBody<Body>>| response.map(Body::from))
-            .layer(layer)
-            .service(router);
-        axum::serve(
-            listener,
-            ServiceExt::<Request<Body>>::into_make_service(app),
-        )
-        .await
-        .unwrap();
-    });
+        "axum" => (axum_app(), None),
+        "bare" => (bare_app(), None),
+        "limit-layered" => (
+            bare_app().layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20)),
+            None,
+        ),
+        "floor" => return serve_floor(listener).await,
+        other => {
+            panic!(
+                "--impl is tower-sse, tower-sse-layered, axum, bare, limit-layered or floor, not {other}"
+            )
+        }
+    };
+    let Some(hub) = hub else {
+        return axum::serve(listener, router.into_make_service())
+            .await
+            .unwrap();
+    };
+    let layered = implementation == "tower-sse-layered";
+    serve_hub(listener, router, hub, window, layered).await;
+}
+
+/// Serves `router` with the hub's SSE layer for `/hub`: added by `Router::layer` if
+/// `layered`, else in front of the whole router.
+async fn serve_hub(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    hub: Hub,
+    window: Duration,
+    layered: bool,
+) {
+    // `/hub`'s factory: a subscription to the topic, resumed from `Last-Event-ID`.
+    let subscribe = move |_: Request<Body>, last: Option<EventId>| {
+        let hub = hub.clone();
+        async move { hub.subscribe(TOPIC).after(last.as_ref()).await }
+    };
+    let layer = SseLayer::new(subscribe)
+        .predicate(hub_route)
+        .write_window(window);
+    if layered {
+        // With `Router::layer`, which axum applies to every route.
+        return axum::serve(listener, router.layer(layer).into_make_service())
+            .await
+            .unwrap();
+    }
+    // In front of the whole router, the way axum's docs wrap an app in a middleware
+    // that runs before routing.
+    let app = ServiceBuilder::new()
+        .map_response(|response: Response<ResponseBody<Body>>| response.map(Body::from))
+        .layer(layer)
+        .service(router);
+    axum::serve(
+        listener,
+        ServiceExt::<Request<Body>>::into_make_service(app),
+    )
+    .await
+    .unwrap();
 }
 
 /// tower-sse's router without any SSE layer: the same routes and state, for measuring

@@ -403,41 +403,27 @@ async fn stream(args: &Args) {
     );
 }
 
+/// What the fan-out readers record: every delivery's latency, how many arrived, and
+/// when the last one did (nanoseconds after the start).
+#[derive(Clone)]
+struct FanoutTally {
+    latencies: Arc<Mutex<Vec<u64>>>,
+    received: Arc<AtomicU64>,
+    last_at: Arc<AtomicU64>,
+}
+
 /// Deliveries per second, latency and loss with `subs` subscribers of the hub.
 async fn fanout(args: &Args) {
     let subs = args.conns;
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(subs * args.n)));
-    let received = Arc::new(AtomicU64::new(0));
-    let last_at = Arc::new(AtomicU64::new(0));
+    let tally = FanoutTally {
+        latencies: Arc::new(Mutex::new(Vec::with_capacity(subs * args.n))),
+        received: Arc::new(AtomicU64::new(0)),
+        last_at: Arc::new(AtomicU64::new(0)),
+    };
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..subs {
-        let (mut socket, first, chunked) = open(args.addr, &get("/hub", true)).await;
-        let latencies = latencies.clone();
-        let received = received.clone();
-        let last_at = last_at.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut scanner = Scanner::new(chunked, true);
-            let mut on_event = |stamp: Option<u128>| {
-                if let Some(stamp) = stamp {
-                    // One thread runs the client: the lock is never contended.
-                    latencies
-                        .lock()
-                        .unwrap()
-                        .push(now_ns().saturating_sub(stamp) as u64);
-                    received.fetch_add(1, Ordering::Relaxed);
-                    last_at.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                }
-            };
-            scanner.feed(&first, &mut on_event);
-            let mut buf = vec![0u8; 64 * 1024];
-            while let Ok(n) = socket.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                scanner.feed(&buf[..n], &mut on_event);
-            }
-        }));
+        tasks.push(spawn_fanout_reader(args.addr, start, tally.clone()).await);
     }
     while subscribers(args.addr).await < subs {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -445,58 +431,21 @@ async fn fanout(args: &Args) {
     let server_cpu = cpu_seconds(args.server_pid);
     let client_cpu = cpu_seconds(None);
     let published_at = start.elapsed();
-    let publish_span;
-    if args.pace_us == 0 {
-        let path = format!("/publish?n={}&size={}", args.n, args.size);
-        simple_request(args.addr, "POST", &path).await;
-        publish_span = start.elapsed().saturating_sub(published_at);
-    } else {
-        // One publish at each tick, each on its own connection and not waiting for the
-        // previous one, so the rate is the pace asked for, not the server's answer time.
-        let mut tick = tokio::time::interval(Duration::from_micros(args.pace_us));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut posts = Vec::with_capacity(args.n);
-        for _ in 0..args.n {
-            tick.tick().await;
-            let path = format!("/publish?n=1&size={}", args.size);
-            let addr = args.addr;
-            posts.push(tokio::spawn(async move {
-                simple_request(addr, "POST", &path).await
-            }));
-        }
-        publish_span = start.elapsed().saturating_sub(published_at);
-        for post in posts {
-            post.await.unwrap();
-        }
-    }
+    let publish_span = fanout_publish(args, start, published_at).await;
     let expected = (subs * args.n) as u64;
     // Wait for every delivery, or for deliveries to stop for 3 s.
-    let mut seen = 0;
-    let mut quiet_since = Instant::now();
-    while received.load(Ordering::Relaxed) < expected {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let now = received.load(Ordering::Relaxed);
-        if now != seen {
-            seen = now;
-            quiet_since = Instant::now();
-        } else if quiet_since.elapsed() > Duration::from_secs(3) {
-            break;
-        }
-    }
+    let received = &tally.received;
+    wait_until_quiet(|| received.load(Ordering::Relaxed), expected, 3).await;
     let got = received.load(Ordering::Relaxed);
-    let span = Duration::from_nanos(last_at.load(Ordering::Relaxed)).saturating_sub(published_at);
+    let span =
+        Duration::from_nanos(tally.last_at.load(Ordering::Relaxed)).saturating_sub(published_at);
     let server_cpu = cpu_seconds(args.server_pid) - server_cpu;
     let client_cpu = cpu_seconds(None) - client_cpu;
     for task in &tasks {
         task.abort();
     }
-    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    let mut latencies = std::mem::take(&mut *tally.latencies.lock().unwrap());
     latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len().max(1) - 1) as f64 * q) as usize)
-            .map_or(0.0, |ns| *ns as f64 / 1e6)
-    };
     println!(
         "mode=fanout subs={subs} n={} pace_us={} publish_per_s={:.0} delivered={got} lost={} deliveries_per_s={:.0} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} server_cpu_s={server_cpu:.2} client_cpu_s={client_cpu:.2}",
         args.n,
@@ -504,10 +453,107 @@ async fn fanout(args: &Args) {
         args.n as f64 / publish_span.as_secs_f64().max(1e-9),
         expected as i64 - got as i64,
         got as f64 / span.as_secs_f64().max(1e-9),
-        at(0.5),
-        at(0.99),
-        at(1.0),
+        quantile_ms(&latencies, 0.5),
+        quantile_ms(&latencies, 0.99),
+        quantile_ms(&latencies, 1.0),
     );
+}
+
+/// Opens one hub subscriber and spawns the task that reads it into `tally`.
+async fn spawn_fanout_reader(
+    addr: SocketAddr,
+    start: Instant,
+    tally: FanoutTally,
+) -> tokio::task::JoinHandle<()> {
+    let (mut socket, first, chunked) = open(addr, &get("/hub", true)).await;
+    tokio::spawn(async move {
+        let mut scanner = Scanner::new(chunked, true);
+        let mut on_event = |stamp: Option<u128>| {
+            if let Some(stamp) = stamp {
+                // One thread runs the client: the lock is never contended.
+                tally
+                    .latencies
+                    .lock()
+                    .unwrap()
+                    .push(now_ns().saturating_sub(stamp) as u64);
+                tally.received.fetch_add(1, Ordering::Relaxed);
+                let at = start.elapsed().as_nanos() as u64;
+                tally.last_at.store(at, Ordering::Relaxed);
+            }
+        };
+        scanner.feed(&first, &mut on_event);
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = socket.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            scanner.feed(&buf[..n], &mut on_event);
+        }
+    })
+}
+
+/// Publishes the fan-out's events (all in one request, or one per tick with a pace) and
+/// answers how long publishing took from `published_at`.
+async fn fanout_publish(args: &Args, start: Instant, published_at: Duration) -> Duration {
+    if args.pace_us == 0 {
+        let path = format!("/publish?n={}&size={}", args.n, args.size);
+        simple_request(args.addr, "POST", &path).await;
+        return start.elapsed().saturating_sub(published_at);
+    }
+    let posts = spawn_paced_publishes(args, args.pace_us, args.n).await;
+    let publish_span = start.elapsed().saturating_sub(published_at);
+    for post in posts {
+        post.await.unwrap();
+    }
+    publish_span
+}
+
+/// Publishes `count` events, one at each tick `pace_us` apart, each on its own
+/// connection and not waiting for the previous one, so the rate is the pace asked for,
+/// not the server's answer time. Answers the publishing tasks.
+async fn spawn_paced_publishes(
+    args: &Args,
+    pace_us: u64,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<String>> {
+    let mut tick = tokio::time::interval(Duration::from_micros(pace_us));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut posts = Vec::with_capacity(count);
+    for _ in 0..count {
+        tick.tick().await;
+        let path = format!("/publish?n=1&size={}", args.size);
+        let addr = args.addr;
+        posts.push(tokio::spawn(async move {
+            simple_request(addr, "POST", &path).await
+        }));
+    }
+    posts
+}
+
+/// Waits until `count()` reaches `expected`, or has not moved for `quiet_s` seconds.
+async fn wait_until_quiet(count: impl Fn() -> u64, expected: u64, quiet_s: u64) {
+    let mut seen = 0;
+    let mut quiet_since = Instant::now();
+    loop {
+        let got = count();
+        if got >= expected {
+            break;
+        }
+        if got != seen {
+            seen = got;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() > Duration::from_secs(quiet_s) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The `q` quantile of sorted nanosecond figures, in milliseconds (0 if there are none).
+fn quantile_ms(sorted_ns: &[u64], q: f64) -> f64 {
+    sorted_ns
+        .get(((sorted_ns.len().max(1) - 1) as f64 * q) as usize)
+        .map_or(0.0, |ns| *ns as f64 / 1e6)
 }
 
 /// Opens an event stream from loopback source address `source`, reading the head.
@@ -529,9 +575,63 @@ async fn scale(args: &Args) {
     let deliveries = Arc::new(Mutex::new(Vec::with_capacity(subs * args.n)));
     let rss_before = rss_kib(pid);
     let opened = Instant::now();
+    let tasks = spawn_scale_readers(args, &deliveries);
+    while subscribers(args.addr).await < subs {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let connect_s = opened.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = rss_kib(pid);
+    wait_at_barrier(args).await;
+    let server_cpu = cpu_seconds(Some(pid));
+    let client_cpu = cpu_seconds(None);
+    let started_ns = now_ns() as u64;
+    let count = args.n * usize::from(args.publish);
+    for post in spawn_paced_publishes(args, args.pace_us.max(1), count).await {
+        post.await.unwrap();
+    }
+    let expected = (subs * args.n) as u64;
+    let count = || deliveries.lock().unwrap().len() as u64;
+    wait_until_quiet(count, expected, 5).await;
+    let server_cpu = cpu_seconds(Some(pid)) - server_cpu;
+    let client_cpu = cpu_seconds(None) - client_cpu;
+    for task in &tasks {
+        task.abort();
+    }
+    let all = std::mem::take(&mut *deliveries.lock().unwrap());
+    let got = all.len() as u64;
+    let mut summary = ScaleSummary::new(all, started_ns);
+    if let Some(path) = &args.records {
+        std::fs::write(path, &summary.records).unwrap();
+    }
+    let s = &mut summary;
+    println!(
+        "mode=scale subs={subs} sources={} n={} pace_us={} connect_s={connect_s:.1} rss_per_sub_b={:.0} server_rss_mib={:.0} delivered={got} lost={} deliveries_per_s={:.0} first_to_last_p50_ms={:.1} first_to_last_p99_ms={:.1} to_last_p50_ms={:.1} to_last_p99_ms={:.1} latency_p50_ms={:.1} latency_p99_ms={:.1} server_cpu_s={server_cpu:.2} client_cpu_s={client_cpu:.2}",
+        args.sources,
+        args.n,
+        args.pace_us,
+        (rss_after.saturating_sub(rss_before) * 1024) as f64 / subs as f64,
+        rss_after as f64 / 1024.0,
+        expected as i64 - got as i64,
+        got as f64 / s.span.max(1e-9),
+        percentile(&mut s.spreads, 0.5),
+        percentile(&mut s.spreads, 0.99),
+        percentile(&mut s.lasts, 0.5),
+        percentile(&mut s.lasts, 0.99),
+        quantile_ms(&s.latencies, 0.5),
+        quantile_ms(&s.latencies, 0.99),
+    );
+}
+
+/// Spawns the `scale` subscribers, from the loopback source addresses in turn, at most
+/// 512 connecting at once; each records (publish stamp, latency) into `deliveries`.
+fn spawn_scale_readers(
+    args: &Args,
+    deliveries: &Arc<Mutex<Vec<(u64, u64)>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let gate = Arc::new(tokio::sync::Semaphore::new(512));
-    let mut tasks = Vec::with_capacity(subs);
-    for i in 0..subs {
+    let mut tasks = Vec::with_capacity(args.conns);
+    for i in 0..args.conns {
         let offset = (i % usize::from(args.sources)) as u8;
         let source = std::net::Ipv4Addr::new(127, 0, 0, args.first_source + offset);
         let (addr, gate, deliveries) = (args.addr, gate.clone(), deliveries.clone());
@@ -558,105 +658,68 @@ async fn scale(args: &Args) {
             }
         }));
     }
-    while subscribers(args.addr).await < subs {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let connect_s = opened.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after = rss_kib(pid);
+    tasks
+}
+
+/// With `--barrier DIR`, says this client is ready and waits for the go of the others.
+async fn wait_at_barrier(args: &Args) {
     if let Some(dir) = &args.barrier {
         std::fs::write(format!("{dir}/ready.{}", args.index), b"").unwrap();
         while !std::path::Path::new(&format!("{dir}/go")).exists() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let server_cpu = cpu_seconds(Some(pid));
-    let client_cpu = cpu_seconds(None);
-    let started_ns = now_ns() as u64;
-    let mut tick = tokio::time::interval(Duration::from_micros(args.pace_us.max(1)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut posts = Vec::with_capacity(args.n);
-    for _ in 0..args.n * usize::from(args.publish) {
-        tick.tick().await;
-        let path = format!("/publish?n=1&size={}", args.size);
-        let addr = args.addr;
-        posts.push(tokio::spawn(async move {
-            simple_request(addr, "POST", &path).await
-        }));
-    }
-    for post in posts {
-        post.await.unwrap();
-    }
-    let expected = (subs * args.n) as u64;
-    let mut seen = 0;
-    let mut quiet_since = Instant::now();
-    loop {
-        let got = deliveries.lock().unwrap().len() as u64;
-        if got >= expected {
-            break;
+}
+
+/// What `scale` reports of its deliveries.
+struct ScaleSummary {
+    /// Seconds from the first publish to the last delivery.
+    span: f64,
+    /// Per event, milliseconds from its first delivery to its last.
+    spreads: Vec<f64>,
+    /// Per event, milliseconds to its last delivery.
+    lasts: Vec<f64>,
+    /// Every delivery's latency in nanoseconds, sorted.
+    latencies: Vec<u64>,
+    /// Per event: stamp, first and last latency, deliveries; one line each.
+    records: String,
+}
+
+impl ScaleSummary {
+    fn new(mut all: Vec<(u64, u64)>, started_ns: u64) -> Self {
+        // From the first publish to the last delivery.
+        let ended_ns = all.iter().map(|d| d.0 + d.1).max().unwrap_or(started_ns);
+        let span = ended_ns.saturating_sub(started_ns) as f64 / 1e9;
+        // Per event: first and last delivery.
+        let mut spreads: Vec<f64> = Vec::new();
+        let mut lasts: Vec<f64> = Vec::new();
+        all.sort_unstable();
+        let mut records = String::new();
+        for event in all.chunk_by(|a, b| a.0 == b.0) {
+            let first = event.iter().map(|d| d.1).min().unwrap_or(0);
+            let last = event.iter().map(|d| d.1).max().unwrap_or(0);
+            spreads.push((last - first) as f64 / 1e6);
+            lasts.push(last as f64 / 1e6);
+            records.push_str(&format!("{} {first} {last} {}\n", event[0].0, event.len()));
         }
-        if got != seen {
-            seen = got;
-            quiet_since = Instant::now();
-        } else if quiet_since.elapsed() > Duration::from_secs(5) {
-            break;
+        let mut latencies: Vec<u64> = all.iter().map(|d| d.1).collect();
+        latencies.sort_unstable();
+        Self {
+            span,
+            spreads,
+            lasts,
+            latencies,
+            records,
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let server_cpu = cpu_seconds(Some(pid)) - server_cpu;
-    let client_cpu = cpu_seconds(None) - client_cpu;
-    for task in &tasks {
-        task.abort();
-    }
-    let mut all = std::mem::take(&mut *deliveries.lock().unwrap());
-    let got = all.len() as u64;
-    // From the first publish to the last delivery.
-    let ended_ns = all.iter().map(|d| d.0 + d.1).max().unwrap_or(started_ns);
-    let span = ended_ns.saturating_sub(started_ns) as f64 / 1e9;
-    // Per event: first and last delivery.
-    let mut spreads: Vec<f64> = Vec::new();
-    let mut lasts: Vec<f64> = Vec::new();
-    all.sort_unstable();
-    let mut records = String::new();
-    for event in all.chunk_by(|a, b| a.0 == b.0) {
-        let first = event.iter().map(|d| d.1).min().unwrap_or(0);
-        let last = event.iter().map(|d| d.1).max().unwrap_or(0);
-        spreads.push((last - first) as f64 / 1e6);
-        lasts.push(last as f64 / 1e6);
-        records.push_str(&format!("{} {first} {last} {}\n", event[0].0, event.len()));
-    }
-    if let Some(path) = &args.records {
-        std::fs::write(path, records).unwrap();
-    }
-    let mut latencies: Vec<u64> = all.iter().map(|d| d.1).collect();
-    latencies.sort_unstable();
-    let pct = |v: &mut Vec<f64>, q: f64| {
-        v.sort_by(f64::total_cmp);
-        v.get(((v.len().max(1) - 1) as f64 * q) as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let lat = |q: f64| {
-        latencies
-            .get(((latencies.len().max(1) - 1) as f64 * q) as usize)
-            .map_or(0.0, |ns| *ns as f64 / 1e6)
-    };
-    println!(
-        "mode=scale subs={subs} sources={} n={} pace_us={} connect_s={connect_s:.1} rss_per_sub_b={:.0} server_rss_mib={:.0} delivered={got} lost={} deliveries_per_s={:.0} first_to_last_p50_ms={:.1} first_to_last_p99_ms={:.1} to_last_p50_ms={:.1} to_last_p99_ms={:.1} latency_p50_ms={:.1} latency_p99_ms={:.1} server_cpu_s={server_cpu:.2} client_cpu_s={client_cpu:.2}",
-        args.sources,
-        args.n,
-        args.pace_us,
-        (rss_after.saturating_sub(rss_before) * 1024) as f64 / subs as f64,
-        rss_after as f64 / 1024.0,
-        expected as i64 - got as i64,
-        got as f64 / span.max(1e-9),
-        pct(&mut spreads, 0.5),
-        pct(&mut spreads, 0.99),
-        pct(&mut lasts, 0.5),
-        pct(&mut lasts, 0.99),
-        lat(0.5),
-        lat(0.99),
-    );
+}
+
+/// The `q` quantile of `v`, sorting it first (0 if it is empty).
+fn percentile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len().max(1) - 1) as f64 * q) as usize)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 /// Server RSS per idle SSE connection.

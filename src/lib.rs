@@ -149,6 +149,7 @@ pub use compression::Compression;
 pub use event::{
     EncodedEvent, Event, EventError,
     id::{EventId, MAX_LAST_EVENT_ID_LEN},
+    item::EventItem,
 };
 pub use handler::script::RECONNECTING_EVENT_SOURCE_JS;
 #[cfg(feature = "axum")]
@@ -159,7 +160,7 @@ pub use handler::{event_stream::EventStream, routing};
 pub use request::factory::{WithExtractors, with_extractors};
 pub use request::{
     accept::accepts_event_stream,
-    factory::{EventItem, MakeEventStream},
+    factory::MakeEventStream,
     future::ResponseFuture,
     layer::SseLayer,
     predicate::{DefaultPredicate, Predicate},

@@ -13,7 +13,11 @@ use futures_core::Stream;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use crate::{BoxError, Event, EventItem, metrics::EndReason, request::factory::Piece};
+use crate::{
+    BoxError, Event, EventItem,
+    event::item::{Piece, sealed::Sealed},
+    metrics::EndReason,
+};
 
 type Revoked = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 
@@ -231,10 +235,10 @@ enum Inner<I> {
 
 impl<I: EventItem> EventItem for LimitedItem<I> {}
 #[allow(private_interfaces)] // sealed: no other crate can name the trait
-impl<I: EventItem> crate::request::factory::sealed::Sealed for LimitedItem<I> {
+impl<I: EventItem> Sealed for LimitedItem<I> {
     fn into_piece(self) -> Result<Piece, BoxError> {
         match self.0 {
-            Inner::Item(item) => crate::request::factory::sealed::Sealed::into_piece(item),
+            Inner::Item(item) => Sealed::into_piece(item),
             Inner::Last(last, reason) => Ok(Piece::End(last, reason)),
         }
     }

@@ -1,8 +1,9 @@
 //! [`ResponseBody`], and the body that writes an event stream.
 //!
-//! Beside it, what shapes a running stream: [`keep_alive`], [`shutdown`] and
-//! [`lifetime`].
+//! Beside it, what shapes a running stream: its settings ([`config`]), [`keep_alive`],
+//! [`shutdown`] and [`lifetime`].
 
+pub(crate) mod config;
 pub(crate) mod keep_alive;
 pub(crate) mod lifetime;
 pub(crate) mod own;
@@ -30,10 +31,9 @@ use tokio::{
 
 use crate::{
     BoxError, EventItem, Shutdown,
-    body::own::OwnBody,
+    body::{config::Config, own::OwnBody},
+    event::item::{Piece, sealed::Sealed},
     metrics::{EndReason, StreamMetrics},
-    request::config::Config,
-    request::factory::{Piece, sealed::Sealed},
 };
 
 pin_project! {

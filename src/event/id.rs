@@ -256,23 +256,18 @@ impl<S: Send + Sync> axum_core::extract::OptionalFromRequestParts<S> for EventId
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         // In a layer's factory, the id the layer read, by its settings.
-        if let Some(read) = parts
-            .extensions
-            .get::<crate::request::factory::LayerEventId>()
-        {
+        if let Some(read) = parts.extensions.get::<LayerEventId>() {
             return Ok(read.0.clone());
         }
         Self::from_parts(&parts.headers, &parts.uri, true)
     }
 }
 
+/// The id a layer read from the request, left in its extensions for the
+/// `Option<EventId>` extractor of a [`with_extractors`](crate::with_extractors) factory.
 #[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-impl axum_core::response::IntoResponse for EventError {
-    fn into_response(self) -> axum_core::response::Response {
-        crate::request::response::bad_request(self.to_string())
-    }
-}
+#[derive(Clone)]
+pub(crate) struct LayerEventId(pub(crate) Option<EventId>);
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,10 @@
 //! The [`Event`] builder and its encoded form, [`EncodedEvent`].
 //!
-//! The ids a client sends back are in [`id`].
+//! The ids a client sends back are in [`id`]; what an event stream may yield is in
+//! [`item`].
 
 pub(crate) mod id;
+pub(crate) mod item;
 
 use std::{fmt, time::Duration};
 

@@ -8,7 +8,10 @@ use axum_core::{
 };
 use futures_core::Stream;
 
-use crate::{EventItem, body::EventBody, request::config::Config};
+use crate::{
+    EventItem,
+    body::{EventBody, config::Config},
+};
 
 /// The settings of a response with none set, shared rather than made for each.
 static DEFAULTS: LazyLock<Arc<Config>> = LazyLock::new(Arc::default);
@@ -64,7 +67,7 @@ where
         }
     }
 
-    crate::request::config::stream_settings!();
+    crate::body::config::stream_settings!();
 
     /// Reads the request's `Accept-Encoding`, which chooses the coding when the stream
     /// is [compressed](Self::compression): a handler's response does not see the

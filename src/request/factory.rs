@@ -1,18 +1,11 @@
 //! The user-supplied factory that turns a request into an event stream.
 
-// The sealed traits' methods name crate-private types (`Piece`, `BoxBody`); no other
-// crate can name those traits, so it cannot call the methods either.
-#![allow(private_interfaces)]
+use std::future::Future;
 
-use std::{error::Error as StdError, future::Future};
-
-use crate::request::response::IntoRefusal;
 use futures_core::Stream;
 use http::Request;
 
-use bytes::{Bytes, BytesMut};
-
-use crate::{BoxError, EncodedEvent, Event, EventId, metrics::EndReason};
+use crate::{EventId, EventItem, request::response::IntoRefusal};
 
 /// Makes the event stream for a request that [`SseLayer`](crate::SseLayer) diverted.
 ///
@@ -20,8 +13,9 @@ use crate::{BoxError, EncodedEvent, Event, EventId, metrics::EndReason};
 /// and authentication work as usual, and the body, for protocols that POST) and the
 /// request's [`EventId`], already parsed. It answers with either
 ///
-/// - `Ok(stream)`: a stream of [`Event`]s, [`EncodedEvent`]s, or `Result`s of either,
-///   sent as a `200 text/event-stream` response; or
+/// - `Ok(stream)`: a stream of [`Event`](crate::Event)s,
+///   [`EncodedEvent`](crate::EncodedEvent)s, or `Result`s of either, sent as a
+///   `200 text/event-stream` response; or
 /// - `Err(response)`: any [`IntoRefusal`] value (a `StatusCode`, a
 ///   `(StatusCode, &str)`, with the `axum` feature anything `IntoResponse`), sent as it
 ///   is. Answer `401` or
@@ -109,76 +103,6 @@ where
     }
 }
 
-/// What an event stream may yield: [`Event`], [`EncodedEvent`], or a `Result` of either
-/// whose error converts into a boxed error.
-///
-/// An `Err` ends the response after the events already sent (never in the middle of an
-/// event) and is logged with `tracing` at the `error` level.
-///
-/// This trait is sealed: it cannot be implemented outside this crate.
-///
-/// # Example
-///
-/// ```
-/// use std::io;
-/// use tower_sse::{Event, EventItem};
-///
-/// fn assert_item<T: EventItem>(_: T) {}
-/// assert_item(Event::new().data("an event"));
-/// assert_item(Event::new().data("encoded once").encode());
-/// assert_item(Ok::<_, io::Error>(Event::new()));
-/// assert_item(Err::<Event, _>(io::Error::other("ends the stream, logged")));
-/// ```
-pub trait EventItem: sealed::Sealed {}
-
-/// What makes an [`EventItem`], out of reach of other crates.
-pub(crate) mod sealed {
-    use super::{BoxError, Piece};
-
-    pub trait Sealed {
-        /// The item, ready for the body.
-        fn into_piece(self) -> Result<Piece, BoxError>;
-    }
-}
-
-impl EventItem for Event {}
-impl sealed::Sealed for Event {
-    fn into_piece(self) -> Result<Piece, BoxError> {
-        Ok(Piece::Event(self))
-    }
-}
-
-impl EventItem for EncodedEvent {}
-impl sealed::Sealed for EncodedEvent {
-    fn into_piece(self) -> Result<Piece, BoxError> {
-        Ok(match self.end_reason() {
-            Some(reason) => Piece::End(None, reason),
-            None => Piece::Encoded(self.into_bytes()),
-        })
-    }
-}
-
-impl<E> EventItem for Result<Event, E> where E: Into<Box<dyn StdError + Send + Sync>> {}
-impl<E> sealed::Sealed for Result<Event, E>
-where
-    E: Into<Box<dyn StdError + Send + Sync>>,
-{
-    fn into_piece(self) -> Result<Piece, BoxError> {
-        self.map(Piece::Event).map_err(Into::into)
-    }
-}
-
-impl<E> EventItem for Result<EncodedEvent, E> where E: Into<Box<dyn StdError + Send + Sync>> {}
-impl<E> sealed::Sealed for Result<EncodedEvent, E>
-where
-    E: Into<Box<dyn StdError + Send + Sync>>,
-{
-    fn into_piece(self) -> Result<Piece, BoxError> {
-        self.map_err(Into::into)
-            .and_then(<EncodedEvent as sealed::Sealed>::into_piece)
-    }
-}
-
 /// A factory written as an axum handler: its arguments are extractors, see
 /// [`with_extractors`].
 #[cfg(feature = "axum")]
@@ -257,12 +181,6 @@ impl<F, S, T> std::fmt::Debug for WithExtractors<F, S, T> {
     }
 }
 
-/// The id the layer read from the request, for the `Option<EventId>` extractor of a
-/// [`with_extractors`] factory.
-#[cfg(feature = "axum")]
-#[derive(Clone)]
-pub(crate) struct LayerEventId(pub(crate) Option<EventId>);
-
 #[cfg(feature = "axum")]
 macro_rules! make_with_extractors {
     ($($ty:ident),*) => {
@@ -290,7 +208,7 @@ macro_rules! make_with_extractors {
                 use axum_core::response::IntoResponse;
                 let (factory, state) = (self.factory.clone(), self.state.clone());
                 let (mut parts, _body) = request.into_parts();
-                parts.extensions.insert(LayerEventId(last_event_id));
+                parts.extensions.insert(crate::event::id::LayerEventId(last_event_id));
                 Box::pin(async move {
                     $(
                         let $ty = $ty::from_request_parts(&mut parts, &state)
@@ -322,51 +240,3 @@ make_with_extractors!(T1, T2, T3, T4, T5, T6);
 make_with_extractors!(T1, T2, T3, T4, T5, T6, T7);
 #[cfg(feature = "axum")]
 make_with_extractors!(T1, T2, T3, T4, T5, T6, T7, T8);
-
-/// One item of an event stream on its way into a body frame.
-///
-#[derive(Debug)]
-pub(crate) enum Piece {
-    /// An event not encoded yet: copied straight into a batch, or encoded to be sent
-    /// alone.
-    Event(crate::Event),
-    /// Encoded bytes, possibly shared with other streams.
-    Encoded(Bytes),
-    /// The stream's end marker, after its last event if it has one: if the stream ends
-    /// next, the body counts it closed for the reason.
-    End(Option<Bytes>, EndReason),
-}
-
-impl Piece {
-    /// The piece to send, if any, and why the stream ended, if this piece ends it.
-    pub(crate) fn split_end(self) -> (Option<Self>, Option<EndReason>) {
-        match self {
-            Self::End(last, reason) => (last.map(Self::Encoded), Some(reason)),
-            piece => (Some(piece), None),
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Self::Event(event) => event.encoded_len(),
-            Self::Encoded(bytes) | Self::End(Some(bytes), _) => bytes.len(),
-            Self::End(None, _) => 0,
-        }
-    }
-
-    pub(crate) fn write_to(&self, dst: &mut BytesMut) {
-        match self {
-            Self::Event(event) => event.encode_into(dst),
-            Self::Encoded(bytes) | Self::End(Some(bytes), _) => dst.extend_from_slice(bytes),
-            Self::End(None, _) => {}
-        }
-    }
-
-    pub(crate) fn into_bytes(self) -> Bytes {
-        match self {
-            Self::Event(event) => event.encode().into_bytes(),
-            Self::Encoded(bytes) | Self::End(Some(bytes), _) => bytes,
-            Self::End(None, _) => Bytes::new(),
-        }
-    }
-}

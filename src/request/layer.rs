@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc};
 
 use tower_layer::Layer;
 
-use crate::{DefaultPredicate, Sse, request::config::Config};
+use crate::{DefaultPredicate, Sse, body::config::Config};
 
 /// Serves Server-Sent Events to the requests that ask for them, and passes every other
 /// request to the inner service untouched.
@@ -90,7 +90,7 @@ impl<F, P> SseLayer<F, P> {
         }
     }
 
-    crate::request::config::stream_settings!();
+    crate::body::config::stream_settings!();
 
     /// Sets whether the last event id is also read from a `lastEventId` query parameter
     /// when the request has no `Last-Event-ID` header. A new `EventSource` cannot send

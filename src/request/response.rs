@@ -7,8 +7,8 @@
 //! depend on axum: the body is a boxed one of its own, and a refusal is one of a few
 //! plain types.
 
-// The sealed traits' methods name crate-private types (`Piece`, `BoxBody`); no other
-// crate can name those traits, so it cannot call the methods either.
+// The sealed trait's method names a crate-private type (`OwnBody`); no other crate
+// can name that trait, so it cannot call the method either.
 #![allow(private_interfaces)]
 
 use std::sync::Arc;
@@ -24,9 +24,9 @@ use crate::{
     EventItem, ResponseBody,
     body::{
         EventBody,
+        config::Config,
         own::{OwnBody, bytes_body, own_body},
     },
-    request::config::Config,
 };
 
 /// A response with `text` as its body.
@@ -193,6 +193,16 @@ pub(crate) fn bad_request(reason: String) -> Response<OwnBody> {
     let mut response = text_response(StatusCode::BAD_REQUEST, reason);
     add_vary_accept(response.headers_mut());
     response
+}
+
+/// A refused `Last-Event-ID` (or another bad event value) as a `400 Bad Request` with
+/// the reason.
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl axum_core::response::IntoResponse for crate::EventError {
+    fn into_response(self) -> axum_core::response::Response {
+        bad_request(self.to_string())
+    }
 }
 
 /// Adds `accept` to `Vary`, keeping what is there; nothing if it is listed already or

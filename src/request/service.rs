@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use crate::{
     BoxError, DefaultPredicate, EventId, MakeEventStream, Predicate, ResponseBody, ResponseFuture,
-    request::config::Config,
+    body::config::Config,
     request::response::{Plan, bad_request},
 };
 
