@@ -174,7 +174,10 @@ impl HubBuilder {
     /// let mut subscription = hub.subscribe("t").await.unwrap();
     /// shutdown.trigger();
     /// assert_eq!(subscription.next().await.unwrap().as_bytes(), &b"event: bye\ndata: \n\n"[..]);
-    /// assert!(subscription.next().await.is_none());
+    /// // Then it ends; an empty item before the end tells the layer why.
+    /// while let Some(rest) = subscription.next().await {
+    ///     assert!(rest.as_bytes().is_empty());
+    /// }
     /// # }
     /// ```
     pub fn graceful_shutdown(mut self, shutdown: Shutdown) -> Self {

@@ -5,7 +5,7 @@
 //! # How it works
 //!
 //! - **History: one Redis stream per topic**, `<prefix>{<topic>}:h`, bounded by the
-//!   hub's [`History`]: its count as an approximate `MAXLEN` (Redis
+//!   hub's [`History`](crate::hub::History): its count as an approximate `MAXLEN` (Redis
 //!   may keep up to a hundred more), its age as a `MINID` trim on publish (a byte bound
 //!   is refused). The braces are a cluster hash tag: a topic's stream and channel sit
 //!   on one node, and topics spread over every master.
