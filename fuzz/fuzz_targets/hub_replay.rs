@@ -58,7 +58,9 @@ fuzz_target!(|input: &[u8]| {
         };
         let last_event_id = EventId::new(&last).unwrap();
         let mut subscription = hub
-            .subscribe(&names).after(last_event_id.as_ref())
+            .subscribe(&names)
+            .after(last_event_id.as_ref())
+            .into_future()
             .now_or_never()
             .unwrap()
             .unwrap();
