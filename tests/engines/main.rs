@@ -150,9 +150,6 @@ engine!(nats = crate::harness::nats::Nats:
     faults::a_silent_connection_is_found,
     faults::a_frozen_server_goes_on_once_in_order,
     faults::a_lost_publish_reply_is_stored_once,
-    #[ignore = "not for NATS as written: a publish reads the topic's head (a Direct Get) \
-                before it appends; with every reply swallowed from the start that read \
-                fails, nothing is sent, nothing is stored, and `Backend` is the truth"]
     faults::uncertain_when_it_cannot_be_told,
     storm::reconnect_storm,
     #[ignore = "defect: under server faults NATS can lose or repeat events without a reset \

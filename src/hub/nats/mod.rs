@@ -15,9 +15,9 @@
 //!   names the stream's incarnation (from when it was created): an id from a stream
 //!   since created anew is never read as one of the new stream's.
 //! - **The chain.** Each message records, in a header, the sequence of its topic's
-//!   event before it. A publish reads the topic's last sequence (a Direct Get) and
-//!   appends expecting exactly it (`Nats-Expected-Last-Subject-Sequence`): a concurrent
-//!   publish to the topic makes it read and try again, so the chain has no fork.
+//!   event before it. A publish expects the topic's last sequence to be the instance's
+//!   last append's (`Nats-Expected-Last-Subject-Sequence`): when another publish came
+//!   between, the server refuses it, and it reads the head and tries again (no fork).
 //! - **Live delivery by interest**: an instance follows a topic with an ordered
 //!   JetStream consumer, filtered on the topic's subject, while it has at least one
 //!   client of that topic, and drops it when the last one leaves. Each event is decoded

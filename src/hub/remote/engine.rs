@@ -105,7 +105,9 @@ pub(crate) enum Topics {
 pub(crate) struct Append<'a> {
     /// The topic appended to.
     pub(crate) topic: &'a str,
-    /// The topic's last event as the driver read it; `None` for an engine that
+    /// The topic's last event as the driver expects it (its own last append to the
+    /// topic, [`Position::START`] for none, or the head read after a race), which the
+    /// engine must check; `None` for an engine that
     /// [orders appends](RemoteEngine::orders_appends) itself.
     #[cfg_attr(
         not(feature = "nats"),
@@ -130,7 +132,8 @@ pub(crate) type Paged<'a> = BoxFuture<'a, Result<Page, BoxError>>;
 /// Why one append did not store the event.
 #[derive(Debug)]
 pub(crate) enum AppendError {
-    /// The topic's last event is not the `previous` given: read the head and try again.
+    /// The topic's last event is not the `previous` given (the engine checked it, and
+    /// stored nothing): read the head and try again.
     #[cfg_attr(
         not(feature = "nats"),
         allow(
@@ -190,7 +193,8 @@ pub(crate) trait RemoteEngine: Send + Sync + 'static {
 
     /// Whether [`append`](RemoteEngine::append) orders concurrent appends to a topic
     /// itself (a script or a row lock): then the driver gives no `previous`. Otherwise
-    /// it reads the head and appends after it, trying again when [raced](AppendError::Raced).
+    /// it appends after the head it expects, and reads the head and tries again when
+    /// [raced](AppendError::Raced).
     fn orders_appends(&self) -> bool {
         false
     }

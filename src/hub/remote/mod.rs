@@ -28,7 +28,9 @@
 //! - **Publishing** (`publish.rs`): one token per publish; a failed append is tried
 //!   again up to three times, looking the token up first when a try may have been
 //!   stored, so the event is stored once, and the error is
-//!   [`PublishError::Uncertain`] whenever a try may have been stored.
+//!   [`PublishError::Uncertain`] whenever a try may have been stored. An engine that
+//!   does not order appends is told the head to expect: the instance's last append to
+//!   the topic (none for a topic new to it); the head is read only when it is wrong.
 //!
 //! # Writing an engine
 //!
@@ -103,6 +105,7 @@ pub(crate) struct Remote<E> {
     requests: mpsc::UnboundedSender<Request>,
     live: tokio::task::AbortHandle,
     closed: AtomicBool,
+    heads: publish::Heads,
 }
 
 impl<E: RemoteEngine> Remote<E> {
@@ -139,6 +142,7 @@ impl<E: RemoteEngine> Remote<E> {
             requests,
             live,
             closed: AtomicBool::new(false),
+            heads: publish::Heads::default(),
         })
     }
 
@@ -293,7 +297,7 @@ impl<E: RemoteEngine> Backend for Remote<E> {
             if self.closed.load(Ordering::SeqCst) {
                 return Err(PublishError::ShuttingDown);
             }
-            publish::publish(&*self.engine, topic, &event).await
+            publish::publish(&*self.engine, &self.heads, topic, &event).await
         })
     }
 

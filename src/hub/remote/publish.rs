@@ -2,11 +2,11 @@
 //! stored once, and a failure is reported as [`PublishError::Uncertain`] whenever a try
 //! may have been stored.
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use crate::{
     BoxError, Event,
-    hub::{EventId, PublishError},
+    hub::{EventId, Position, PublishError},
 };
 
 use super::engine::{Append, AppendError, RemoteEngine};
@@ -15,13 +15,45 @@ use super::engine::{Append, AppendError, RemoteEngine};
 const RETRIES: u32 = 3;
 
 /// How many times a publish is tried again because another one appended to the topic
-/// between reading its head and appending (engines that do not order appends).
+/// after the head it expected (engines that do not order appends).
 const RACES: u32 = 1000;
+
+/// How many topics [`Heads`] remembers; past it, it forgets them all.
+const HEADS_KEPT: usize = 4096;
+
+/// For an engine that does not order appends: the position of each topic's last
+/// append by this instance, which its next append expects as the topic's head (a topic
+/// forgotten or never appended to is expected empty). The engine refuses a wrong
+/// expectation ([`AppendError::Raced`]); only then is the head read, so a publish is
+/// one round trip while no other instance appends to the topic.
+#[derive(Debug, Default)]
+pub(crate) struct Heads(Mutex<HashMap<Box<str>, Position>>);
+
+impl Heads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Position>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn expected(&self, topic: &str) -> Position {
+        self.lock().get(topic).copied().unwrap_or(Position::START)
+    }
+
+    fn appended(&self, topic: &str, position: Position) {
+        let mut heads = self.lock();
+        if heads.len() >= HEADS_KEPT && !heads.contains_key(topic) {
+            heads.clear();
+        }
+        heads.insert(topic.into(), position);
+    }
+}
 
 /// Appends `event` to `topic`, trying again after a failure with the same token; a try
 /// after one that may have been stored first looks the token up.
 pub(crate) async fn publish<E: RemoteEngine + ?Sized>(
     engine: &E,
+    heads: &Heads,
     topic: &str,
     event: &Event,
 ) -> Result<EventId, PublishError> {
@@ -31,11 +63,19 @@ pub(crate) async fn publish<E: RemoteEngine + ?Sized>(
     let mut failures = 0;
     let mut races = 0;
     let mut backoff = Duration::from_millis(50);
+    // The head the next try expects; `None`: read it first (after a race).
+    let mut expected = (!engine.orders_appends()).then(|| heads.expected(topic));
     loop {
-        let err = match try_once(engine, topic, &token, fields, sent).await {
-            Ok(position) => return Ok(EventId::trusted(engine.id_of(position).into())),
+        let err = match try_once(engine, topic, &token, fields, sent, &mut expected).await {
+            Ok(position) => {
+                if !engine.orders_appends() {
+                    heads.appended(topic, position);
+                }
+                return Ok(EventId::trusted(engine.id_of(position).into()));
+            }
             Err(AppendError::Raced) if races < RACES => {
                 races += 1;
+                expected = None;
                 continue;
             }
             Err(AppendError::Raced) => {
@@ -66,25 +106,29 @@ pub(crate) async fn publish<E: RemoteEngine + ?Sized>(
     }
 }
 
-/// One try: after a try that may have been stored, looks for it by its token first.
+/// One try: after a try that may have been stored, looks for it by its token first. An
+/// engine that does not order appends is given the `expected` head, read first if
+/// there is none (and kept for the next try).
 async fn try_once<E: RemoteEngine + ?Sized>(
     engine: &E,
     topic: &str,
     token: &str,
     fields: &[u8],
     look_first: bool,
-) -> Result<crate::hub::Position, AppendError> {
+    expected: &mut Option<Position>,
+) -> Result<Position, AppendError> {
     let not_sent = |err| AppendError::Failed { sent: false, err };
     if look_first {
         if let Some(position) = engine.find(topic, token).await.map_err(not_sent)? {
             return Ok(position);
         }
     }
-    let previous = if engine.orders_appends() {
-        None
-    } else {
-        Some(engine.head(topic).await.map_err(not_sent)?)
+    let previous = match (engine.orders_appends(), *expected) {
+        (true, _) => None,
+        (false, Some(head)) => Some(head),
+        (false, None) => Some(engine.head(topic).await.map_err(not_sent)?),
     };
+    *expected = previous;
     let append = Append {
         topic,
         previous,
@@ -121,11 +165,12 @@ mod tests {
     };
 
     /// An engine whose appends answer from a script, as an engine that does not order
-    /// appends itself (NATS) would: it reads the head before each.
+    /// appends itself (NATS) would; its head is 7.
     struct Scripted {
         appends: Mutex<Vec<Result<Position, AppendError>>>,
         found: Option<Position>,
         calls: Mutex<Vec<&'static str>>,
+        expected: Mutex<Vec<u64>>,
     }
 
     impl Scripted {
@@ -135,6 +180,7 @@ mod tests {
                 appends: Mutex::new(appends),
                 found,
                 calls: Mutex::new(Vec::new()),
+                expected: Mutex::new(Vec::new()),
             }
         }
 
@@ -170,11 +216,8 @@ mod tests {
             None
         }
         fn append<'a>(&'a self, append: Append<'a>) -> Appended<'a> {
-            assert_eq!(
-                append.previous,
-                Some(Position::new(7, 0)),
-                "after the head read"
-            );
+            let previous = append.previous.expect("a head expected").parts().0;
+            self.expected.lock().unwrap().push(previous);
             self.called("append");
             let next = self.appends.lock().unwrap().pop();
             Box::pin(async move { next.unwrap_or_else(|| failed(false)) })
@@ -210,25 +253,31 @@ mod tests {
     }
 
     async fn publish_on(engine: &Scripted) -> Result<EventId, PublishError> {
-        publish(engine, "t", &Event::new().data("x")).await
+        publish(engine, &Heads::default(), "t", &Event::new().data("x")).await
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_raced_append_reads_the_head_and_tries_again() {
+    async fn an_append_expects_the_last_one_and_reads_the_head_only_when_raced() {
         let engine = Scripted::new(
             vec![
                 Err(AppendError::Raced),
                 Err(AppendError::Raced),
                 Ok(Position::new(8, 0)),
+                Ok(Position::new(9, 0)),
+                Ok(Position::new(1, 0)),
             ],
             None,
         );
-        assert_eq!(publish_on(&engine).await.unwrap().as_str(), "8");
+        let heads = Heads::default();
+        for (topic, id) in [("t", "8"), ("t", "9"), ("u", "1")] {
+            let published = publish(&engine, &heads, topic, &Event::new().data("x")).await;
+            assert_eq!(published.unwrap().as_str(), id);
+        }
         let calls = engine.calls.lock().unwrap().clone();
-        assert_eq!(
-            calls,
-            ["head", "append", "head", "append", "head", "append"]
-        );
+        let raced = ["append", "head", "append", "head", "append"];
+        assert_eq!(calls, [&raced[..], &["append"; 2]].concat());
+        // Empty, then the head read twice, then its own last append; another topic empty.
+        assert_eq!(*engine.expected.lock().unwrap(), [0, 7, 7, 8, 0]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -236,7 +285,7 @@ mod tests {
         let engine = Scripted::new(vec![failed(true)], Some(Position::new(8, 0)));
         assert_eq!(publish_on(&engine).await.unwrap().as_str(), "8");
         let calls = engine.calls.lock().unwrap().clone();
-        assert_eq!(calls, ["head", "append", "find"], "not appended twice");
+        assert_eq!(calls, ["append", "find"], "not appended twice");
     }
 
     #[tokio::test(start_paused = true)]
@@ -251,9 +300,9 @@ mod tests {
         let err = publish_on(&engine).await.unwrap_err();
         assert!(matches!(err, PublishError::Backend(_)), "{err:?}");
         assert_eq!(
-            engine.calls.lock().unwrap().len(),
-            8,
-            "four tries, each a head and an append"
+            *engine.calls.lock().unwrap(),
+            ["append"; 4],
+            "four tries, each an append without a head read"
         );
     }
 }
