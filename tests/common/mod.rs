@@ -146,6 +146,19 @@ pub async fn connect_events(
     sse_stream::SseStream::new(response.into_body())
 }
 
+/// Where the tests' servers keep their data: `/dev/shm` (memory) where this machine
+/// has it, as a server's data need not outlive its test and a disk's journal only
+/// slows every start, write and copy; the temporary directory elsewhere.
+pub fn scratch_dir() -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    let writable = std::fs::metadata(shm).is_ok_and(|m| m.is_dir() && !m.permissions().readonly());
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// Sends `signal` (`STOP`, `CONT`, `KILL`...) to the process `pid`, as `kill -SIGNAL`.
 pub fn signal(pid: u32, signal: &str) {
     let _ = std::process::Command::new("kill")

@@ -35,8 +35,8 @@ pub struct NatsServer {
 impl NatsServer {
     pub async fn start() -> Self {
         let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("tower-sse-nats-{}-{port}", std::process::id()));
+        let dir = crate::common::scratch_dir()
+            .join(format!("tower-sse-nats-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut server = Self {

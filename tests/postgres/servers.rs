@@ -1,13 +1,15 @@
-//! PostgreSQL servers of the tests' own: `initdb` in a temporary directory (as `nobody`
-//! when the tests run as root, since PostgreSQL refuses to run as root), `postgres` on a
-//! free loopback port, stopped when dropped.
+//! PostgreSQL servers of the tests' own: a data directory of their own (copied from one
+//! `initdb` made, as `nobody` when the tests run as root, since PostgreSQL refuses to run
+//! as root), `postgres` on a free loopback port, stopped when dropped.
 #![allow(unreachable_pub)]
 // Each test binary that includes this file uses some of it.
 #![allow(dead_code)]
 
 use std::{
+    io::Write as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::OnceLock,
     time::Duration,
 };
 
@@ -90,18 +92,10 @@ pub struct PgServer {
 impl PgServer {
     pub async fn start() -> Self {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("tower-sse-pg-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        if running_as_root() {
-            let status = Command::new("chown")
-                .arg("65534:65534")
-                .arg(&dir)
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        initdb(&dir.join("data"));
+        let dir = crate::common::scratch_dir()
+            .join(format!("tower-sse-pg-{}-{port}", std::process::id()));
+        server_owned_dir(&dir);
+        fresh_data(&dir.join("data"));
         let mut server = Self {
             child: None,
             port,
@@ -131,6 +125,9 @@ impl PgServer {
             .arg(&self.dir)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", "max_connections=200", "-c", "full_page_writes=off"])
+            // Shared memory in files of the data directory, which goes with it: POSIX
+            // segments would outlive a server the tests `kill -9`.
+            .args(["-c", "dynamic_shared_memory_type=mmap"])
             .args(["-c", "log_statement=all", "-c", "log_line_prefix=%p "])
             .stdout(Stdio::null())
             .stderr(log)
@@ -166,7 +163,7 @@ impl PgServer {
         self.kill();
         let data = self.dir.join("data");
         std::fs::remove_dir_all(&data).unwrap();
-        initdb(&data);
+        fresh_data(&data);
         self.restart().await;
     }
 
@@ -328,6 +325,81 @@ fn children_of(parent: u32) -> Vec<u32> {
             (ppid == parent).then_some(pid)
         })
         .collect()
+}
+
+/// An empty directory at `dir` that the server's user owns.
+fn server_owned_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    if running_as_root() {
+        let status = Command::new("chown")
+            .arg("65534:65534")
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// A new data directory at `data`, with the database `app`: a copy of a template made
+/// once (`initdb` takes a second or two under load, a copy in memory some
+/// milliseconds).
+fn fresh_data(data: &Path) {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(TEMPLATE.get_or_init(template))
+        .arg(data)
+        .status()
+        .expect("cp runs");
+    assert!(
+        status.success(),
+        "copying the template data directory failed"
+    );
+}
+
+/// The template data directory, kept between runs beside the servers' directories
+/// (one per PostgreSQL version). A process that finds none makes one under a name of
+/// its own and renames it into place, so processes starting together never copy half
+/// of one.
+fn template() -> PathBuf {
+    let out = Command::new(program("postgres"))
+        .arg("--version")
+        .output()
+        .expect("postgres runs");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let version = printed.split_whitespace().nth(2).unwrap_or("unknown");
+    let scratch = crate::common::scratch_dir();
+    let template = scratch.join(format!("tower-sse-pg-template-{version}"));
+    if template.is_dir() {
+        return template;
+    }
+    let making = scratch.join(format!("tower-sse-pg-template-{}", std::process::id()));
+    server_owned_dir(&making);
+    let data = making.join("data");
+    initdb(&data);
+    // The database `app`, made in single-user mode: no server, no port.
+    let mut single = as_server_user("postgres")
+        .arg("--single")
+        .arg("-D")
+        .arg(&data)
+        .arg("postgres")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("postgres --single runs");
+    let mut input = single.stdin.take().unwrap();
+    input.write_all(b"CREATE DATABASE app;\n").unwrap();
+    drop(input);
+    assert!(
+        single.wait().unwrap().success(),
+        "CREATE DATABASE app failed"
+    );
+    // Another process may have put its own in place first: then this one is not needed.
+    let _ = std::fs::rename(&data, &template);
+    let _ = std::fs::remove_dir_all(&making);
+    template
 }
 
 /// A data directory made by `initdb` at `data`.

@@ -44,8 +44,8 @@ impl RedisServer {
 
     pub async fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("tower-sse-redis-{}-{port}", std::process::id()));
+        let dir = crate::common::scratch_dir()
+            .join(format!("tower-sse-redis-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut server = Self {

@@ -65,11 +65,13 @@ impl Commands {
         command_timeout: Duration,
     ) -> RedisResult<Self> {
         let client = Client::open(node)?;
+        // One connection attempt a command: the client's own retries wait a second or
+        // more each (its backoff starts at one second), so a publish to a server that is
+        // down took over ten seconds to fail. The driver retries with its own backoff.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(connect_timeout)
             .set_response_timeout(command_timeout)
-            .set_number_of_retries(2)
-            .set_max_delay(1000);
+            .set_number_of_retries(0);
         let current = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
         Ok(Self::Single(Box::new(Single {
             current: Arc::new(Mutex::new(current)),
