@@ -17,7 +17,7 @@ use std::{
 };
 
 use tower_sse::hub::{
-    History, Hub,
+    Hub,
     nats::{Nats, NatsConfig},
 };
 
@@ -96,17 +96,12 @@ fn start_nats(servers: &mut Vec<Server>) -> String {
 async fn nats_pair(url: &str) -> (Hub, Hub) {
     let config = || NatsConfig::new(url).prefix("bench");
     let a = loop {
-        match Hub::builder()
-            .history(History::new().events(100_000))
-            .build_with(Nats::new(config()))
-            .await
-        {
+        match latency::builder().build_with(Nats::new(config())).await {
             Ok(hub) => break hub,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
-    let b = Hub::builder()
-        .history(History::new().events(100_000))
+    let b = latency::builder()
         .build_with(Nats::new(config()))
         .await
         .unwrap();
@@ -149,10 +144,7 @@ async fn publish_rates(engines: &[(&str, Hub, Hub)]) {
 /// there.
 #[cfg(feature = "redis")]
 async fn redis_pair(servers: &mut Vec<Server>) -> Option<(Hub, Hub)> {
-    use tower_sse::hub::{
-        History,
-        redis::{Redis, RedisConfig},
-    };
+    use tower_sse::hub::redis::{Redis, RedisConfig};
     let port = free_port();
     let child = Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -165,11 +157,7 @@ async fn redis_pair(servers: &mut Vec<Server>) -> Option<(Hub, Hub)> {
     let config = || RedisConfig::new(&url).prefix("bench:latency:");
     let started = Instant::now();
     let a = loop {
-        match Hub::builder()
-            .history(History::new().events(100_000))
-            .build_with(Redis::new(config()))
-            .await
-        {
+        match latency::builder().build_with(Redis::new(config())).await {
             Ok(hub) => break hub,
             Err(_) if started.elapsed() < Duration::from_secs(5) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -177,8 +165,7 @@ async fn redis_pair(servers: &mut Vec<Server>) -> Option<(Hub, Hub)> {
             Err(_) => return None,
         }
     };
-    let b = Hub::builder()
-        .history(History::new().events(100_000))
+    let b = latency::builder()
         .build_with(Redis::new(config()))
         .await
         .ok()?;
@@ -188,19 +175,14 @@ async fn redis_pair(servers: &mut Vec<Server>) -> Option<(Hub, Hub)> {
 /// Two hubs on the Redis Cluster named by `REDIS_CLUSTER_NODES`, if set.
 #[cfg(feature = "redis")]
 async fn cluster_pair() -> Option<(Hub, Hub)> {
-    use tower_sse::hub::{
-        History,
-        redis::{Redis, RedisConfig},
-    };
+    use tower_sse::hub::redis::{Redis, RedisConfig};
     let nodes = std::env::var("REDIS_CLUSTER_NODES").ok()?;
     let config = || RedisConfig::cluster(nodes.split(',')).prefix("bench:latency:");
-    let a = Hub::builder()
-        .history(History::new().events(100_000))
+    let a = latency::builder()
         .build_with(Redis::new(config()))
         .await
         .unwrap();
-    let b = Hub::builder()
-        .history(History::new().events(100_000))
+    let b = latency::builder()
         .build_with(Redis::new(config()))
         .await
         .unwrap();
@@ -223,8 +205,7 @@ async fn postgres_pair() -> Option<(Hub, Hub)> {
     use tower_sse::hub::postgres::{Postgres, PostgresConfig};
     let url = std::env::var("POSTGRES_URL").ok()?;
     let build = || async {
-        Hub::builder()
-            .history(History::new().events(100_000))
+        latency::builder()
             .build_with(Postgres::new(PostgresConfig::new(&url).prefix("latency_")))
             .await
             .unwrap()

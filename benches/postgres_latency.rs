@@ -16,7 +16,7 @@ use tokio_postgres::NoTls;
 use tower_sse::{
     Event,
     hub::{
-        History, Hub,
+        Hub,
         postgres::{Postgres, PostgresConfig},
     },
 };
@@ -34,8 +34,7 @@ async fn main() {
     let url = std::env::var("POSTGRES_URL")
         .expect("POSTGRES_URL (bash benches/postgres_latency.sh sets it)");
     let build = || async {
-        Hub::builder()
-            .history(History::new().events(100_000))
+        latency::builder()
             .build_with(Postgres::new(PostgresConfig::new(&url).prefix("bench_")))
             .await
             .unwrap()

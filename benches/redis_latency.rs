@@ -11,7 +11,7 @@ use std::{
 };
 
 use tower_sse::hub::{
-    History, Hub,
+    Hub,
     redis::{Redis, RedisConfig},
 };
 
@@ -79,17 +79,12 @@ fn start_redis() -> (String, Child) {
 async fn redis_pair(url: &str) -> (Hub, Hub) {
     let config = || RedisConfig::new(url).prefix("bench:latency:");
     let a = loop {
-        match Hub::builder()
-            .history(History::new().events(100_000))
-            .build_with(Redis::new(config()))
-            .await
-        {
+        match latency::builder().build_with(Redis::new(config())).await {
             Ok(hub) => break hub,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
-    let b = Hub::builder()
-        .history(History::new().events(100_000))
+    let b = latency::builder()
         .build_with(Redis::new(config()))
         .await
         .unwrap();

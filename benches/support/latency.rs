@@ -3,10 +3,24 @@
 use std::time::{Duration, Instant};
 
 use tokio_stream::StreamExt;
-use tower_sse::{Event, hub::Hub};
+use tower_sse::{
+    Event,
+    hub::{History, Hub, HubBuilder},
+};
 
 /// Events per measurement, 64 bytes of data each.
 pub(crate) const EVENTS: usize = 5_000;
+
+/// The builder of every engine's hubs in the latency benches: a history that holds a
+/// whole measurement, and a lag bound of a whole measurement, so that a subscriber
+/// behind on a loaded machine is measured late, not disconnected (the default bound,
+/// 256 events, ends the stream of a subscriber 256 behind, which a paced run reaches
+/// when the receiving task waits about 50 ms).
+pub(crate) fn builder() -> HubBuilder {
+    Hub::builder()
+        .history(History::new().events(100_000))
+        .lag_bound(EVENTS)
+}
 
 /// The table's header line.
 pub(crate) fn header() {
@@ -39,10 +53,13 @@ pub(crate) async fn measure(from: &Hub, to: &Hub, paced: bool) -> Vec<Duration> 
     };
     let mut received = Vec::with_capacity(EVENTS);
     while received.len() < EVENTS {
-        subscription
-            .next()
-            .await
-            .expect("the subscription stays open");
+        if subscription.next().await.is_none() {
+            panic!(
+                "the subscriber on B ended after {} of {EVENTS} events ({} disconnected for lag)",
+                received.len(),
+                to.stats().lag_disconnects
+            );
+        }
         received.push(start.elapsed());
     }
     let sent = publisher.await.unwrap();

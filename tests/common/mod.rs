@@ -25,13 +25,19 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 #[cfg(feature = "hub")]
 use tower_sse::{EventId, SseLayer, hub::Hub};
 
-/// Serves `app` on a fresh loopback port until the test's runtime ends.
+/// Serves `app` on a fresh loopback port until the test's runtime ends. Its queue of
+/// connections not yet accepted holds 4,096 (Linux's default cap), not tokio's 1,024:
+/// thousands of clients that connect at once (the reconnect storm) overflow a shorter
+/// one, and each connection dropped from it waits a second or more for TCP to retry.
 pub async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let listener = socket.listen(4096).unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
