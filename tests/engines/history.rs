@@ -146,7 +146,8 @@ pub async fn restart_without_data_gives_reset<E: Engine>(mut engine: E) {
 
 /// The server comes back from an older snapshot: its history goes back in time.
 /// Connected clients get no old event again (their streams end), and resuming from any
-/// id of the lost timeline gets the reset event, then new events once. An id the
+/// id of the lost timeline gets the reset event, then new events once, under ids never
+/// given before the restore. An id the
 /// snapshot holds gets the reset event too, or, on an engine whose ids the restore
 /// brings back ([`Engine::RESTORED_IDS_RESUME`]), exactly the events after it.
 pub async fn restore_from_an_older_snapshot_gives_reset<E: Engine>(mut engine: E) {
@@ -165,6 +166,11 @@ pub async fn restore_from_an_older_snapshot_gives_reset<E: Engine>(mut engine: E
     until_published(&other).await;
     assert_eq!(stored(&other, "room").await, 100, "the snapshot came back");
     let new = publish_all(&other, "room", texts("new ", 0..5)).await;
+    let given: Vec<&String> = received.iter().map(|(id, _)| id).collect();
+    assert!(
+        new.iter().all(|(id, _)| !given.contains(&id)),
+        "a new event gets an id never given before the restore: {new:?}"
+    );
     received.extend(until_the_end(&mut events).await);
     assert_eq!(
         received.len(),

@@ -152,9 +152,6 @@ engine!(nats = crate::harness::nats::Nats:
     faults::a_lost_publish_reply_is_stored_once,
     faults::uncertain_when_it_cannot_be_told,
     storm::reconnect_storm,
-    #[ignore = "defect: under server faults NATS can lose or repeat events without a reset \
-                (SEEDS=10 ENGINES=nats: seeds 3, 6 and 8, each with a Restore among kills \
-                and snapshots; cause not yet found; FAULT_SEED=3 FAULT_LOG=1 shows it)"]
     fault_run::seeded_fault_run,
 );
 

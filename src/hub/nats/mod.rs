@@ -37,9 +37,10 @@
 //!   stream's first event and whose topic has nothing after it, or whose topic's next
 //!   event records none before it, then gets the reset event too, since nothing proves
 //!   it missed nothing. A stream found behind a sequence an instance saw (restored
-//!   from an older snapshot, or it lost writes) keeps its epoch, so the instance
-//!   records the highest sequence seen as the stream's break (`<prefix>.t.break`): a
-//!   resume from a position up to it gets the reset event.
+//!   from an older snapshot, or it lost writes) keeps its creation time, so the
+//!   instance writes the stream's break record (`<prefix>.t.break`), and the epoch is
+//!   from the record's time from then on: new events get new ids, every stream of
+//!   the instance ends, and a resume from an id of before gets the reset event.
 //! - **Live delivery** checks every event against the chain: one that does not follow
 //!   the last one delivered makes the instance read the missed events from the stream
 //!   and deliver them, once, in order; if they are gone, the topic's streams end, and

@@ -45,8 +45,6 @@ pub(super) struct Snapshot {
     /// The stream's first and last sequence (`first` is `last + 1` when it is empty).
     pub(super) first: u64,
     pub(super) last: u64,
-    /// The stream's break record (`0` for none): no position up to it can be resumed.
-    pub(super) broken_through: u64,
 }
 
 /// The stream and the connection it is reached on, shared by publishing, history reads
@@ -60,6 +58,8 @@ pub(super) struct Store {
     /// Whether events can leave the stream other than by the per-topic bound (an age or
     /// a byte bound), so that a topic may have nothing left at all.
     pub(super) bounded_by_time_or_size: bool,
+    /// The incarnation of the stream the ids name: from its creation time, or from the
+    /// time of its last break record (see [`Store::refresh`]).
     epoch: AtomicU64,
     /// The highest sequence this instance has seen in the epoch: a stream whose last
     /// one is behind it was restored from an older snapshot.
@@ -157,7 +157,8 @@ impl Store {
         let stats = client.statistics();
         let connects = stats.connects.load(Ordering::SeqCst);
         let stream = get_or_create(&context, &stream_config, true).await?;
-        let epoch = epoch_of(stream.cached_info().created.unix_timestamp_nanos());
+        let created = stream.cached_info().created.unix_timestamp_nanos();
+        let epoch = epoch_of(era_began(&stream, &subjects.breaks(), created).await?);
         let high = stream.cached_info().state.last_sequence;
         Ok(Self {
             client,
@@ -198,6 +199,14 @@ impl Store {
 
     /// Reads the stream's state (creating the stream if the server lost it), and its
     /// epoch.
+    ///
+    /// A stream whose last sequence is behind one this instance saw in its epoch went
+    /// back (restored from an older snapshot, or it lost writes), keeping its creation
+    /// time: it would hand out the sequences of the lost events again, each with an
+    /// id that named another event before. The instance then writes the stream's
+    /// break record (`<prefix>.t.break`), and the epoch is from the record's time from
+    /// then on, for every instance: ids of the new history are new, and an id from
+    /// before is of another epoch, so it resumes with the reset event.
     pub(super) async fn refresh(&self) -> Result<Snapshot, BoxError> {
         let _one_at_a_time = self.refreshing.lock().await;
         let connects = self.connects();
@@ -205,25 +214,24 @@ impl Store {
         let seen = self.high.load(Ordering::SeqCst);
         let stream = get_or_create(&self.context, &self.config, false).await?;
         let info = stream.cached_info();
-        let epoch = epoch_of(info.created.unix_timestamp_nanos());
-        let before = self.epoch.swap(epoch, Ordering::SeqCst);
-        if before != epoch {
-            tracing::warn!(stream = %self.config.name, "the NATS stream was created anew (the server lost it, or it was deleted): ids of the old one resume with the reset event");
-            self.link.ended();
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        let created = info.created.unix_timestamp_nanos();
+        let breaks = self.subjects.breaks();
+        let mut epoch = epoch_of(era_began(&stream, &breaks, created).await?);
+        let seen = self.switch_to(epoch, seen);
+        if last < seen {
+            tracing::warn!(stream = %self.config.name, last, seen, "the NATS stream went back (restored from an older snapshot, or it lost writes): recording the break; ids from before it resume with the reset event");
+            let ack = self
+                .context
+                .publish(breaks.clone(), Bytes::from(seen.to_string()))
+                .await?;
+            ack.await?;
+            epoch = epoch_of(era_began(&stream, &breaks, created).await?);
+            self.switch_to(epoch, seen);
         }
-        let seen = if before == epoch {
-            seen
-        } else {
-            self.switch_epoch(before, seen, epoch)
-        };
-        let broken_through = self.break_record(info.state.last_sequence, seen).await?;
+        self.high.fetch_max(last, Ordering::SeqCst);
         self.verified.store(connects, Ordering::SeqCst);
-        Ok(Snapshot {
-            epoch,
-            first: info.state.first_sequence,
-            last: info.state.last_sequence,
-            broken_through,
-        })
+        Ok(Snapshot { epoch, first, last })
     }
 
     /// This instance saw the stream of `epoch` reach `sequence`.
@@ -233,9 +241,17 @@ impl Store {
         }
     }
 
-    /// The stream is of `epoch` now, after `before` (seen up to `seen`): the highest
-    /// sequence seen in `epoch` before, if it was an earlier incarnation.
-    fn switch_epoch(&self, before: u64, seen: u64, epoch: u64) -> u64 {
+    /// The stream is of `epoch` now, and this instance had seen its epoch until now up
+    /// to `seen`: the highest sequence seen in `epoch`. A new epoch ends every followed
+    /// topic (their ids name another history), remembering `seen` for the epoch before,
+    /// whose snapshot may be restored later.
+    fn switch_to(&self, epoch: u64, seen: u64) -> u64 {
+        let before = self.epoch.swap(epoch, Ordering::SeqCst);
+        if before == epoch {
+            return seen;
+        }
+        tracing::warn!(stream = %self.config.name, "the NATS stream is of another epoch (created anew, or its history broke): ids of the old one resume with the reset event");
+        self.link.ended();
         let mut past = self
             .past
             .lock()
@@ -244,37 +260,6 @@ impl Store {
         let seen = past.remove(&epoch).unwrap_or(0);
         self.high.store(seen, Ordering::SeqCst);
         seen
-    }
-
-    /// The stream's break record, written first when the stream's `last` sequence is
-    /// behind `seen`, one this instance saw before reading it (the server came back
-    /// from an older snapshot, or lost writes): positions up to it may name events of
-    /// two histories, so no resume from one is exact.
-    async fn break_record(&self, last: u64, seen: u64) -> Result<u64, BoxError> {
-        let recorded = match self
-            .stream
-            .direct_get_last_for_subject(self.subjects.breaks())
-            .await
-        {
-            Ok(message) => std::str::from_utf8(&message.payload)
-                .ok()
-                .and_then(|text| text.parse().ok())
-                .unwrap_or(0),
-            Err(err) if matches!(err.kind(), DirectGetErrorKind::NotFound) => 0,
-            Err(err) => return Err(err.into()),
-        };
-        self.high.fetch_max(last, Ordering::SeqCst);
-        if last >= seen || recorded >= seen {
-            return Ok(recorded);
-        }
-        tracing::warn!(stream = %self.config.name, last, seen, "the NATS stream went back (restored from an older snapshot, or it lost writes): ids up to the last one seen resume with the reset event");
-        let payload = Bytes::from(seen.to_string());
-        let ack = self
-            .context
-            .publish(self.subjects.breaks(), payload)
-            .await?;
-        ack.await?;
-        Ok(seen)
     }
 
     /// The sequence of the last message on `subject`; `0` for none.
@@ -328,8 +313,6 @@ impl Store {
             (broken_at, from) = (Some(after), 0);
         } else if from > now.last {
             broken_at = Some(after);
-        } else if from > 0 && from <= now.broken_through {
-            broken_at = Some(position(now.broken_through, now.epoch));
         }
         let mut page = Page {
             head: position(head, now.epoch),
@@ -359,6 +342,20 @@ impl Store {
             });
         }
         Ok(page)
+    }
+}
+
+/// When the stream's current history began, in Unix nanoseconds: the time of its last
+/// break record, or else its creation time (`created`). The epoch is made of it.
+async fn era_began(
+    stream: &jetstream::stream::Stream,
+    breaks: &str,
+    created: i128,
+) -> Result<i128, BoxError> {
+    match stream.direct_get_last_for_subject(breaks).await {
+        Ok(record) => Ok(record.time.unix_timestamp_nanos()),
+        Err(err) if matches!(err.kind(), DirectGetErrorKind::NotFound) => Ok(created),
+        Err(err) => Err(err.into()),
     }
 }
 
