@@ -130,30 +130,7 @@ engine!(cluster = crate::harness::redis::Cluster:
 );
 
 #[cfg(feature = "nats")]
-engine!(nats = crate::harness::nats::Nats:
-    sharing::delivery_across_instances,
-    sharing::resume_on_another_instance,
-    sharing::interest_based_delivery,
-    sharing::several_topics_resumed_together,
-    sharing::two_publishers_keep_one_order,
-    sharing::handoff_across_instances,
-    sharing::revocation_across_instances,
-    sharing::instances_started_together_all_come_up,
-    history::history_count_bound_gives_reset,
-    history::age_bound_gives_reset,
-    history::restart_with_data_loses_nothing,
-    history::restart_without_data_gives_reset,
-    history::restore_from_an_older_snapshot_gives_reset,
-    faults::publishing_while_down_fails_cleanly,
-    faults::cut_off_briefly_catches_up_once_in_order,
-    faults::cut_off_past_the_history_gives_reset,
-    faults::a_silent_connection_is_found,
-    faults::a_frozen_server_goes_on_once_in_order,
-    faults::a_lost_publish_reply_is_stored_once,
-    faults::uncertain_when_it_cannot_be_told,
-    storm::reconnect_storm,
-    fault_run::seeded_fault_run,
-);
+every_scenario!(nats = crate::harness::nats::Nats);
 
 // Postgres: one server, whose restore is a `pg_dump` loaded into a new database that
 // replaces the old one (the server keeps running).
