@@ -9,7 +9,7 @@ use redis::{Script, Value};
 
 use crate::hub::{
     Position,
-    remote::{Entry, Page, marked_id, parse_marked},
+    remote::{Entry, Marks, Page},
 };
 
 /// Appends an event to a topic's stream, trims the stream, and announces the event on
@@ -121,15 +121,8 @@ return 1
     )
 });
 
-/// A Redis stream id, `<ms>-<seq>`, as a position.
-pub(super) fn parse_id(id: &str) -> Option<Position> {
-    parse_marked(id, 10, u64::MAX)
-}
-
-/// A position as a Redis stream id.
-pub(super) fn id_of(position: Position) -> String {
-    marked_id(position, 10)
-}
+/// Redis's stream ids, `<ms>-<seq>`, both in decimal.
+pub(super) const IDS: Marks = Marks::new(10, u64::MAX);
 
 /// Decodes [`READ`]'s reply; `None` if it is not one. An entry this crate did not
 /// write is kept with a previous id no chain has and fields no event has, so an exact
@@ -141,7 +134,7 @@ pub(super) fn page_of(reply: Value) -> Option<Page> {
     if parts.len() != 3 {
         return None;
     }
-    let broken_at = text(&parts.pop()?).and_then(|id| parse_id(&id));
+    let broken_at = text(&parts.pop()?).and_then(|id| IDS.parse(&id));
     let Value::Array(entries) = parts.pop()? else {
         return None;
     };
@@ -149,7 +142,7 @@ pub(super) fn page_of(reply: Value) -> Option<Page> {
     let head = if head.is_empty() {
         Position::START
     } else {
-        parse_id(&head)?
+        IDS.parse(&head)?
     };
     let entries = entries.into_iter().map(entry_of).collect::<Option<_>>()?;
     Some(Page {
@@ -171,7 +164,7 @@ fn entry_of(entry: Value) -> Option<Entry> {
     }
     let fields = pair.pop()?;
     let id = text(&pair[0])?;
-    let position = parse_id(&id)?;
+    let position = IDS.parse(&id)?;
     let fields = match fields {
         Value::Array(fields) => fields,
         _ => Vec::new(),
@@ -184,7 +177,7 @@ fn entry_of(entry: Value) -> Option<Entry> {
             _ => None,
         })
     };
-    let previous = field(b"p").and_then(|p| parse_id(std::str::from_utf8(&p).ok()?));
+    let previous = field(b"p").and_then(|p| IDS.parse(std::str::from_utf8(&p).ok()?));
     let (Some(previous), Some(fields)) = (previous, field(b"e")) else {
         tracing::error!(%id, "a Redis stream entry that is not a tower-sse event");
         return Some(foreign(position));
@@ -208,7 +201,7 @@ fn foreign(position: Position) -> Entry {
 /// A live message, `<id> <previous id> <fields>`, as an entry.
 pub(super) fn message_entry(payload: &[u8]) -> Option<Entry> {
     let mut parts = payload.splitn(3, |&b| b == b' ');
-    let mut id = || parse_id(std::str::from_utf8(parts.next()?).ok()?);
+    let mut id = || IDS.parse(std::str::from_utf8(parts.next()?).ok()?);
     let (position, previous) = (id()?, id()?);
     Some(Entry {
         position,
