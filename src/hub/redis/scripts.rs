@@ -212,12 +212,7 @@ pub(super) fn message_entry(payload: &[u8]) -> Option<Entry> {
 
 /// An id in a reply, if it is text.
 pub(super) fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-        Value::SimpleString(text) => Some(text.clone()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        _ => None,
-    }
+    redis::from_redis_value(value).ok()
 }
 
 #[cfg(test)]

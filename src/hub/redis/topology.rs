@@ -71,11 +71,7 @@ impl Topology {
             else {
                 return None;
             };
-            let host = match master.first()? {
-                Value::BulkString(host) => String::from_utf8(host.clone()).ok()?,
-                Value::SimpleString(host) => host.clone(),
-                _ => return None,
-            };
+            let host: String = redis::from_redis_value(master.first()?).ok()?;
             let host = if host.is_empty() || host == "?" {
                 asked.to_owned()
             } else {
