@@ -24,48 +24,13 @@ use crate::hub::{
 ///
 /// The channel is not a key, but it shares the stream's hash tag, so Redis Cluster
 /// serves both on one node.
-pub(super) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local previous = '0-0'
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then previous = info[i + 1] end
-  end
-end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*',
-  'e', ARGV[2], 'p', previous, 'k', ARGV[3])
-if ARGV[5] ~= '0' then
-  local ms = tonumber(string.match(id, '^(%d+)'))
-  local oldest = math.max(0, ms - tonumber(ARGV[5]))
-  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', oldest))
-end
-redis.call('SPUBLISH', ARGV[1], id .. ' ' .. previous .. ' ' .. ARGV[2])
-return id
-",
-    )
-});
+pub(super) static PUBLISH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/publish.lua")));
 
 /// Looks for the entry a publish stored with a token. `KEYS[1]`: the stream. `ARGV`:
 /// the token, and how far back (ms) to look. Returns the entry's id, or nil.
-pub(super) static FIND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local from = string.format('%d', math.max(0, now - tonumber(ARGV[2])))
-local recent = redis.call('XRANGE', KEYS[1], from, '+')
-for i = #recent, 1, -1 do
-  local fields = recent[i][2]
-  for j = 1, #fields, 2 do
-    if fields[j] == 'k' and fields[j + 1] == ARGV[1] then return recent[i][1] end
-  end
-end
-return false
-",
-    )
-});
+pub(super) static FIND: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/find.lua")));
 
 /// Reads a topic's stream after an id, with the last id the stream generated and the
 /// topic's break (see [`BREAK`]), in one step.
@@ -73,24 +38,8 @@ return false
 /// `KEYS[1]`: the stream, `KEYS[2]`: the break. `ARGV`: the id to read after, and how
 /// many entries (`0`: none, only the last id). Returns `{last, entries, break}`, with
 /// `''` for a stream or a break that does not exist.
-pub(super) static READ: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local broken = redis.call('GET', KEYS[2]) or ''
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'', {}, broken} end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last = ''
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then last = info[i + 1] end
-end
-local entries = {}
-if tonumber(ARGV[2]) > 0 then
-  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
-end
-return {last, entries, broken}
-",
-    )
-});
+pub(super) static READ: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/read.lua")));
 
 /// Records that a topic's history broke (Redis lost entries: a restore from an older
 /// snapshot, a failover that lost writes, a deletion) after entries up to `ARGV[1]`
@@ -98,28 +47,8 @@ return {last, entries, broken}
 /// for `ARGV[2]` ms (the history's age bound), or for good (`0`).
 ///
 /// `KEYS[1]`: the break. Keeps the greater of the old and the new break.
-pub(super) static BREAK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local old = redis.call('GET', KEYS[1])
-local function parts(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-if old then
-  local oms, oseq = parts(old)
-  local nms, nseq = parts(ARGV[1])
-  if oms and nms and (oms > nms or (oms == nms and oseq >= nseq)) then return 0 end
-end
-if ARGV[2] ~= '0' then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-return 1
-",
-    )
-});
+pub(super) static BREAK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/break.lua")));
 
 /// Redis's stream ids, `<ms>-<seq>`, both in decimal.
 pub(super) const IDS: Marks = Marks::new(10, u64::MAX);
