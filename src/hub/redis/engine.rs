@@ -191,15 +191,6 @@ impl RemoteEngine for Engine {
         })
     }
 
-    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, BoxError>> {
-        Box::pin(async move {
-            let mut conn = self.commands.clone();
-            Ok(read(&mut conn, &self.keys, topic, Position::START, 0)
-                .await?
-                .head)
-        })
-    }
-
     fn read<'a>(&'a self, topic: &'a str, after: Position, limit: usize) -> Paged<'a> {
         Box::pin(async move {
             let mut conn = self.commands.clone();

@@ -270,8 +270,11 @@ pub(crate) trait RemoteEngine: Send + Sync + 'static {
     /// The position of the event appended with `token`, if it was stored.
     fn find<'a>(&'a self, topic: &'a str, token: &'a str) -> Found<'a>;
 
-    /// The position of `topic`'s last event ([`Position::START`] for none).
-    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, BoxError>>;
+    /// The position of `topic`'s last event ([`Position::START`] for none). The default
+    /// reads an empty page, which holds the head.
+    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, BoxError>> {
+        Box::pin(async move { Ok(self.read(topic, Position::START, 0).await?.head) })
+    }
 
     /// Up to `limit` retained events of `topic` after `after`, with the head.
     fn read<'a>(&'a self, topic: &'a str, after: Position, limit: usize) -> Paged<'a>;
