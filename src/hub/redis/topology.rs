@@ -24,8 +24,8 @@ pub(super) fn slot(key: &[u8]) -> u16 {
 /// A node's address, `host:port`.
 pub(super) type Addr = Arc<str>;
 
-/// Which node serves each slot.
-#[derive(Clone, Debug)]
+/// Which node serves each slot (none by default).
+#[derive(Clone, Debug, Default)]
 pub(super) struct Topology {
     /// Slot ranges (first, last) and their master, sorted.
     ranges: Vec<(u16, u16, Addr)>,
