@@ -33,7 +33,9 @@
 //! # Writing an engine
 //!
 //! Implement [`RemoteEngine`] (see its contract) and wrap the engine in [`Remote`].
-//! How the engines map onto it:
+//! What the engine is (its name, server, id scope, heartbeat, page size and how its
+//! positions are written as ids, [`Marks`]) is one [`Profile`] value; the methods are
+//! what it does. How the engines map onto it:
 //!
 //! - **PostgreSQL** (`hub::postgres`): append is a SQL function that locks the topic's
 //!   row (it orders appends itself) and checks the token under that lock; read is one
