@@ -86,6 +86,7 @@ impl NatsConfig {
 
     /// Checks the settings that NATS would refuse later, or read wrongly.
     pub(super) fn check(&self) -> Result<(), SetupError> {
+        let invalid = |reason: &str| remote::invalid("nats", reason);
         if self.servers.is_empty() {
             return Err(invalid("no NATS server given"));
         }
@@ -126,13 +127,6 @@ remote::timing_setters! {
         ///
         /// Default: 5 seconds.
         heartbeat;
-    }
-}
-
-fn invalid(reason: &str) -> SetupError {
-    SetupError::Invalid {
-        engine: "nats",
-        reason: reason.to_owned(),
     }
 }
 

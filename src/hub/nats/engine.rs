@@ -25,7 +25,7 @@ use tokio::{sync::mpsc, task::AbortHandle};
 use super::{
     NatsConfig,
     config::redacted,
-    ids::{id_of, parse_id, position},
+    ids::{IDS, position},
     store::{Link, Store},
     subjects::{PREVIOUS, previous_of},
 };
@@ -33,48 +33,46 @@ use crate::{
     BoxError,
     hub::{
         BoxFuture, History, IdScope, Position, SetupError,
-        remote::{Append, AppendError, Appended, Entry, Found, Notice, Paged, RemoteEngine},
+        remote::{
+            self, Append, AppendError, Appended, Entry, Found, Notice, Paged, Profile, RemoteEngine,
+        },
     },
 };
 
 /// The engine: the stream, and the consumers of the topics followed.
 pub(super) struct Engine {
+    profile: Profile,
     store: Arc<Store>,
     consumers: Mutex<HashMap<Arc<str>, AbortHandle>>,
-    heartbeat: Duration,
 }
 
 impl Engine {
     /// Connects to NATS and creates the stream if it is missing.
     pub(super) async fn connect(config: NatsConfig, history: History) -> Result<Self, SetupError> {
         config.check()?;
-        if history.byte_limit().is_some() {
-            return Err(SetupError::Unsupported {
-                engine: "nats",
-                what: "a byte bound on each topic's history (NatsConfig::max_bytes bounds the whole stream)",
-            });
-        }
-        let url = redacted(&config.servers);
+        let what =
+            "a byte bound on each topic's history (NatsConfig::max_bytes bounds the whole stream)";
+        remote::refuse_byte_bound("nats", history, what)?;
+        let profile = Profile {
+            name: "nats",
+            url: redacted(&config.servers),
+            scope: IdScope::Hub,
+            marks: IDS,
+            heartbeat: config.timing.heartbeat,
+            page_size: 256,
+        };
         let link = Link::default();
         let client = options(&config, link.clone())
             .connect(config.servers.as_slice())
             .await
-            .map_err(|source| SetupError::Unreachable {
-                engine: "nats",
-                url: url.clone(),
-                source: Box::new(source),
-            })?;
-        let store = Store::open(client, &config, history, url.clone(), link)
+            .map_err(|source| profile.setup_error(false, source))?;
+        let store = Store::open(client, &config, history, profile.url.clone(), link)
             .await
-            .map_err(|source| SetupError::Refused {
-                engine: "nats",
-                url,
-                source,
-            })?;
+            .map_err(|source| profile.setup_error(true, source))?;
         Ok(Self {
+            profile,
             store: Arc::new(store),
             consumers: Mutex::new(HashMap::new()),
-            heartbeat: config.timing.heartbeat,
         })
     }
 
@@ -82,7 +80,7 @@ impl Engine {
     /// within the heartbeat: a flush alone would not tell a silent connection.
     async fn round_trip(&self) -> Result<(), BoxError> {
         let probe = self.store.subjects.probe();
-        match tokio::time::timeout(self.heartbeat, self.store.last_of(&probe)).await {
+        match tokio::time::timeout(self.profile.heartbeat, self.store.last_of(&probe)).await {
             Ok(answered) => answered.map(drop),
             Err(_) => Err("the NATS server did not answer in time".into()),
         }
@@ -201,24 +199,8 @@ fn not_sent(err: impl Into<BoxError>) -> AppendError {
 }
 
 impl RemoteEngine for Engine {
-    fn name(&self) -> &'static str {
-        "nats"
-    }
-
-    fn ids(&self) -> IdScope {
-        IdScope::Hub
-    }
-
-    fn url(&self) -> &str {
-        &self.store.url
-    }
-
-    fn id_of(&self, position: Position) -> String {
-        id_of(position)
-    }
-
-    fn locate(&self, id: &str) -> Option<Position> {
-        parse_id(id)
+    fn profile(&self) -> &Profile {
+        &self.profile
     }
 
     /// A publish expecting the topic's last sequence to be `previous`
@@ -324,10 +306,6 @@ impl RemoteEngine for Engine {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), BoxError>> {
         Box::pin(self.round_trip())
-    }
-
-    fn heartbeat(&self) -> Duration {
-        self.heartbeat
     }
 }
 

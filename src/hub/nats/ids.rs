@@ -2,10 +2,7 @@
 //! incarnation, so that an id from a stream since recreated is never read as one of
 //! the new stream's.
 
-use crate::hub::{
-    Position,
-    remote::{marked_id, parse_marked},
-};
+use crate::hub::{Position, remote::Marks};
 
 /// The stream's incarnation, from the time it was created: 40 bits of its nanoseconds,
 /// so that a stream deleted and created again (or a server restarted without its store)
@@ -17,20 +14,13 @@ pub(super) fn epoch_of(created_unix_nanos: i128) -> u64 {
 
 const EPOCH_MASK: u64 = (1 << 40) - 1;
 
+/// The ids: `<sequence>-<epoch in base 36>`.
+pub(super) const IDS: Marks = Marks::new(36, EPOCH_MASK);
+
 /// The position of stream sequence `sequence` in `epoch`: positions of one epoch order
 /// by sequence.
 pub(super) fn position(sequence: u64, epoch: u64) -> Position {
     Position::new(sequence, epoch)
-}
-
-/// The id of `position`: `<sequence>-<epoch in base 36>`.
-pub(super) fn id_of(position: Position) -> String {
-    marked_id(position, 36)
-}
-
-/// The position of an id made by [`id_of`].
-pub(super) fn parse_id(id: &str) -> Option<Position> {
-    parse_marked(id, 36, EPOCH_MASK)
 }
 
 #[cfg(test)]
@@ -42,25 +32,12 @@ mod tests {
         let epoch = epoch_of(1_733_390_000_123_456_789);
         assert!(epoch <= EPOCH_MASK);
         let at = position(42, epoch);
-        let id = id_of(at);
+        let id = IDS.id_of(at);
         assert!(id.starts_with("42-"), "{id}");
-        assert_eq!(parse_id(&id), Some(at));
-        assert_eq!(id_of(position(7, 0)), "7-0");
-        assert_eq!(parse_id("7-0"), Some(position(7, 0)));
-        assert_eq!(id_of(position(1, 35)), "1-z");
-        for bad in [
-            "",
-            "1",
-            "1-",
-            "-1",
-            "a-1",
-            "1-1-1",
-            "1-A",
-            "+1-0",
-            "1 -0",
-            "1-zzzzzzzzz",
-        ] {
-            assert_eq!(parse_id(bad), None, "{bad:?}");
-        }
+        assert_eq!(IDS.parse(&id), Some(at));
+        assert_eq!(IDS.id_of(position(7, 0)), "7-0");
+        let greatest = position(1, EPOCH_MASK);
+        assert_eq!(IDS.parse(&IDS.id_of(greatest)), Some(greatest));
+        assert_eq!(IDS.parse("1-zzzzzzzz"), None, "above 40 bits");
     }
 }

@@ -1,6 +1,8 @@
 //! How topics and events are laid out in NATS: a subject per topic, and each message
 //! carrying the event's fields and the sequence of its topic's event before it.
 
+use std::fmt::Write;
+
 use async_nats::HeaderMap;
 
 /// The header that records the stream sequence of the topic's previous event (`0` for
@@ -17,12 +19,10 @@ impl Subjects {
     /// The subject of `topic`: `<prefix>.t.<topic in hex>`, a single token whatever
     /// bytes the topic has.
     pub(super) fn of(&self, topic: &str) -> String {
-        let mut subject = String::with_capacity(self.prefix.len() + 3 + 2 * topic.len());
-        subject.push_str(&self.prefix);
-        subject.push_str(".t.");
+        let mut subject = format!("{}.t.", self.prefix);
         for byte in topic.bytes() {
-            subject.push(char::from(HEX[usize::from(byte >> 4)]));
-            subject.push(char::from(HEX[usize::from(byte & 0xf)]));
+            // Writing to a `String` cannot fail.
+            let _ = write!(subject, "{byte:02x}");
         }
         subject
     }
@@ -44,8 +44,6 @@ impl Subjects {
         format!("{}.t.>", self.prefix)
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The previous sequence a message records; `None` for a message this crate did not
 /// write.

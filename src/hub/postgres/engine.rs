@@ -11,23 +11,24 @@ use crate::{
     BoxError,
     hub::{
         BoxFuture, History, IdScope, Position, SetupError,
-        remote::{Append, AppendError, Appended, Entry, Found, Notice, Page, Paged, RemoteEngine},
+        remote::{
+            self, Append, AppendError, Appended, Entry, Found, Notice, Page, Paged, Profile,
+            RemoteEngine,
+        },
     },
 };
 
 use super::{
     config::PostgresConfig,
-    ids::{id_of, parse_id, position, stored_topic},
+    ids::{IDS, position, stored_topic},
     schema::Sql,
     session::{Commands, Failure, Listener, Session},
 };
 
 /// The engine: its settings, and its two connections.
 pub(super) struct Engine {
-    url: String,
+    profile: Profile,
     sql: Sql,
-    read_batch: usize,
-    heartbeat: std::time::Duration,
     commands: Commands,
     listener: Listener,
 }
@@ -35,10 +36,7 @@ pub(super) struct Engine {
 impl Engine {
     /// The engine of `config`, connected to nothing yet.
     pub(super) fn new(config: &PostgresConfig) -> Result<Self, SetupError> {
-        let invalid = |reason: String| SetupError::Invalid {
-            engine: "postgres",
-            reason,
-        };
+        let invalid = |reason: String| remote::invalid("postgres", reason);
         config.check().map_err(|err| invalid(err.to_string()))?;
         let mut settings = tokio_postgres::Config::from_str(&config.url).map_err(|err| {
             invalid(format!(
@@ -50,10 +48,16 @@ impl Engine {
             .connect_timeout(config.connect_timeout)
             .application_name("tower-sse hub");
         let sql = Sql::new(&config.prefix);
-        Ok(Self {
+        let profile = Profile {
+            name: "postgres",
             url: crate::hub::backend::redacted(&config.url),
-            read_batch: config.read_batch,
+            scope: IdScope::Topic,
+            marks: IDS,
             heartbeat: config.heartbeat,
+            page_size: config.read_batch,
+        };
+        Ok(Self {
+            profile,
             commands: Commands::new(settings.clone(), sql.clone(), config.command_timeout),
             listener: Listener::new(settings, sql.clone(), config.command_timeout),
             sql,
@@ -97,49 +101,22 @@ fn page_of(rows: &[Row]) -> Result<Page, tokio_postgres::Error> {
 }
 
 impl RemoteEngine for Engine {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn ids(&self) -> IdScope {
-        IdScope::Topic
-    }
-
-    fn url(&self) -> &str {
-        &self.url
+    fn profile(&self) -> &Profile {
+        &self.profile
     }
 
     fn setup(&mut self, history: History) -> BoxFuture<'_, Result<(), SetupError>> {
         Box::pin(async move {
-            if history.byte_limit().is_some() {
-                return Err(SetupError::Unsupported {
-                    engine: "postgres",
-                    what: "a byte bound on each topic's history",
-                });
-            }
-            let (engine, url) = ("postgres", self.url.clone());
+            let what = "a byte bound on each topic's history";
+            remote::refuse_byte_bound("postgres", history, what)?;
             match self.commands.create_schema(&self.sql.setup(history)).await {
                 Ok(()) => Ok(()),
-                Err(Failure::Connect(source)) => Err(SetupError::Unreachable {
-                    engine,
-                    url,
-                    source,
-                }),
-                Err(Failure::Refused(source) | Failure::Lost(source)) => Err(SetupError::Refused {
-                    engine,
-                    url,
-                    source,
-                }),
+                Err(Failure::Connect(source)) => Err(self.profile.setup_error(false, source)),
+                Err(Failure::Refused(source) | Failure::Lost(source)) => {
+                    Err(self.profile.setup_error(true, source))
+                }
             }
         })
-    }
-
-    fn id_of(&self, position: Position) -> String {
-        id_of(position)
-    }
-
-    fn locate(&self, id: &str) -> Option<Position> {
-        parse_id(id)
     }
 
     fn orders_appends(&self) -> bool {
@@ -207,10 +184,6 @@ impl RemoteEngine for Engine {
         })
     }
 
-    fn page_size(&self) -> usize {
-        self.read_batch
-    }
-
     fn connect_live(
         &self,
         generation: u64,
@@ -229,9 +202,5 @@ impl RemoteEngine for Engine {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), BoxError>> {
         Box::pin(self.listener.ping())
-    }
-
-    fn heartbeat(&self) -> std::time::Duration {
-        self.heartbeat
     }
 }

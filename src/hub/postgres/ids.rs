@@ -6,35 +6,10 @@
 //! but draws new marks, so an id given before the restore never matches an event after
 //! it, and the chain check answers it with the reset event.
 
-use crate::hub::Position;
+use crate::hub::{Position, remote::Marks};
 
-/// The largest mark: 40 bits.
-const MAX_MARK: u64 = (1 << 40) - 1;
-
-/// The id of `position`.
-pub(super) fn id_of(position: Position) -> String {
-    let (sequence, mark) = position.parts();
-    format!("{sequence}-{mark:x}")
-}
-
-/// The position of an id made by [`id_of`].
-pub(super) fn parse_id(id: &str) -> Option<Position> {
-    let (sequence, mark) = id.split_once('-')?;
-    let decimal = !sequence.is_empty()
-        && sequence.len() <= 19
-        && sequence.bytes().all(|b| b.is_ascii_digit());
-    let hex = !mark.is_empty()
-        && mark.len() <= 10
-        && mark
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !decimal || !hex {
-        return None;
-    }
-    let mark = u64::from_str_radix(mark, 16).ok()?;
-    (mark <= MAX_MARK).then_some(())?;
-    Some(Position::new(sequence.parse().ok()?, mark))
-}
+/// The ids: `<sequence>-<mark in hex>`, the mark at most 40 bits.
+pub(super) const IDS: Marks = Marks::new(16, (1 << 40) - 1);
 
 /// The position of a row's sequence and mark (never negative when this crate wrote
 /// them).
@@ -90,9 +65,9 @@ mod tests {
     #[test]
     fn ids_round_trip() {
         let at = Position::new(42, 0xab_cdef_0123);
-        assert_eq!(id_of(at), "42-abcdef0123");
-        assert_eq!(parse_id("42-abcdef0123"), Some(at));
-        assert_eq!(parse_id("7-1"), Some(Position::new(7, 1)));
+        assert_eq!(IDS.id_of(at), "42-abcdef0123");
+        assert_eq!(IDS.parse("42-abcdef0123"), Some(at));
+        assert_eq!(IDS.parse("7-1"), Some(Position::new(7, 1)));
         for bad in [
             "",
             "1",
@@ -106,7 +81,7 @@ mod tests {
             "1-fffffffffff",
             "1-10000000000",
         ] {
-            assert_eq!(parse_id(bad), None, "{bad:?}");
+            assert_eq!(IDS.parse(bad), None, "{bad:?}");
         }
         assert_eq!(position(3, 9), Position::new(3, 9));
         assert_eq!(position(-1, -1), Position::START);

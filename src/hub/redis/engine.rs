@@ -11,7 +11,7 @@ use super::{
     Keys, RedisConfig,
     commands::Commands,
     live::{Feeds, is_lost},
-    scripts::{BREAK, FIND, PUBLISH, READ, id_of, page_of, parse_id, text},
+    scripts::{BREAK, FIND, IDS, PUBLISH, READ, page_of, text},
     topology::{self, Topology, addr_of},
 };
 use crate::{
@@ -19,25 +19,25 @@ use crate::{
     hub::{
         BoxFuture, History, IdScope, Position, SetupError,
         backend::redacted,
-        remote::{Append, AppendError, Appended, Found, Notice, Page, Paged, RemoteEngine},
+        remote::{
+            self, Append, AppendError, Appended, Found, Notice, Page, Paged, Profile, RemoteEngine,
+        },
     },
 };
 
 /// The engine: the connections commands and publishes go through, and the live feed.
 pub(super) struct Engine {
+    profile: Profile,
     commands: Commands,
     /// On a cluster, a connection that never resends a command by itself (a resend
     /// would skip the token look-up); the driver retries, looking first.
     publishing: Commands,
     keys: Keys,
-    url: String,
     max_len: usize,
     /// The age bound, in ms; `0` for none.
     max_age_ms: u64,
     /// How far back a retried publish looks for its token, in ms.
     window_ms: u64,
-    read_batch: usize,
-    heartbeat: Duration,
     feeds: Feeds,
 }
 
@@ -45,15 +45,20 @@ impl Engine {
     /// Connects to Redis (checking it answers, runs the scripts, and is a cluster if
     /// asked to be one).
     pub(super) async fn connect(config: RedisConfig, history: History) -> Result<Self, SetupError> {
-        if history.byte_limit().is_some() {
-            return Err(SetupError::Unsupported {
-                engine: "redis",
-                what: "a byte bound on each topic's history",
-            });
-        }
+        remote::refuse_byte_bound("redis", history, "a byte bound on each topic's history")?;
         let seeds = config.seeds()?;
-        let url = redacted(&config.nodes[0]);
-        let setup = |err| setup_error(&url, err);
+        let profile = Profile {
+            name: "redis",
+            url: redacted(&config.nodes[0]),
+            scope: IdScope::Topic,
+            marks: IDS,
+            heartbeat: config.timing.heartbeat,
+            page_size: config.read_batch,
+        };
+        let setup = |err: RedisError| {
+            let reached = !(err.is_io_error() || err.is_timeout() || err.is_connection_refusal());
+            profile.setup_error(reached, err)
+        };
         let (commands, publishing, topology) =
             connect_commands(&config, &seeds).await.map_err(setup)?;
         load_scripts(&commands).await.map_err(setup)?;
@@ -63,37 +68,15 @@ impl Engine {
         let keys = Keys::new(&config.prefix);
         let feeds = Feeds::new(&config, seeds[0].clone(), topology);
         Ok(Self {
+            profile,
             commands,
             publishing,
             keys,
-            url: url.clone(),
             max_len: history.event_limit().max(1),
             max_age_ms: history.age_limit().map_or(0, ms),
             window_ms: ms(window),
-            read_batch: config.read_batch,
-            heartbeat: config.timing.heartbeat,
             feeds,
         })
-    }
-}
-
-/// The setup error for a Redis failure at `url`.
-fn setup_error(url: &str, source: RedisError) -> SetupError {
-    let (engine, url) = ("redis", url.to_owned());
-    let reached = !(source.is_io_error() || source.is_timeout() || source.is_connection_refusal());
-    let source = Box::new(source);
-    if reached {
-        SetupError::Refused {
-            engine,
-            url,
-            source,
-        }
-    } else {
-        SetupError::Unreachable {
-            engine,
-            url,
-            source,
-        }
     }
 }
 
@@ -145,7 +128,7 @@ async fn read(
     let reply: Value = READ
         .key(keys.stream(topic))
         .key(keys.breaks(topic))
-        .arg(id_of(after))
+        .arg(IDS.id_of(after))
         .arg(count)
         .invoke_async(conn)
         .await?;
@@ -158,37 +141,17 @@ async fn read(
 }
 
 impl RemoteEngine for Engine {
-    fn name(&self) -> &'static str {
-        "redis"
-    }
-
-    fn url(&self) -> &str {
-        &self.url
-    }
-
-    fn heartbeat(&self) -> Duration {
-        self.heartbeat
-    }
-
-    fn page_size(&self) -> usize {
-        self.read_batch
+    fn profile(&self) -> &Profile {
+        &self.profile
     }
 
     fn orders_appends(&self) -> bool {
         true
     }
 
-    fn ids(&self) -> IdScope {
-        IdScope::Topic
-    }
-
-    fn id_of(&self, position: Position) -> String {
-        id_of(position)
-    }
-
     fn locate(&self, id: &str) -> Option<Position> {
         // Redis never gives the greatest id, and cannot read after it.
-        parse_id(id).filter(|&position| position != Position::END)
+        IDS.parse(id).filter(|&position| position != Position::END)
     }
 
     fn append<'a>(&'a self, append: Append<'a>) -> Appended<'a> {
@@ -209,7 +172,7 @@ impl RemoteEngine for Engine {
                 err: err.into(),
             };
             let id = appended.map_err(failed)?;
-            parse_id(&id).ok_or_else(|| AppendError::Failed {
+            IDS.parse(&id).ok_or_else(|| AppendError::Failed {
                 sent: true,
                 err: format!("Redis gave the id `{id}`, not a stream id").into(),
             })
@@ -224,16 +187,7 @@ impl RemoteEngine for Engine {
                 .arg(self.window_ms)
                 .invoke_async(&mut self.commands.clone())
                 .await?;
-            Ok(text(&found).and_then(|id| parse_id(&id)))
-        })
-    }
-
-    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, BoxError>> {
-        Box::pin(async move {
-            let mut conn = self.commands.clone();
-            Ok(read(&mut conn, &self.keys, topic, Position::START, 0)
-                .await?
-                .head)
+            Ok(text(&found).and_then(|id| IDS.parse(&id)))
         })
     }
 
@@ -275,7 +229,7 @@ impl RemoteEngine for Engine {
         Box::pin(async move {
             BREAK
                 .key(self.keys.breaks(topic))
-                .arg(id_of(through))
+                .arg(IDS.id_of(through))
                 .arg(self.max_age_ms)
                 .invoke_async::<i64>(&mut self.commands.clone())
                 .await?;

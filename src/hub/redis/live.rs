@@ -42,6 +42,7 @@ struct Shared {
 }
 
 /// The connections of the driver's current generation.
+#[derive(Default)]
 struct State {
     generation: u64,
     notices: Option<mpsc::UnboundedSender<Notice>>,
@@ -62,13 +63,8 @@ type Tag = (u64, Addr, u64);
 impl Feeds {
     pub(super) fn new(config: &RedisConfig, seed: ConnectionInfo, topology: Topology) -> Self {
         let state = State {
-            generation: 0,
-            notices: None,
             topology,
-            nodes: HashMap::new(),
-            serial: 0,
-            topics: HashMap::new(),
-            unsubscribing: HashMap::new(),
+            ..State::default()
         };
         let (keys, state) = (Keys::new(&config.prefix), Mutex::new(state));
         Self {

@@ -166,11 +166,6 @@ remote::timing_setters! {
     }
 }
 
-fn invalid(reason: String) -> SetupError {
-    let engine = "redis";
-    SetupError::Invalid { engine, reason }
-}
-
 remote::engine_value! {
 /// The Redis engine (one server or a cluster), as a value to build a hub over with
 /// [`HubBuilder::build_with`](super::HubBuilder::build_with). See the module for what it
@@ -231,6 +226,7 @@ impl Keys {
 impl RedisConfig {
     /// The nodes' connection settings, once the settings are checked.
     fn seeds(&self) -> Result<Vec<ConnectionInfo>, SetupError> {
+        let invalid = |reason: String| remote::invalid("redis", reason);
         if self.prefix.contains(['{', '}']) {
             return Err(invalid("the prefix must not contain `{` or `}`".into()));
         }

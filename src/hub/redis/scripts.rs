@@ -9,7 +9,7 @@ use redis::{Script, Value};
 
 use crate::hub::{
     Position,
-    remote::{Entry, Page, marked_id, parse_marked},
+    remote::{Entry, Marks, Page},
 };
 
 /// Appends an event to a topic's stream, trims the stream, and announces the event on
@@ -24,48 +24,13 @@ use crate::hub::{
 ///
 /// The channel is not a key, but it shares the stream's hash tag, so Redis Cluster
 /// serves both on one node.
-pub(super) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local previous = '0-0'
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then previous = info[i + 1] end
-  end
-end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*',
-  'e', ARGV[2], 'p', previous, 'k', ARGV[3])
-if ARGV[5] ~= '0' then
-  local ms = tonumber(string.match(id, '^(%d+)'))
-  local oldest = math.max(0, ms - tonumber(ARGV[5]))
-  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', oldest))
-end
-redis.call('SPUBLISH', ARGV[1], id .. ' ' .. previous .. ' ' .. ARGV[2])
-return id
-",
-    )
-});
+pub(super) static PUBLISH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/publish.lua")));
 
 /// Looks for the entry a publish stored with a token. `KEYS[1]`: the stream. `ARGV`:
 /// the token, and how far back (ms) to look. Returns the entry's id, or nil.
-pub(super) static FIND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local from = string.format('%d', math.max(0, now - tonumber(ARGV[2])))
-local recent = redis.call('XRANGE', KEYS[1], from, '+')
-for i = #recent, 1, -1 do
-  local fields = recent[i][2]
-  for j = 1, #fields, 2 do
-    if fields[j] == 'k' and fields[j + 1] == ARGV[1] then return recent[i][1] end
-  end
-end
-return false
-",
-    )
-});
+pub(super) static FIND: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/find.lua")));
 
 /// Reads a topic's stream after an id, with the last id the stream generated and the
 /// topic's break (see [`BREAK`]), in one step.
@@ -73,24 +38,8 @@ return false
 /// `KEYS[1]`: the stream, `KEYS[2]`: the break. `ARGV`: the id to read after, and how
 /// many entries (`0`: none, only the last id). Returns `{last, entries, break}`, with
 /// `''` for a stream or a break that does not exist.
-pub(super) static READ: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local broken = redis.call('GET', KEYS[2]) or ''
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'', {}, broken} end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last = ''
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then last = info[i + 1] end
-end
-local entries = {}
-if tonumber(ARGV[2]) > 0 then
-  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
-end
-return {last, entries, broken}
-",
-    )
-});
+pub(super) static READ: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/read.lua")));
 
 /// Records that a topic's history broke (Redis lost entries: a restore from an older
 /// snapshot, a failover that lost writes, a deletion) after entries up to `ARGV[1]`
@@ -98,38 +47,11 @@ return {last, entries, broken}
 /// for `ARGV[2]` ms (the history's age bound), or for good (`0`).
 ///
 /// `KEYS[1]`: the break. Keeps the greater of the old and the new break.
-pub(super) static BREAK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local old = redis.call('GET', KEYS[1])
-local function parts(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-if old then
-  local oms, oseq = parts(old)
-  local nms, nseq = parts(ARGV[1])
-  if oms and nms and (oms > nms or (oms == nms and oseq >= nseq)) then return 0 end
-end
-if ARGV[2] ~= '0' then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-return 1
-",
-    )
-});
+pub(super) static BREAK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/break.lua")));
 
-/// A Redis stream id, `<ms>-<seq>`, as a position.
-pub(super) fn parse_id(id: &str) -> Option<Position> {
-    parse_marked(id, 10, u64::MAX)
-}
-
-/// A position as a Redis stream id.
-pub(super) fn id_of(position: Position) -> String {
-    marked_id(position, 10)
-}
+/// Redis's stream ids, `<ms>-<seq>`, both in decimal.
+pub(super) const IDS: Marks = Marks::new(10, u64::MAX);
 
 /// Decodes [`READ`]'s reply; `None` if it is not one. An entry this crate did not
 /// write is kept with a previous id no chain has and fields no event has, so an exact
@@ -141,7 +63,7 @@ pub(super) fn page_of(reply: Value) -> Option<Page> {
     if parts.len() != 3 {
         return None;
     }
-    let broken_at = text(&parts.pop()?).and_then(|id| parse_id(&id));
+    let broken_at = text(&parts.pop()?).and_then(|id| IDS.parse(&id));
     let Value::Array(entries) = parts.pop()? else {
         return None;
     };
@@ -149,7 +71,7 @@ pub(super) fn page_of(reply: Value) -> Option<Page> {
     let head = if head.is_empty() {
         Position::START
     } else {
-        parse_id(&head)?
+        IDS.parse(&head)?
     };
     let entries = entries.into_iter().map(entry_of).collect::<Option<_>>()?;
     Some(Page {
@@ -171,7 +93,7 @@ fn entry_of(entry: Value) -> Option<Entry> {
     }
     let fields = pair.pop()?;
     let id = text(&pair[0])?;
-    let position = parse_id(&id)?;
+    let position = IDS.parse(&id)?;
     let fields = match fields {
         Value::Array(fields) => fields,
         _ => Vec::new(),
@@ -184,7 +106,7 @@ fn entry_of(entry: Value) -> Option<Entry> {
             _ => None,
         })
     };
-    let previous = field(b"p").and_then(|p| parse_id(std::str::from_utf8(&p).ok()?));
+    let previous = field(b"p").and_then(|p| IDS.parse(std::str::from_utf8(&p).ok()?));
     let (Some(previous), Some(fields)) = (previous, field(b"e")) else {
         tracing::error!(%id, "a Redis stream entry that is not a tower-sse event");
         return Some(foreign(position));
@@ -208,7 +130,7 @@ fn foreign(position: Position) -> Entry {
 /// A live message, `<id> <previous id> <fields>`, as an entry.
 pub(super) fn message_entry(payload: &[u8]) -> Option<Entry> {
     let mut parts = payload.splitn(3, |&b| b == b' ');
-    let mut id = || parse_id(std::str::from_utf8(parts.next()?).ok()?);
+    let mut id = || IDS.parse(std::str::from_utf8(parts.next()?).ok()?);
     let (position, previous) = (id()?, id()?);
     Some(Entry {
         position,
@@ -219,12 +141,7 @@ pub(super) fn message_entry(payload: &[u8]) -> Option<Entry> {
 
 /// An id in a reply, if it is text.
 pub(super) fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-        Value::SimpleString(text) => Some(text.clone()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        _ => None,
-    }
+    redis::from_redis_value(value).ok()
 }
 
 #[cfg(test)]

@@ -18,29 +18,14 @@ pub(super) fn slot(key: &[u8]) -> u16 {
         let close = rest.iter().position(|&b| b == b'}')?;
         (close > 0).then(|| &rest[..close])
     });
-    crc16(tagged.unwrap_or(key)) % SLOTS
-}
-
-fn crc16(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in bytes {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
+    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(key)) % SLOTS
 }
 
 /// A node's address, `host:port`.
 pub(super) type Addr = Arc<str>;
 
-/// Which node serves each slot.
-#[derive(Clone, Debug)]
+/// Which node serves each slot (none by default).
+#[derive(Clone, Debug, Default)]
 pub(super) struct Topology {
     /// Slot ranges (first, last) and their master, sorted.
     ranges: Vec<(u16, u16, Addr)>,
@@ -71,11 +56,7 @@ impl Topology {
             else {
                 return None;
             };
-            let host = match master.first()? {
-                Value::BulkString(host) => String::from_utf8(host.clone()).ok()?,
-                Value::SimpleString(host) => host.clone(),
-                _ => return None,
-            };
+            let host: String = redis::from_redis_value(master.first()?).ok()?;
             let host = if host.is_empty() || host == "?" {
                 asked.to_owned()
             } else {
@@ -150,7 +131,8 @@ mod tests {
         assert_eq!(slot(b"foo"), 12182);
         assert_eq!(slot(b"{user1000}.following"), slot(b"{user1000}.followers"));
         // An empty tag does not count: the whole key is hashed.
-        assert_eq!(slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % SLOTS);
+        let whole = crc16::State::<crc16::XMODEM>::calculate(b"foo{}{bar}") % SLOTS;
+        assert_eq!(slot(b"foo{}{bar}"), whole);
         assert_eq!(slot(b"foo{{bar}}zap"), slot(b"{bar"));
     }
 

@@ -6,10 +6,62 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::ids::Marks;
 use crate::{
     BoxError,
     hub::{BoxFuture, History, IdScope, Position, SetupError},
 };
+
+/// What the driver knows of an engine from the start, the same for its whole life: its
+/// name and server, how its ids read, and how it reads and pings.
+#[derive(Clone, Debug)]
+pub(crate) struct Profile {
+    /// The engine's name, as metrics label it.
+    pub(crate) name: &'static str,
+    /// Where the engine's server is, without credentials: for messages.
+    pub(crate) url: String,
+    /// Whether ids order events across topics or within a topic only.
+    pub(crate) scope: IdScope,
+    /// How a position is written as an id.
+    pub(crate) marks: Marks,
+    /// How often the driver pings the live connection, and how long it waits for the
+    /// answer.
+    pub(crate) heartbeat: Duration,
+    /// How many events one [`read`](RemoteEngine::read) asks for.
+    pub(crate) page_size: usize,
+}
+
+/// The profile of the driver's tests' engines.
+#[cfg(test)]
+pub(crate) static TEST_PROFILE: Profile = Profile {
+    name: "test",
+    url: String::new(),
+    scope: IdScope::Topic,
+    marks: Marks::new(10, u64::MAX),
+    heartbeat: Duration::from_secs(5),
+    page_size: 256,
+};
+
+impl Profile {
+    /// The setup error for `source`: [`SetupError::Refused`] if the server was
+    /// `reached` and answered with it, [`SetupError::Unreachable`] if not.
+    pub(crate) fn setup_error(&self, reached: bool, source: impl Into<BoxError>) -> SetupError {
+        let (engine, url, source) = (self.name, self.url.clone(), source.into());
+        if reached {
+            SetupError::Refused {
+                engine,
+                url,
+                source,
+            }
+        } else {
+            SetupError::Unreachable {
+                engine,
+                url,
+                source,
+            }
+        }
+    }
+}
 
 /// One stored event, as an engine reads it back.
 #[derive(Clone, Debug)]
@@ -166,14 +218,24 @@ pub(crate) enum AppendError {
 /// - an append given a token stores the event at most once, however often it is tried
 ///   with that token, and [`find`](RemoteEngine::find) finds it by that token.
 pub(crate) trait RemoteEngine: Send + Sync + 'static {
+    /// What the engine is: the source of [`name`](RemoteEngine::name) and the other
+    /// facts below, and of the ids unless the engine writes its own.
+    fn profile(&self) -> &Profile;
+
     /// The engine's name, as metrics label it.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.profile().name
+    }
 
     /// Whether ids order events across topics or within a topic only.
-    fn ids(&self) -> IdScope;
+    fn ids(&self) -> IdScope {
+        self.profile().scope
+    }
 
     /// Where the engine's server is, without credentials: for messages.
-    fn url(&self) -> &str;
+    fn url(&self) -> &str {
+        &self.profile().url
+    }
 
     /// Connects and creates the storage if it is missing, for a history bounded by
     /// `history` (or says which bound it cannot honour); idempotent, and safe when
@@ -185,11 +247,15 @@ pub(crate) trait RemoteEngine: Send + Sync + 'static {
     }
 
     /// The id sent to clients for `position`.
-    fn id_of(&self, position: Position) -> String;
+    fn id_of(&self, position: Position) -> String {
+        self.profile().marks.id_of(position)
+    }
 
     /// The position of an id made by [`id_of`](RemoteEngine::id_of); `None` for any
     /// other string.
-    fn locate(&self, id: &str) -> Option<Position>;
+    fn locate(&self, id: &str) -> Option<Position> {
+        self.profile().marks.parse(id)
+    }
 
     /// Whether [`append`](RemoteEngine::append) orders concurrent appends to a topic
     /// itself (a script or a row lock): then the driver gives no `previous`. Otherwise
@@ -208,15 +274,18 @@ pub(crate) trait RemoteEngine: Send + Sync + 'static {
     /// The position of the event appended with `token`, if it was stored.
     fn find<'a>(&'a self, topic: &'a str, token: &'a str) -> Found<'a>;
 
-    /// The position of `topic`'s last event ([`Position::START`] for none).
-    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, BoxError>>;
+    /// The position of `topic`'s last event ([`Position::START`] for none). The default
+    /// reads an empty page, which holds the head.
+    fn head<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Position, BoxError>> {
+        Box::pin(async move { Ok(self.read(topic, Position::START, 0).await?.head) })
+    }
 
     /// Up to `limit` retained events of `topic` after `after`, with the head.
     fn read<'a>(&'a self, topic: &'a str, after: Position, limit: usize) -> Paged<'a>;
 
     /// How many events one [`read`](RemoteEngine::read) asks for.
     fn page_size(&self) -> usize {
-        256
+        self.profile().page_size
     }
 
     /// (Re)connects the live feed, dropping the previous one, and sends its notices to
@@ -254,6 +323,6 @@ pub(crate) trait RemoteEngine: Send + Sync + 'static {
     /// How often the driver pings the live connection, and how long it waits for the
     /// answer.
     fn heartbeat(&self) -> Duration {
-        Duration::from_secs(5)
+        self.profile().heartbeat
     }
 }

@@ -464,9 +464,9 @@ mod tests {
     use crate::{
         BoxError,
         hub::{
-            BoxFuture, History, IdScope, SetupError,
+            BoxFuture,
             backend::fanout::Fanout,
-            remote::{Append, Appended, Found, Paged},
+            remote::{Append, Appended, Found, Paged, Profile, engine::TEST_PROFILE},
         },
     };
 
@@ -485,23 +485,8 @@ mod tests {
     }
 
     impl RemoteEngine for Down {
-        fn name(&self) -> &'static str {
-            "down"
-        }
-        fn ids(&self) -> IdScope {
-            IdScope::Topic
-        }
-        fn url(&self) -> &str {
-            "nowhere"
-        }
-        fn setup(&mut self, _: History) -> BoxFuture<'_, Result<(), SetupError>> {
-            Box::pin(async { Ok(()) })
-        }
-        fn id_of(&self, position: Position) -> String {
-            format!("{}", position.parts().0)
-        }
-        fn locate(&self, _: &str) -> Option<Position> {
-            None
+        fn profile(&self) -> &Profile {
+            &TEST_PROFILE
         }
         fn append<'a>(&'a self, _: Append<'a>) -> Appended<'a> {
             unreachable!("no publishing here")

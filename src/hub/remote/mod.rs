@@ -35,7 +35,9 @@
 //! # Writing an engine
 //!
 //! Implement [`RemoteEngine`] (see its contract) and wrap the engine in [`Remote`].
-//! How the engines map onto it:
+//! What the engine is (its name, server, id scope, heartbeat, page size and how its
+//! positions are written as ids, [`Marks`]) is one [`Profile`] value; the methods are
+//! what it does. How the engines map onto it:
 //!
 //! - **PostgreSQL** (`hub::postgres`): append is a SQL function that locks the topic's
 //!   row (it orders appends itself) and checks the token under that lock; read is one
@@ -70,7 +72,6 @@
 
 mod chain;
 mod engine;
-#[cfg(any(feature = "redis", feature = "nats"))]
 mod ids;
 mod live;
 mod publish;
@@ -85,10 +86,9 @@ use tokio::sync::{mpsc, oneshot};
 #[cfg(any(feature = "redis", feature = "nats"))]
 pub(crate) use self::engine::Topics;
 pub(crate) use self::engine::{
-    Append, AppendError, Appended, Entry, Found, Notice, Page, Paged, RemoteEngine,
+    Append, AppendError, Appended, Entry, Found, Notice, Page, Paged, Profile, RemoteEngine,
 };
-#[cfg(any(feature = "redis", feature = "nats"))]
-pub(crate) use self::ids::{marked_id, parse_marked};
+pub(crate) use self::ids::Marks;
 use self::{
     chain::{After, read_after},
     live::{Live, Request},
@@ -155,6 +155,25 @@ impl<E: RemoteEngine> Remote<E> {
             )
             .into(),
         )
+    }
+}
+
+/// The setup error for settings `engine` cannot work with.
+pub(crate) fn invalid(engine: &'static str, reason: impl Into<String>) -> SetupError {
+    let reason = reason.into();
+    SetupError::Invalid { engine, reason }
+}
+
+/// Refuses a `history` with a byte bound on each topic, which `engine` cannot keep
+/// (`what` names the bound in the error).
+pub(crate) fn refuse_byte_bound(
+    engine: &'static str,
+    history: History,
+    what: &'static str,
+) -> Result<(), SetupError> {
+    match history.byte_limit() {
+        Some(_) => Err(SetupError::Unsupported { engine, what }),
+        None => Ok(()),
     }
 }
 

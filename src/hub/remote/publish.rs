@@ -160,8 +160,8 @@ mod tests {
 
     use super::*;
     use crate::hub::{
-        BoxFuture, History, IdScope, Position, SetupError,
-        remote::{Appended, Found, Notice, Paged},
+        BoxFuture, Position,
+        remote::{Appended, Found, Notice, Paged, Profile, engine::TEST_PROFILE},
     };
 
     /// An engine whose appends answer from a script, as an engine that does not order
@@ -197,23 +197,11 @@ mod tests {
     }
 
     impl RemoteEngine for Scripted {
-        fn name(&self) -> &'static str {
-            "scripted"
-        }
-        fn ids(&self) -> IdScope {
-            IdScope::Topic
-        }
-        fn url(&self) -> &str {
-            "nowhere"
-        }
-        fn setup(&mut self, _: History) -> BoxFuture<'_, Result<(), SetupError>> {
-            Box::pin(async { Ok(()) })
+        fn profile(&self) -> &Profile {
+            &TEST_PROFILE
         }
         fn id_of(&self, position: Position) -> String {
             format!("{}", position.parts().0)
-        }
-        fn locate(&self, _: &str) -> Option<Position> {
-            None
         }
         fn append<'a>(&'a self, append: Append<'a>) -> Appended<'a> {
             let previous = append.previous.expect("a head expected").parts().0;
