@@ -10,8 +10,6 @@ mod common;
 
 mod example;
 mod faults;
-// With `--all-features` (or `--features _test-sqlx`): sqlx is no dev-dependency.
-#[cfg(feature = "_test-sqlx")]
 mod from_sqlx;
 mod servers;
 mod sharing;
