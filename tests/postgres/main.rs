@@ -10,6 +10,7 @@ mod common;
 
 mod example;
 mod faults;
+mod from_sqlx;
 mod servers;
 mod sharing;
 
