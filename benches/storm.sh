@@ -28,6 +28,8 @@ ENGINES="${ENGINES:-memory redis cluster nats postgres}"
 INFLIGHT="${INFLIGHT:-128}"
 BASE="${BASE:-7301}"
 dir="$(mktemp -d)"
+# The engines' data, made afresh for each storm.
+data="$dir/data"
 servers=()
 chats=()
 pg="$(dirname "$(command -v initdb 2>/dev/null || ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)")"
@@ -41,12 +43,14 @@ stop_all() {
   for pid in "${chats[@]}" "${servers[@]}"; do wait "$pid" 2>/dev/null || true; done
   chats=()
   servers=()
-  if [ -d "$dir/pg" ]; then
-    "${as_server[@]}" "$pg/pg_ctl" -D "$dir/pg" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$dir/pg"
+  if [ -d "$data/pg" ]; then
+    "${as_server[@]}" "$pg/pg_ctl" -D "$data/pg" -m immediate stop >/dev/null 2>&1 || true
   fi
+  rm -rf "$data"
 }
 cleanup() {
+  local status=$?
+  if [ "$status" != 0 ]; then tail -n 20 "$dir"/chat-*.log >&2 2>/dev/null || true; fi
   stop_all
   rm -rf "$dir"
 }
@@ -71,31 +75,46 @@ overflows() {
        else print $c }' /proc/net/netstat
 }
 
+# CPU seconds (user and system) of the processes `$@` and their children.
+cpu_of() {
+  local pid all=()
+  for pid in "$@"; do all+=("$pid" $(ps -o pid= --ppid "$pid" 2>/dev/null || true)); done
+  for pid in "${all[@]}"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
+    awk '{ sub(/.*\) /, ""); s += $12 + $13 } END { printf "%.2f", s / 100 }'
+}
+
+# The engine's server processes: ours, or PostgreSQL's postmaster.
+engine_pids() {
+  if [ -f "$data/pg/postmaster.pid" ]; then head -n 1 "$data/pg/postmaster.pid"; fi
+  if [ "${#servers[@]}" -gt 0 ]; then printf '%s\n' "${servers[@]}"; fi
+}
+
 # Starts the engine `$1`'s servers; sets `engine` to the chat's arguments for it.
 start_engine() {
   engine=()
+  mkdir -p "$data"
+  if [ "${#as_server[@]}" -gt 0 ]; then chown 65534:65534 "$data"; fi
   case "$1" in
     memory) ;;
     redis)
       redis-server --bind 127.0.0.1 --port "$BASE" --save "" --appendonly no \
-        --dir "$dir" >/dev/null 2>&1 &
+        --dir "$data" >/dev/null 2>&1 &
       servers+=($!)
       wait_for redis-cli -p "$BASE" ping
       engine=(--redis "redis://127.0.0.1:$BASE")
       ;;
     cluster) start_cluster ;;
     nats)
-      mkdir -p "$dir/nats"
-      nats-server -js -a 127.0.0.1 -p "$((BASE + 4))" -sd "$dir/nats" >/dev/null 2>&1 &
+      nats-server -js -a 127.0.0.1 -p "$((BASE + 4))" -sd "$data/nats" >/dev/null 2>&1 &
       servers+=($!)
       wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$((BASE + 4))"
       engine=(--nats "nats://127.0.0.1:$((BASE + 4))")
       ;;
     postgres)
       local port=$((BASE + 5))
-      "${as_server[@]}" "$pg/initdb" -U postgres -A trust -E UTF8 -D "$dir/pg" >/dev/null
-      "${as_server[@]}" "$pg/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
+      "${as_server[@]}" "$pg/initdb" -U postgres -A trust -E UTF8 -D "$data/pg" >/dev/null
+      "${as_server[@]}" "$pg/pg_ctl" -D "$data/pg" -l "$data/pg.log" -w \
+        -o "-p $port -k $data -c listen_addresses=127.0.0.1" start >/dev/null
       psql -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE storm"
       engine=(--postgres "postgres://postgres@127.0.0.1:$port/storm")
       ;;
@@ -108,15 +127,16 @@ start_cluster() {
   local nodes=() port i
   for i in 1 2 3; do
     port=$((BASE + i))
-    mkdir -p "$dir/$port"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --save "" \
+    mkdir -p "$data/$port"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$data/$port" --save "" \
       --appendonly no --cluster-enabled yes --cluster-config-file nodes.conf \
       >/dev/null 2>&1 &
     servers+=($!)
     nodes+=("127.0.0.1:$port")
   done
   for node in "${nodes[@]}"; do wait_for redis-cli -p "${node#*:}" ping; done
-  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$data/create.log" ||
+    { cat "$data/create.log" >&2; return 1; }
   for node in "${nodes[@]}"; do
     wait_for bash -c "redis-cli -p ${node#*:} cluster info | grep -q cluster_state:ok"
   done
@@ -149,13 +169,18 @@ storm() {
     done
   done
   before="$(overflows)"
+  local engine_cpu chat_cpu
+  engine_cpu="$(cpu_of $(engine_pids))"
+  chat_cpu="$(cpu_of "${chats[@]}")"
   # Each storm's clients come from 8 loopback addresses of their own, away from the
   # ports the last storm's closed connections still hold.
   line="$(timeout 300 "$bin/load_client" storm --addrs "${addrs%,}" --conns "$CLIENTS" \
     --n 100 --last-event-id "${from%,}" --sources 8 --first-source "$((2 + 8 * (storms % 30)))" \
     --inflight "$INFLIGHT" --deadline-s 120)" || line="load_client failed ($?)"
   storms=$((storms + 1))
-  echo "run=$run engine=$name $line listen_overflows=$(($(overflows) - before)) load=$(cut -d' ' -f1 /proc/loadavg)" |
+  engine_cpu="$(awk -v a="$(cpu_of $(engine_pids))" -v b="$engine_cpu" 'BEGIN { printf "%.2f", a - b }')"
+  chat_cpu="$(awk -v a="$(cpu_of "${chats[@]}")" -v b="$chat_cpu" 'BEGIN { printf "%.2f", a - b }')"
+  echo "run=$run engine=$name $line listen_overflows=$(($(overflows) - before)) chat_cpu_s=$chat_cpu engine_cpu_s=$engine_cpu load=$(cut -d' ' -f1 /proc/loadavg)" |
     tee -a "$results"
   stop_all
 }
