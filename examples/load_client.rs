@@ -11,6 +11,8 @@
 //! load_client scale   --addr A --subs K --sources S --n N --pace-us U --server-pid P
 //! load_client shootout --addr A --subs K --sources S --n N --size S --inflight F
 //!                      --limit-ms L --server-pid P
+//! load_client storm   --addrs A,B --conns K --n OWED --last-event-id ID[,ID] --sources S
+//!                     --inflight F --deadline-s D
 //! ```
 //!
 //! `scale` opens K subscribers from S loopback source addresses (127.0.0.2 onwards, so
@@ -24,6 +26,10 @@
 //! subscriber's receipt (time-to-all). It reports the share of broadcasts whose
 //! time-to-all is within L ms (the configuration holds K when that share is at least
 //! 95%) and time-to-all's p50 and p95.
+//!
+//! `storm` is a reconnect storm against the chat example: K clients over the instances
+//! at `--addrs`, all resuming at once from `ID` (one per instance, or one for all), each done with OWED events
+//! (`support/storm.rs`).
 //!
 //! Each prints one line of `key=value` figures.
 
@@ -43,6 +49,8 @@ use tokio::{
 
 #[path = "support/shootout.rs"]
 mod shootout;
+#[path = "support/storm.rs"]
+mod storm;
 
 struct Args {
     mode: String,
@@ -65,10 +73,17 @@ struct Args {
     records: Option<String>,
     /// Starting source address (127.0.0.x).
     first_source: u8,
-    /// With `shootout`: broadcasts in flight.
+    /// With `shootout`: broadcasts in flight; with `storm`: clients of each instance
+    /// between their connect and their answer's head.
     inflight: usize,
     /// With `shootout`: the time-to-all limit, in ms.
     limit_ms: f64,
+    /// With `storm`: the instances, clients spread over them in turn.
+    addrs: Vec<SocketAddr>,
+    /// With `storm`: the ids the clients resume from, one per instance or one for all.
+    last_event_id: Option<String>,
+    /// With `storm`: seconds after which clients not done count as timed out.
+    deadline_s: u64,
 }
 
 fn args() -> Args {
@@ -92,6 +107,9 @@ fn args() -> Args {
         first_source: 2,
         inflight: 4,
         limit_ms: 500.0,
+        addrs: Vec::new(),
+        last_event_id: None,
+        deadline_s: 120,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -113,6 +131,9 @@ fn args() -> Args {
             "--first-source" => parsed.first_source = value.parse().unwrap(),
             "--inflight" => parsed.inflight = value.parse().unwrap(),
             "--limit-ms" => parsed.limit_ms = value.parse().unwrap(),
+            "--addrs" => parsed.addrs = value.split(',').map(|a| a.parse().unwrap()).collect(),
+            "--last-event-id" => parsed.last_event_id = Some(value),
+            "--deadline-s" => parsed.deadline_s = value.parse().unwrap(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -358,6 +379,7 @@ async fn main() {
         "ceiling" => ceiling(&args).await,
         "scale" => scale(&args).await,
         "shootout" => shootout::run(&args).await,
+        "storm" => storm::run(&args).await,
         other => panic!("unknown mode {other}"),
     }
 }
