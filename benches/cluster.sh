@@ -9,6 +9,8 @@
 # Needs redis-server and redis-cli (Debian: apt-get install redis-server redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/support/redis_cluster.sh
+source benches/support/redis_cluster.sh
 MASTERS="${MASTERS:-3}"
 BASE="${BASE:-7101}"
 ARGS="${ARGS:-10000 30000 64 3}"
@@ -21,30 +23,9 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release --features redis --bench cluster >&2
-nodes=()
-for i in $(seq 0 $((MASTERS - 1))); do
-  port=$((BASE + i))
-  mkdir -p "$dir/$port"
-  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --save "" \
-    --appendonly no --cluster-enabled yes --cluster-config-file nodes.conf \
-    >/dev/null 2>&1 &
-  pids+=($!)
-  nodes+=("127.0.0.1:$port")
-done
-for node in "${nodes[@]}"; do
-  until redis-cli -p "${node#*:}" ping >/dev/null 2>&1; do sleep 0.05; done
-done
-if [ "$MASTERS" -ge 3 ]; then
-  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
-else
-  redis-cli -p "$BASE" cluster addslotsrange 0 16383 >/dev/null
-fi
-for node in "${nodes[@]}"; do
-  until redis-cli -p "${node#*:}" cluster info | grep -q cluster_state:ok; do sleep 0.1; done
-done
-urls="$(printf 'redis://%s,' "${nodes[@]}")"
+start_redis_cluster "$dir" "$BASE" "$MASTERS" pids
 # shellcheck disable=SC2086
-REDIS_NODES="${urls%,}" REDIS_CLUSTER=1 cargo bench --features redis --bench cluster -- $ARGS
+REDIS_NODES="$cluster_urls" REDIS_CLUSTER=1 cargo bench --features redis --bench cluster -- $ARGS
 # Each master's CPU time over the whole run (setup, subscribing, publishing, delivery).
 for pid in "${pids[@]}"; do
   awk -v pid="$pid" '{printf "redis_pid=%s cpu_s=%.2f\n", pid, ($14 + $15) / 100}' "/proc/$pid/stat"

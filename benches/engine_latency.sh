@@ -11,6 +11,8 @@
 # nats-server redis-server redis-tools postgresql).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/support/redis_cluster.sh
+source benches/support/redis_cluster.sh
 BASE="${BASE:-7201}"
 dir="$(mktemp -d)"
 pids=()
@@ -33,23 +35,6 @@ pg_port=$((BASE + 3))
 "${as_server[@]}" "$pg/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w \
   -o "-p $pg_port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
 psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE bench"
-nodes=()
-for i in 0 1 2; do
-  port=$((BASE + i))
-  mkdir -p "$dir/$port"
-  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/$port" --save "" \
-    --appendonly no --cluster-enabled yes --cluster-config-file nodes.conf \
-    >/dev/null 2>&1 &
-  pids+=($!)
-  nodes+=("127.0.0.1:$port")
-done
-for node in "${nodes[@]}"; do
-  until redis-cli -p "${node#*:}" ping >/dev/null 2>&1; do sleep 0.05; done
-done
-redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
-for node in "${nodes[@]}"; do
-  until redis-cli -p "${node#*:}" cluster info | grep -q cluster_state:ok; do sleep 0.1; done
-done
-urls="$(printf 'redis://%s,' "${nodes[@]}")"
-REDIS_CLUSTER_NODES="${urls%,}" POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/bench" \
+start_redis_cluster "$dir" "$BASE" 3 pids
+REDIS_CLUSTER_NODES="$cluster_urls" POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/bench" \
   cargo bench --features nats,redis,postgres --bench nats_latency

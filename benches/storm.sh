@@ -19,6 +19,8 @@
 # curl (Debian: apt-get install redis-server redis-tools nats-server postgresql curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/support/redis_cluster.sh
+source benches/support/redis_cluster.sh
 CLIENTS="${CLIENTS:-10000}"
 RUNS="${RUNS:-2}"
 ENGINES="${ENGINES:-memory redis cluster nats postgres}"
@@ -124,25 +126,8 @@ start_engine() {
 
 # Three Redis Cluster masters, no replicas.
 start_cluster() {
-  local nodes=() port i
-  for i in 1 2 3; do
-    port=$((BASE + i))
-    mkdir -p "$data/$port"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$data/$port" --save "" \
-      --appendonly no --cluster-enabled yes --cluster-config-file nodes.conf \
-      >/dev/null 2>&1 &
-    servers+=($!)
-    nodes+=("127.0.0.1:$port")
-  done
-  for node in "${nodes[@]}"; do wait_for redis-cli -p "${node#*:}" ping; done
-  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$data/create.log" ||
-    { cat "$data/create.log" >&2; return 1; }
-  for node in "${nodes[@]}"; do
-    wait_for bash -c "redis-cli -p ${node#*:} cluster info | grep -q cluster_state:ok"
-  done
-  local urls
-  urls="$(printf 'redis://%s,' "${nodes[@]}")"
-  engine=(--redis-cluster "${urls%,}")
+  start_redis_cluster "$data" $((BASE + 1)) 3 servers
+  engine=(--redis-cluster "$cluster_urls")
 }
 
 # One storm on engine `$1`, run `$2`: prints load_client's line with the engine's name.
